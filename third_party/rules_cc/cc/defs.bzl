@@ -1,0 +1,18 @@
+"""Bazel-4-compatible stand-in for @rules_cc//cc:defs.bzl.
+
+Each symbol re-exports the native rule of the same name, which is what the real
+rules_cc did for Bazel 4. Only the names that @bazel_tools and shmrpc load are
+provided.
+"""
+
+cc_binary = native.cc_binary
+cc_import = native.cc_import
+cc_library = native.cc_library
+cc_proto_library = native.cc_proto_library
+cc_test = native.cc_test
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+fdo_prefetch_hints = native.fdo_prefetch_hints
+fdo_profile = native.fdo_profile
+objc_import = native.objc_import
+objc_library = native.objc_library
