@@ -1,0 +1,251 @@
+#include "transport/chunk_pool.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "transport/control_layout.h"
+
+namespace shmrpc::transport {
+namespace {
+
+constexpr uint64_t kMaxSegmentBytes = uint64_t{64} << 30;
+constexpr uint32_t kMaxChunks = 1u << 16;  // == kMaxRingCapacity: returns must fit a ring
+
+uint64_t RoundUpToPage(uint64_t n) {
+  return (n + kPageSize - 1) / kPageSize * kPageSize;
+}
+
+}  // namespace
+
+PoolConfig PoolConfig::Default() {
+  return PoolConfig{{{256, 512},
+                     {4 << 10, 128},
+                     {64 << 10, 32},
+                     {1 << 20, 8},
+                     {8 << 20, 2},
+                     {32 << 20, 1}}};
+}
+
+absl::StatusOr<PoolGeometry> PoolGeometry::Plan(const PoolConfig& config) {
+  if (config.classes.empty() || config.classes.size() > kMaxSizeClasses) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a pool needs 1 to ", kMaxSizeClasses, " size classes, got ",
+        config.classes.size()));
+  }
+  PoolGeometry g;
+  uint64_t at = kDataHeaderSize;
+  uint64_t chunks = 0;
+  uint32_t previous = 0;
+  for (const SizeClass& c : config.classes) {
+    if (c.chunk_size == 0 || c.chunk_size % kChunkAlignment != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk size ", c.chunk_size, " is not a multiple of ",
+                       kChunkAlignment));
+    }
+    if (c.chunk_size <= previous) {
+      return absl::InvalidArgumentError(
+          "size classes must be listed smallest first, without repeats");
+    }
+    if (c.count == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("size class ", c.chunk_size, " has no chunks"));
+    }
+    previous = c.chunk_size;
+    chunks += c.count;
+    g.classes.push_back(DataClassEntry{c.chunk_size, c.count, at});
+    at = RoundUpToPage(at + uint64_t{c.chunk_size} * c.count);
+    if (chunks > kMaxChunks || at > kMaxSegmentBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pool too large: at most ", kMaxChunks, " chunks and ",
+                       kMaxSegmentBytes >> 30, " GiB"));
+    }
+  }
+  g.segment_size = at;
+  g.total_chunks = static_cast<uint32_t>(chunks);
+  return g;
+}
+
+std::optional<PoolGeometry::Located> PoolGeometry::Locate(
+    uint64_t offset) const {
+  for (uint32_t i = 0; i < classes.size(); ++i) {
+    const DataClassEntry& c = classes[i];
+    if (offset < c.offset) return std::nullopt;  // classes are ascending
+    const uint64_t rel = offset - c.offset;
+    if (rel >= uint64_t{c.chunk_size} * c.count) continue;
+    if (rel % c.chunk_size != 0) return std::nullopt;
+    return Located{i, static_cast<uint32_t>(rel / c.chunk_size)};
+  }
+  return std::nullopt;
+}
+
+ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
+    : base_(base), geometry_(std::move(geometry)) {
+  const uint32_t n = geometry_.total_chunks;
+  const size_t classes = geometry_.classes.size();
+  heads_ = std::make_unique<std::atomic<uint64_t>[]>(classes);
+  next_ = std::make_unique<std::atomic<uint32_t>[]>(n);
+  state_ = std::make_unique<std::atomic<uint8_t>[]>(n);
+  first_.resize(classes);
+  uint32_t global = 0;
+  for (uint32_t c = 0; c < classes; ++c) {
+    first_[c] = global;
+    const uint32_t count = geometry_.classes[c].count;
+    // Chain the class in address order: chunk 0 is allocated first.
+    for (uint32_t i = 0; i < count; ++i) {
+      next_[global + i].store(i + 1 < count ? global + i + 1 : kNil,
+                              std::memory_order_relaxed);
+      state_[global + i].store(kFree, std::memory_order_relaxed);
+    }
+    heads_[c].store(global, std::memory_order_relaxed);  // tag 0
+    global += count;
+  }
+  DataHeader header{};
+  header.magic = kDataMagic;
+  header.version = kProtocolVersion;
+  header.class_count = static_cast<uint16_t>(classes);
+  header.segment_size = geometry_.segment_size;
+  std::copy(geometry_.classes.begin(), geometry_.classes.end(),
+            header.classes);
+  std::memcpy(base_, &header, sizeof(header));
+}
+
+std::optional<uint32_t> ChunkPool::PopFree(uint32_t cls) {
+  std::atomic<uint64_t>& head = heads_[cls];
+  uint64_t h = head.load(std::memory_order_acquire);
+  for (;;) {
+    const uint32_t top = static_cast<uint32_t>(h);
+    if (top == kNil) return std::nullopt;
+    const uint32_t next = next_[top].load(std::memory_order_relaxed);
+    const uint64_t tag = (h >> 32) + 1;
+    if (head.compare_exchange_weak(h, (tag << 32) | next,
+                                   std::memory_order_acquire,
+                                   std::memory_order_acquire)) {
+      return top;
+    }
+  }
+}
+
+void ChunkPool::PushFree(uint32_t cls, uint32_t global) {
+  std::atomic<uint64_t>& head = heads_[cls];
+  uint64_t h = head.load(std::memory_order_relaxed);
+  for (;;) {
+    next_[global].store(static_cast<uint32_t>(h), std::memory_order_relaxed);
+    const uint64_t tag = (h >> 32) + 1;
+    if (head.compare_exchange_weak(h, (tag << 32) | global,
+                                   std::memory_order_release,
+                                   std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+std::optional<Chunk> ChunkPool::TryAllocate(size_t bytes, bool allow_larger) {
+  for (uint32_t c = 0; c < geometry_.classes.size(); ++c) {
+    const DataClassEntry& cls = geometry_.classes[c];
+    if (cls.chunk_size < bytes) continue;
+    if (std::optional<uint32_t> g = PopFree(c)) {
+      state_[*g].store(kHeld, std::memory_order_relaxed);
+      const uint64_t offset = OffsetOf(c, *g - first_[c]);
+      return Chunk{offset, cls.chunk_size, base_ + offset};
+    }
+    if (!allow_larger) break;
+  }
+  exhausted_.fetch_add(1, std::memory_order_relaxed);
+  return std::nullopt;
+}
+
+std::optional<uint32_t> ChunkPool::GlobalOf(uint64_t offset) const {
+  std::optional<PoolGeometry::Located> at = geometry_.Locate(offset);
+  if (!at) return std::nullopt;
+  return Global(at->cls, at->index);
+}
+
+bool ChunkPool::Free(uint64_t offset) {
+  std::optional<PoolGeometry::Located> at = geometry_.Locate(offset);
+  if (!at) return false;
+  const uint32_t g = Global(at->cls, at->index);
+  uint8_t expected = kHeld;
+  if (!state_[g].compare_exchange_strong(expected, kFree,
+                                         std::memory_order_acq_rel)) {
+    return false;
+  }
+  PushFree(at->cls, g);
+  return true;
+}
+
+bool ChunkPool::MarkLent(uint64_t offset) {
+  std::optional<uint32_t> g = GlobalOf(offset);
+  if (!g) return false;
+  uint8_t expected = kHeld;
+  return state_[*g].compare_exchange_strong(expected, kLent,
+                                            std::memory_order_acq_rel);
+}
+
+bool ChunkPool::CancelLend(uint64_t offset) {
+  std::optional<uint32_t> g = GlobalOf(offset);
+  if (!g) return false;
+  uint8_t expected = kLent;
+  return state_[*g].compare_exchange_strong(expected, kHeld,
+                                            std::memory_order_acq_rel);
+}
+
+ReturnResult ChunkPool::Return(uint64_t offset) {
+  std::optional<PoolGeometry::Located> at = geometry_.Locate(offset);
+  if (!at) {
+    refused_returns_.fetch_add(1, std::memory_order_relaxed);
+    return ReturnResult::kRefusedBadOffset;
+  }
+  const uint32_t g = Global(at->cls, at->index);
+  uint8_t expected = kLent;
+  if (!state_[g].compare_exchange_strong(expected, kFree,
+                                         std::memory_order_acq_rel)) {
+    refused_returns_.fetch_add(1, std::memory_order_relaxed);
+    return ReturnResult::kRefusedNotLent;
+  }
+  PushFree(at->cls, g);
+  return ReturnResult::kAccepted;
+}
+
+uint32_t ChunkPool::ReclaimLent() {
+  uint32_t reclaimed = 0;
+  for (uint32_t c = 0; c < geometry_.classes.size(); ++c) {
+    for (uint32_t i = 0; i < geometry_.classes[c].count; ++i) {
+      const uint32_t g = Global(c, i);
+      uint8_t expected = kLent;
+      if (state_[g].compare_exchange_strong(expected, kFree,
+                                            std::memory_order_acq_rel)) {
+        PushFree(c, g);
+        ++reclaimed;
+      }
+    }
+  }
+  return reclaimed;
+}
+
+uint32_t ChunkPool::max_chunk_size() const {
+  return geometry_.classes.back().chunk_size;
+}
+
+PoolStats ChunkPool::stats() const {
+  PoolStats s;
+  for (uint32_t g = 0; g < geometry_.total_chunks; ++g) {
+    switch (state_[g].load(std::memory_order_relaxed)) {
+      case kFree:
+        ++s.free;
+        break;
+      case kHeld:
+        ++s.held;
+        break;
+      default:
+        ++s.lent;
+        break;
+    }
+  }
+  s.refused_returns = refused_returns_.load(std::memory_order_relaxed);
+  s.exhausted = exhausted_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace shmrpc::transport

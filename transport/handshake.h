@@ -1,0 +1,125 @@
+// The Unix-socket handshake that turns a connected socket into the shared
+// state of a connection: version and feature negotiation, peer credential
+// checks, and the exchange of sealed segments. Wire format: handshake_wire.h.
+//
+// Both functions treat everything from the peer as hostile: every field is
+// range-checked, every segment's seals and size are verified before it is
+// mapped, and every refusal carries a message that says what was wrong.
+#ifndef SHMRPC_TRANSPORT_HANDSHAKE_H_
+#define SHMRPC_TRANSPORT_HANDSHAKE_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "transport/chunk_pool.h"
+#include "transport/control_layout.h"
+#include "transport/handshake_wire.h"
+#include "transport/segment.h"
+#include "transport/unix_socket.h"
+
+namespace shmrpc::transport {
+
+// Which peers a side accepts, judged on the credentials the kernel reports
+// for the socket (SO_PEERCRED). A peer is allowed if allow_any is set, or its
+// uid is in `uids`, or its gid is in `gids`. Plain value.
+struct PeerAllowList {
+  std::vector<uid_t> uids;
+  std::vector<gid_t> gids;
+  bool allow_any = false;
+
+  // Only processes running as this process's effective uid (the default).
+  static PeerAllowList SameUser();
+
+  bool Allows(const PeerCredentials& peer) const;
+};
+
+// Options common to both sides. Plain value.
+struct HandshakeOptions {
+  // The protocol versions this side offers; must lie within
+  // [kMinProtocolVersion, kProtocolVersion].
+  uint16_t min_version = kMinProtocolVersion;
+  uint16_t max_version = kProtocolVersion;
+  // Feature bits this side offers (handshake_wire.h).
+  uint64_t features = kAllFeatures;
+  // Who may be at the other end.
+  PeerAllowList allow = PeerAllowList::SameUser();
+  // Size classes of this side's data segment.
+  PoolConfig pool = PoolConfig::Default();
+  // The largest data segment this side accepts from the peer.
+  uint64_t max_peer_segment_size = uint64_t{4} << 30;
+};
+
+// What a client asks for. The server may grant less. Plain value.
+struct ClientHandshakeOptions : HandshakeOptions {
+  uint32_t stream_count = 256;     // concurrent streams
+  uint32_t stream_capacity = 8;    // messages queued per stream
+  uint32_t request_capacity = 1024;
+};
+
+// What a server grants at most. Plain value.
+struct ServerHandshakeOptions : HandshakeOptions {
+  uint32_t max_stream_count = 1024;
+  uint32_t max_stream_capacity = 64;
+  uint32_t max_request_capacity = 4096;
+};
+
+enum class Role { kClient, kServer };
+
+// Everything a successful handshake yields; becomes a Connection. Move-only.
+struct Established {
+  Role role = Role::kClient;
+  uint16_t version = 0;
+  uint64_t features = 0;
+  ControlLayout layout{};
+  Segment control;       // mapped read-write by both sides
+  Segment own_data;      // ours, read-write, sealed against other writers
+  PoolGeometry own_pool; // how own_data is cut into chunks
+  Segment peer_data;     // theirs, mapped read-only
+  UniqueFd socket;       // stays open for the life of the connection
+  PeerCredentials peer;
+};
+
+// The highest version in both [our_min, our_max] and [peer_min, peer_max],
+// or nullopt if the ranges do not meet (or a range is empty).
+std::optional<uint16_t> NegotiateVersion(uint16_t our_min, uint16_t our_max,
+                                         uint16_t peer_min, uint16_t peer_max);
+
+// Client side. `socket` is connected to a server; sends the ClientHello
+// (creating this side's data segment), waits for the ServerHello until
+// `deadline`, and validates it. Errors: the server's refusal mapped to a
+// status code (kPermissionDenied, kFailedPrecondition for version or segment
+// problems, ...) with the server's message; kDeadlineExceeded if the server
+// is silent; kPermissionDenied if the server's uid is not allowed;
+// kDataLoss/kFailedPrecondition if its reply or segments are malformed.
+absl::StatusOr<Established> ClientHandshake(UniqueFd socket,
+                                            const ClientHandshakeOptions& options,
+                                            Deadline deadline);
+
+// Server side. `socket` is an accepted connection whose first record has
+// already been received as `hello` (see RecvRecord), and `peer` are its
+// SO_PEERCRED credentials. Validates the hello, creates the control and
+// server data segments and replies. On any refusal, sends a ServerHello
+// carrying the refusal code and message, and returns an error status with
+// the same message.
+absl::StatusOr<Established> ServerHandshake(UniqueFd socket, Record hello,
+                                            const PeerCredentials& peer,
+                                            const ServerHandshakeOptions& options);
+
+// Sends a refusal ServerHello on `socket` (best effort). Used by the server
+// for refusals that happen before or outside ServerHandshake (timeouts,
+// shutdown, bad records).
+void SendRefusal(int socket, Refusal refusal, const std::string& message,
+                 const HandshakeOptions& options);
+
+// A status for refusal code `refusal` with `message` (what a client returns).
+absl::Status RefusalToStatus(Refusal refusal, const std::string& message);
+
+}  // namespace shmrpc::transport
+
+#endif  // SHMRPC_TRANSPORT_HANDSHAKE_H_

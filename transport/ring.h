@@ -1,0 +1,275 @@
+// Descriptor rings over the control segment (layout in control_layout.h).
+//
+// A ring has producers in one process and a consumer in the other. Producers
+// are lock-free and may run on many threads at once; the consumer is one
+// thread at a time (callers serialize consumers, e.g. with a try-lock).
+//
+// Producer side. The claim counter is private to the producing process, so
+// the peer cannot corrupt it. A producer claims position p with a CAS on the
+// claim counter after checking for space against its cached copy of the
+// consumer's head; only when the cache says "full" does it reload the shared
+// head (acquire). It then writes the entry and publishes it by storing
+// seq = p + 1 (release), and rings the data bell (a load, plus a FUTEX_WAKE
+// only if the consumer announced that it sleeps).
+//
+// Consumer side. The consumer keeps its position privately, loads the seq of
+// the entry at that position (acquire), and accepts the entry only if seq is
+// exactly position + 1. It copies the entry into a local RingMessage, checks
+// the copy, advances the shared head (release) and rings the space bell. It
+// never reads the producers' claim counter, so it needs no cached copy of it.
+//
+// What the peer can do to us. A hostile consumer can only move `head`: a head
+// beyond what was ever published is detected (PushResult::kCorrupt); a head
+// that lags makes the ring look full (we wait, then time out). A hostile
+// producer can only write entries: a seq that does not match means "empty";
+// an entry whose inline length exceeds kInlineCapacity is reported as
+// PopResult::kCorrupt. Indices are always reduced modulo the capacity that
+// this side computed, so no value from shared memory ever selects memory
+// outside the ring.
+#ifndef SHMRPC_TRANSPORT_RING_H_
+#define SHMRPC_TRANSPORT_RING_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "transport/control_layout.h"
+#include "transport/doorbell.h"
+
+namespace shmrpc::transport {
+
+// A message copied out of a ring entry. Plain value.
+struct RingMessage {
+  Descriptor desc;
+  // The first desc.length bytes are valid when desc.payload is kInline.
+  uint8_t inline_data[kInlineCapacity];
+};
+
+enum class PushResult {
+  kOk,
+  kFull,     // no space now
+  kCorrupt,  // the consumer's head is impossible: protocol violation
+};
+
+enum class PopResult {
+  kOk,
+  kEmpty,
+  kCorrupt,  // the entry was malformed; it was consumed and dropped
+};
+
+// The shared part of one ring, located by ControlLayout. Plain view.
+struct RingView {
+  RingControl* control = nullptr;
+  RingEntry* entries = nullptr;
+  uint32_t capacity = 0;  // power of two, computed by this side
+
+  // The view of the ring at `offset` in a control segment mapped at `base`.
+  static RingView At(uint8_t* base, uint64_t offset, uint32_t capacity) {
+    return RingView{reinterpret_cast<RingControl*>(base + offset),
+                    reinterpret_cast<RingEntry*>(base + offset +
+                                                 kRingControlSize),
+                    capacity};
+  }
+};
+
+// The producing end of a ring. Thread-safe and lock-free: any number of
+// threads of this process may push concurrently. Not copyable (it owns the
+// private claim counter); the ring's shared memory must outlive it.
+class RingProducer {
+ public:
+  RingProducer() = default;
+  explicit RingProducer(RingView view) { Attach(view); }
+  RingProducer(const RingProducer&) = delete;
+  RingProducer& operator=(const RingProducer&) = delete;
+
+  // Points this producer at `view`, restarting at position 0. Each push wakes
+  // up to `wake_count` sleeping consumers. Not thread-safe; call before any
+  // push.
+  void Attach(RingView view, int wake_count = 1) {
+    view_ = view;
+    mask_ = view.capacity - 1;
+    wake_count_ = wake_count;
+    claim_.store(0, std::memory_order_relaxed);
+    cached_head_.store(0, std::memory_order_relaxed);
+  }
+
+  // Publishes one message if there is space. When desc.payload is kInline,
+  // copies desc.length (<= kInlineCapacity) bytes from `inline_bytes`.
+  // Rings the data bell on success.
+  PushResult TryPush(const Descriptor& desc, const void* inline_bytes);
+
+  // Like TryPush, but when the ring is full waits on the space bell per
+  // `policy` until there is space, `stop()` returns true, or `deadline`
+  // passes (then returns kFull).
+  template <typename Stop>
+  PushResult Push(const Descriptor& desc, const void* inline_bytes,
+                  const WaitPolicy& policy, Deadline deadline, Stop&& stop);
+
+  // True if a push would find space right now (may reload the shared head).
+  bool HasSpace();
+
+  // Bells of this ring: data (the consumer sleeps there) and space (producers
+  // sleep there).
+  Doorbell data_bell() const { return Doorbell(&view_.control->data_bell); }
+  Doorbell space_bell() const { return Doorbell(&view_.control->space_bell); }
+
+  const RingView& view() const { return view_; }
+
+ private:
+  // Refreshes the cached head from shared memory. Returns false if the
+  // shared head is beyond anything claimed (corrupt).
+  bool ReloadHead(uint64_t* head);
+
+  RingView view_;
+  uint32_t mask_ = 0;
+  int wake_count_ = 1;
+  alignas(kCacheLine) std::atomic<uint64_t> claim_{0};
+  std::atomic<uint64_t> cached_head_{0};
+};
+
+// The consuming end of a ring. Not thread-safe: one thread at a time.
+class RingConsumer {
+ public:
+  RingConsumer() = default;
+  explicit RingConsumer(RingView view) { Attach(view); }
+
+  // Points this consumer at `view`, restarting at position 0.
+  void Attach(RingView view) {
+    view_ = view;
+    mask_ = view.capacity - 1;
+    position_.store(0, std::memory_order_relaxed);
+  }
+
+  // Copies out the next message into `out`, if one is published.
+  PopResult TryPop(RingMessage* out);
+
+  // True if the next entry is published (one acquire load; no side effects).
+  // Unlike the other methods, may be called from any thread at any time (the
+  // answer may be stale by the time it returns).
+  bool HasData() const {
+    const uint64_t pos = position_.load(std::memory_order_relaxed);
+    const RingEntry& e = view_.entries[pos & mask_];
+    return e.seq.load(std::memory_order_acquire) == pos + 1;
+  }
+
+  Doorbell data_bell() const { return Doorbell(&view_.control->data_bell); }
+  Doorbell space_bell() const { return Doorbell(&view_.control->space_bell); }
+
+  // Messages consumed so far.
+  uint64_t position() const {
+    return position_.load(std::memory_order_relaxed);
+  }
+  const RingView& view() const { return view_; }
+
+ private:
+  RingView view_;
+  uint32_t mask_ = 0;
+  // Written only by the consuming thread; atomic so that HasData() may peek
+  // from other threads.
+  std::atomic<uint64_t> position_{0};
+};
+
+// ---- implementation -------------------------------------------------------
+
+inline bool RingProducer::ReloadHead(uint64_t* head) {
+  const uint64_t h = view_.control->head.load(std::memory_order_acquire);
+  // Loaded after `h` (acquire above): covers every claim that led to an entry
+  // the consumer could have consumed.
+  const uint64_t claimed = claim_.load(std::memory_order_acquire);
+  if (h > claimed) return false;
+  uint64_t cached = cached_head_.load(std::memory_order_relaxed);
+  while (cached < h && !cached_head_.compare_exchange_weak(
+                           cached, h, std::memory_order_relaxed)) {
+  }
+  *head = h;
+  return true;
+}
+
+inline bool RingProducer::HasSpace() {
+  const uint64_t pos = claim_.load(std::memory_order_relaxed);
+  uint64_t head = cached_head_.load(std::memory_order_relaxed);
+  if (pos - head < view_.capacity) return true;
+  if (!ReloadHead(&head)) return false;
+  return pos - head < view_.capacity;
+}
+
+inline PushResult RingProducer::TryPush(const Descriptor& desc,
+                                        const void* inline_bytes) {
+  uint64_t pos = claim_.load(std::memory_order_relaxed);
+  for (;;) {
+    uint64_t head = cached_head_.load(std::memory_order_relaxed);
+    if (pos - head >= view_.capacity) {
+      if (!ReloadHead(&head)) return PushResult::kCorrupt;
+      // The head may have been loaded for a newer claim than `pos`.
+      if (head > pos) {
+        pos = claim_.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (pos - head >= view_.capacity) return PushResult::kFull;
+    }
+    if (claim_.compare_exchange_weak(pos, pos + 1,
+                                     std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  RingEntry& e = view_.entries[pos & mask_];
+  std::memcpy(&e.desc, &desc, sizeof(Descriptor));
+  if (desc.payload == static_cast<uint8_t>(PayloadKind::kInline) &&
+      desc.length > 0) {
+    std::memcpy(e.inline_data, inline_bytes, desc.length);
+  }
+  e.seq.store(pos + 1, std::memory_order_release);
+  data_bell().Notify(wake_count_);
+  return PushResult::kOk;
+}
+
+template <typename Stop>
+PushResult RingProducer::Push(const Descriptor& desc, const void* inline_bytes,
+                              const WaitPolicy& policy, Deadline deadline,
+                              Stop&& stop) {
+  for (;;) {
+    PushResult r = TryPush(desc, inline_bytes);
+    if (r != PushResult::kFull) return r;
+    bool corrupt = false;
+    WaitStatus w = space_bell().Wait(
+        [&] {
+          if (stop()) return true;
+          uint64_t head;
+          if (!ReloadHead(&head)) {
+            corrupt = true;
+            return true;
+          }
+          return claim_.load(std::memory_order_relaxed) - head <
+                 view_.capacity;
+        },
+        policy, deadline);
+    if (corrupt) return PushResult::kCorrupt;
+    if (w == WaitStatus::kTimedOut || stop()) return PushResult::kFull;
+  }
+}
+
+inline PopResult RingConsumer::TryPop(RingMessage* out) {
+  const uint64_t pos = position_.load(std::memory_order_relaxed);
+  RingEntry& e = view_.entries[pos & mask_];
+  if (e.seq.load(std::memory_order_acquire) != pos + 1) {
+    return PopResult::kEmpty;
+  }
+  // Read the descriptor once into `out`, then check only the copy.
+  std::memcpy(&out->desc, &e.desc, sizeof(Descriptor));
+  PopResult result = PopResult::kOk;
+  if (out->desc.payload == static_cast<uint8_t>(PayloadKind::kInline)) {
+    if (out->desc.length > kInlineCapacity) {
+      result = PopResult::kCorrupt;
+    } else {
+      std::memcpy(out->inline_data, e.inline_data, out->desc.length);
+    }
+  }
+  position_.store(pos + 1, std::memory_order_relaxed);
+  view_.control->head.store(pos + 1, std::memory_order_release);
+  space_bell().Notify();
+  return result;
+}
+
+}  // namespace shmrpc::transport
+
+#endif  // SHMRPC_TRANSPORT_RING_H_
