@@ -122,9 +122,9 @@ void Connection::OnSocketEvent(uint32_t events) {
     ssize_t n = ::recv(socket_.get(), &byte, 1, MSG_DONTWAIT | MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n > 0) {
-      Close(absl::DataLossError(absl::StrCat(
-          "shared-memory peer (", who,
-          ") sent unexpected bytes on the connection socket")));
+      Close(absl::DataLossError(
+          absl::StrCat("shared-memory peer (", who,
+                       ") sent unexpected bytes on the connection socket")));
       return;
     }
   }
@@ -159,10 +159,11 @@ void Connection::Close(absl::Status reason) {
   HeaderOf(control_)
       ->closing[role_ == Role::kClient ? kClientSide : kServerSide]
       .store(1, std::memory_order_release);
-  WakeEverything();
   // Nothing more will be sent, so every chunk the peer still holds is ours
-  // again (the peer can keep reading it; it can never write it).
+  // again (the peer can keep reading it; it can never write it). Done before
+  // waking waiters so that they observe it.
   reclaimed_on_close_.store(pool_.ReclaimLent(), std::memory_order_relaxed);
+  WakeEverything();
   std::function<void(const absl::Status&)> callback;
   {
     std::lock_guard<std::mutex> lock(close_mu_);
@@ -284,10 +285,9 @@ absl::Status Connection::Send(const MessageHeader& header,
       break;
     case PayloadKind::kChunk:
       if (payload.length > payload.chunk.capacity) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("payload length ", payload.length,
-                         " exceeds the chunk's capacity ",
-                         payload.chunk.capacity));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "payload length ", payload.length, " exceeds the chunk's capacity ",
+            payload.chunk.capacity));
       }
       d.offset = payload.chunk.offset;
       d.length = payload.length;
@@ -416,17 +416,17 @@ absl::Status Connection::Accept(const RingMessage& message,
     problem = "a stream id out of range";
   }
   if (problem != nullptr) {
-    absl::Status s = absl::DataLossError(absl::StrCat(
-        "shared-memory peer (pid ", peer_.pid, ") sent ", problem,
-        ": stream ", d.stream, " payload ", d.payload, " offset ", d.offset,
-        " length ", d.length));
+    absl::Status s = absl::DataLossError(
+        absl::StrCat("shared-memory peer (pid ", peer_.pid, ") sent ", problem,
+                     ": stream ", d.stream, " payload ", d.payload, " offset ",
+                     d.offset, " length ", d.length));
     Close(s);
     return s;
   }
   out->Release();
   out->connection_ = shared_from_this();
   out->message_ = message;
-  out->data_ = d.payload == kChunkKind   ? peer_data_.data() + d.offset
+  out->data_ = d.payload == kChunkKind    ? peer_data_.data() + d.offset
                : d.payload == kInlineKind ? out->message_.inline_data
                                           : nullptr;
   return absl::OkStatus();
@@ -554,9 +554,9 @@ absl::StatusOr<InboundMessage> Connection::ReceiveStream(
       Receive(st.consumer, &st.interrupted, deadline, policy,
               [&](RingMessage* out) { return st.consumer.TryPop(out); });
   if (m.ok() && m->descriptor().stream != stream) {
-    absl::Status s = absl::DataLossError(absl::StrCat(
-        "shared-memory peer put a message for stream ",
-        m->descriptor().stream, " on stream ", stream));
+    absl::Status s = absl::DataLossError(
+        absl::StrCat("shared-memory peer put a message for stream ",
+                     m->descriptor().stream, " on stream ", stream));
     Close(s);
     return s;
   }

@@ -128,9 +128,9 @@ struct OutgoingPayload {
 
 // Counters for tests and monitoring. Plain value.
 struct ConnectionStats {
-  PoolStats pool;                  // our data segment
-  uint64_t refused_returns = 0;    // bogus/duplicate returns from the peer
-  uint64_t reclaimed_on_close = 0; // chunks taken back when it closed
+  PoolStats pool;                   // our data segment
+  uint64_t refused_returns = 0;     // bogus/duplicate returns from the peer
+  uint64_t reclaimed_on_close = 0;  // chunks taken back when it closed
 };
 
 // Per-connection tuning. Plain value.
@@ -266,7 +266,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend class InboundMessage;
 
   struct StreamState {
-    RingConsumer consumer;              // client side
+    RingConsumer consumer;  // client side
     std::atomic<bool> interrupted{false};
   };
 
@@ -313,9 +313,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   RingProducer returns_out_;
 
   // Receiving.
-  std::mutex request_mu_;                        // server: one consumer
+  std::mutex request_mu_;  // server: one consumer
   RingConsumer requests_in_ ABSL_GUARDED_BY(request_mu_);
-  std::unique_ptr<StreamState[]> streams_in_;    // client, per stream
+  std::unique_ptr<StreamState[]> streams_in_;  // client, per stream
   std::mutex notify_mu_;
   RingConsumer notify_in_ ABSL_GUARDED_BY(notify_mu_);  // client
   std::atomic_flag returns_busy_ = ATOMIC_FLAG_INIT;

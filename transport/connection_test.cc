@@ -11,43 +11,84 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/temp_dir.h"
 #include "transport/connector.h"
 #include "transport/listener.h"
-#include "tests/util/temp_dir.h"
 
 namespace shmrpc::transport {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+using ::testing::HasSubstr;
 
 Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
 
 // A listener plus one connected client, all in this process.
 class ConnectionTest : public ::testing::Test {
  protected:
-  void SetUp() override { Open(ListenerOptions{}, ConnectOptions{}); }
+  void SetUp() override { Open(SmallListener(), SmallClient()); }
+
+  static ListenerOptions SmallListener() {
+    ListenerOptions o;
+    o.handshake.pool = PoolConfig{{{256, 16}, {4096, 8}, {128 << 10, 4}}};
+    return o;
+  }
+  static ConnectOptions SmallClient() {
+    ConnectOptions o;
+    o.handshake.pool = PoolConfig{{{256, 16}, {4096, 8}, {128 << 10, 4}}};
+    o.handshake.stream_count = 4;
+    o.handshake.stream_capacity = 4;
+    o.handshake.request_capacity = 8;
+    return o;
+  }
+
+  // Sends `bytes` inline from the client on `stream`.
+  absl::Status SendInline(uint32_t stream, const std::string& bytes,
+                          uint32_t generation = 0) {
+    MessageHeader h;
+    h.stream = stream;
+    h.generation = generation;
+    return client_->Send(
+        h,
+        OutgoingPayload::Inline(
+            {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}),
+        In(milliseconds(1000)));
+  }
+  // Sends `bytes` inline from the server on `stream`.
+  absl::Status Answer(uint32_t stream, const std::string& bytes) {
+    MessageHeader h;
+    h.stream = stream;
+    return server_->Send(
+        h,
+        OutgoingPayload::Inline(
+            {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}),
+        In(milliseconds(1000)));
+  }
 
   void Open(ListenerOptions lo, ConnectOptions co) {
     lo.path = dir_.File("conn.sock");
-    absl::Notification accepted;
-    auto listener = Listener::Start(lo, &loop_, [&](std::shared_ptr<Connection> c) {
-      server_ = std::move(c);
-      accepted.Notify();
-    });
+    auto listener =
+        Listener::Start(lo, &loop_, [this](std::shared_ptr<Connection> c) {
+          // Only one client ever connects to this fixture's listener.
+          server_ = std::move(c);
+          accepted_.Notify();
+        });
     ASSERT_TRUE(listener.ok()) << listener.status();
     listener_ = std::move(*listener);
     co.monitor = &loop_;
     auto client = Connect(lo.path, co);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = std::move(*client);
-    ASSERT_TRUE(accepted.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    ASSERT_TRUE(accepted_.WaitForNotificationWithTimeout(absl::Seconds(5)));
   }
 
   testing::TempDir dir_;
   EventLoop loop_;
   std::unique_ptr<Listener> listener_;
+  absl::Notification accepted_;
   std::shared_ptr<Connection> server_;
   std::shared_ptr<Connection> client_;
 };
@@ -70,7 +111,8 @@ TEST_F(ConnectionTest, RoundTripInlineAndChunk) {
                               hello.size()}),
                          In(milliseconds(1000)))
                   .ok());
-  absl::StatusOr<InboundMessage> req = server_->ReceiveRequest(In(milliseconds(1000)));
+  absl::StatusOr<InboundMessage> req =
+      server_->ReceiveRequest(In(milliseconds(1000)));
   ASSERT_TRUE(req.ok()) << req.status();
   EXPECT_EQ(req->descriptor().stream, *stream);
   EXPECT_EQ(req->descriptor().generation, 7u);
@@ -80,14 +122,17 @@ TEST_F(ConnectionTest, RoundTripInlineAndChunk) {
             hello);
 
   // Chunk response of 100 KiB.
-  absl::StatusOr<Chunk> chunk = server_->AllocateChunk(100 << 10, In(milliseconds(1000)));
+  absl::StatusOr<Chunk> chunk =
+      server_->AllocateChunk(100 << 10, In(milliseconds(1000)));
   ASSERT_TRUE(chunk.ok()) << chunk.status();
-  for (size_t i = 0; i < (100 << 10); ++i) chunk->data[i] = static_cast<uint8_t>(i * 7);
+  for (size_t i = 0; i < (100 << 10); ++i)
+    chunk->data[i] = static_cast<uint8_t>(i * 7);
   MessageHeader rh;
   rh.stream = *stream;
   rh.generation = 7;
-  ASSERT_TRUE(server_->Send(rh, OutgoingPayload::InChunk(*chunk, 100 << 10),
-                            In(milliseconds(1000)))
+  ASSERT_TRUE(server_
+                  ->Send(rh, OutgoingPayload::InChunk(*chunk, 100 << 10),
+                         In(milliseconds(1000)))
                   .ok());
   EXPECT_EQ(server_->stats().pool.lent, 1u);
   absl::StatusOr<InboundMessage> resp =
@@ -99,7 +144,8 @@ TEST_F(ConnectionTest, RoundTripInlineAndChunk) {
   }
   resp->Release();
   // The chunk is back once the server drains returns (on its next allocation).
-  absl::StatusOr<Chunk> again = server_->AllocateChunk(100 << 10, In(milliseconds(1000)));
+  absl::StatusOr<Chunk> again =
+      server_->AllocateChunk(100 << 10, In(milliseconds(1000)));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->offset, chunk->offset);
   server_->DiscardChunk(*again);
@@ -111,7 +157,8 @@ TEST_F(ConnectionTest, PeerCloseIsNoticedAndWakesWaiters) {
   absl::StatusOr<uint32_t> stream = client_->OpenStream();
   ASSERT_TRUE(stream.ok());
   std::thread waiter([&] {
-    absl::StatusOr<InboundMessage> m = client_->ReceiveStream(*stream, kNoDeadline);
+    absl::StatusOr<InboundMessage> m =
+        client_->ReceiveStream(*stream, kNoDeadline);
     EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
   });
   std::this_thread::sleep_for(milliseconds(50));
@@ -120,6 +167,429 @@ TEST_F(ConnectionTest, PeerCloseIsNoticedAndWakesWaiters) {
   waiter.join();
   EXPECT_LT(steady_clock::now() - t0, milliseconds(500));
   EXPECT_FALSE(client_->ok());
+}
+
+TEST_F(ConnectionTest, ReceiveStreamTimesOut) {
+  absl::StatusOr<uint32_t> stream = client_->OpenStream();
+  ASSERT_TRUE(stream.ok());
+  const auto start = steady_clock::now();
+  auto m = client_->ReceiveStream(*stream, In(milliseconds(50)));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(m.status())) << m.status();
+  EXPECT_GE(steady_clock::now() - start, milliseconds(50));
+  auto r = server_->ReceiveRequest(In(milliseconds(20)));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
+  EXPECT_TRUE(client_->ok());
+}
+
+TEST_F(ConnectionTest, InterruptWakesOnlyThatStream) {
+  auto a = client_->OpenStream();
+  auto b = client_->OpenStream();
+  ASSERT_TRUE(a.ok() && b.ok());
+  absl::Notification a_done;
+  std::atomic<bool> b_woke{false};
+  std::thread ta([&] {
+    auto m = client_->ReceiveStream(*a, kNoDeadline);
+    EXPECT_TRUE(absl::IsCancelled(m.status())) << m.status();
+    a_done.Notify();
+  });
+  std::thread tb([&] {
+    auto m = client_->ReceiveStream(*b, kNoDeadline);
+    b_woke = true;
+    EXPECT_TRUE(m.ok()) << m.status();
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  client_->InterruptStream(*a);
+  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_FALSE(b_woke.load());  // not woken by another stream's event
+  ASSERT_TRUE(Answer(*b, "for b").ok());
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(b_woke.load());
+  // Reopening clears the interruption.
+  client_->CloseStream(*a);
+  auto again = client_->OpenStream();
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(Answer(*again, "x").ok());
+  EXPECT_TRUE(client_->ReceiveStream(*again, In(milliseconds(1000))).ok());
+}
+
+TEST_F(ConnectionTest, StreamsAreLimitedAndReusedClean) {
+  std::vector<uint32_t> open;
+  for (int i = 0; i < 4; ++i) {
+    auto s = client_->OpenStream();
+    ASSERT_TRUE(s.ok()) << s.status();
+    open.push_back(*s);
+  }
+  auto fifth = client_->OpenStream();
+  EXPECT_TRUE(absl::IsResourceExhausted(fifth.status())) << fifth.status();
+  // A late answer left on a closed stream is dropped when it is reopened.
+  ASSERT_TRUE(Answer(open[0], "stale").ok());
+  client_->CloseStream(open[0]);
+  auto reopened = client_->OpenStream();
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(*reopened, open[0]);
+  InboundMessage m;
+  EXPECT_FALSE(client_->TryReceiveStream(*reopened, &m));
+}
+
+TEST_F(ConnectionTest, NotificationsAreCoalescedPerStream) {
+  auto a = client_->OpenStream(/*notify=*/true);
+  auto b = client_->OpenStream(/*notify=*/true);
+  auto quiet = client_->OpenStream(/*notify=*/false);
+  ASSERT_TRUE(a.ok() && b.ok() && quiet.ok());
+  ASSERT_TRUE(Answer(*a, "a1").ok());
+  ASSERT_TRUE(Answer(*a, "a2").ok());
+  ASSERT_TRUE(Answer(*quiet, "q").ok());
+  ASSERT_TRUE(Answer(*b, "b1").ok());
+  auto first = client_->ReceiveNotification(In(milliseconds(1000)));
+  auto second = client_->ReceiveNotification(In(milliseconds(1000)));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *a);
+  EXPECT_EQ(*second, *b);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      client_->ReceiveNotification(In(milliseconds(20))).status()));
+  InboundMessage m;
+  int on_a = 0;
+  while (client_->TryReceiveStream(*a, &m)) ++on_a;
+  EXPECT_EQ(on_a, 2);
+  // Drained and re-armed: the next message notifies again.
+  ASSERT_TRUE(Answer(*a, "a3").ok());
+  auto third = client_->ReceiveNotification(In(milliseconds(1000)));
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, *a);
+}
+
+TEST_F(ConnectionTest, FullRequestRingAppliesBackpressure) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(SendInline(*s, "m", i).ok());
+  const auto start = steady_clock::now();
+  absl::Status full = SendInline(*s, "m", 8);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(full)) << full;
+  EXPECT_GE(steady_clock::now() - start, milliseconds(900));
+  // A sender waiting for space proceeds as soon as the server consumes.
+  std::thread sender([&] { EXPECT_TRUE(SendInline(*s, "m", 9).ok()); });
+  std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 9; ++i) {
+    auto r = server_->ReceiveRequest(In(milliseconds(1000)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->descriptor().generation, static_cast<uint32_t>(i < 8 ? i : 9));
+  }
+  sender.join();
+}
+
+TEST_F(ConnectionTest, RejectsBadOutgoingPayloads) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      SendInline(*s, std::string(kInlineCapacity + 1, 'x'))));
+  auto chunk = client_->AllocateChunk(256, In(milliseconds(100)));
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(chunk->capacity, 256u);
+  MessageHeader h;
+  h.stream = *s;
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->Send(
+      h, OutgoingPayload::InChunk(*chunk, 257), In(milliseconds(100)))));
+  ASSERT_TRUE(client_
+                  ->Send(h, OutgoingPayload::InChunk(*chunk, 256),
+                         In(milliseconds(100)))
+                  .ok());
+  // Sending the same chunk twice is refused.
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->Send(
+      h, OutgoingPayload::InChunk(*chunk, 256), In(milliseconds(100)))));
+  // Too big for any chunk.
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      client_->AllocateChunk(1 << 30, In(milliseconds(100))).status()));
+  // The server may only answer on streams that exist.
+  MessageHeader bad;
+  bad.stream = 1000;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      server_->Send(bad, OutgoingPayload::None(), In(milliseconds(100)))));
+}
+
+TEST_F(ConnectionTest, AllocationWaitsForReturnsThenTimesOut) {
+  // Lend all 4 big chunks to the client, which keeps them.
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  std::vector<InboundMessage> held;
+  for (int i = 0; i < 4; ++i) {
+    auto c = server_->AllocateChunk(100 << 10, In(milliseconds(100)));
+    ASSERT_TRUE(c.ok()) << c.status();
+    MessageHeader h;
+    h.stream = *s;
+    ASSERT_TRUE(server_
+                    ->Send(h, OutgoingPayload::InChunk(*c, 100 << 10),
+                           In(milliseconds(100)))
+                    .ok());
+    auto m = client_->ReceiveStream(*s, In(milliseconds(1000)));
+    ASSERT_TRUE(m.ok());
+    held.push_back(std::move(*m));
+  }
+  auto none = server_->AllocateChunk(100 << 10, In(milliseconds(50)));
+  EXPECT_TRUE(absl::IsResourceExhausted(none.status())) << none.status();
+  EXPECT_THAT(none.status().message(), HasSubstr("4 lent"));
+  // A return wakes a waiting allocator.
+  std::thread returner([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    held[2].Release();
+  });
+  auto got = server_->AllocateChunk(100 << 10, In(milliseconds(5000)));
+  returner.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  server_->DiscardChunk(*got);
+}
+
+TEST_F(ConnectionTest, GoawayIsVisibleToThePeer) {
+  EXPECT_FALSE(client_->peer_closing());
+  server_->SetClosing();
+  EXPECT_TRUE(client_->peer_closing());
+  EXPECT_FALSE(server_->peer_closing());
+}
+
+TEST_F(ConnectionTest, CloseRunsCallbackOnceAndWakesBothSides) {
+  std::atomic<int> calls{0};
+  server_->OnClose([&](const absl::Status& s) {
+    ++calls;
+    EXPECT_THAT(s.message(), HasSubstr("test says bye"));
+  });
+  std::thread waiter([&] {
+    auto r = server_->ReceiveRequest(kNoDeadline);
+    EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  });
+  std::this_thread::sleep_for(milliseconds(20));
+  server_->Close(absl::UnavailableError("test says bye"));
+  server_->Close(absl::InternalError("second close is ignored"));
+  waiter.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_THAT(server_->status().message(), HasSubstr("test says bye"));
+  // The client notices through its socket.
+  for (int i = 0; i < 1000 && client_->ok(); ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_FALSE(client_->ok());
+  // A callback registered after the close runs at once.
+  bool late = false;
+  server_->OnClose([&](const absl::Status&) { late = true; });
+  EXPECT_TRUE(late);
+}
+
+// ---- a hostile client ------------------------------------------------------
+
+// A client that did the handshake by hand and writes the shared rings
+// directly, against a real server Connection.
+class HostileClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ListenerOptions lo;
+    lo.path = dir_.File("hostile.sock");
+    lo.handshake.pool = PoolConfig{{{256, 16}, {4096, 8}}};
+    auto listener =
+        Listener::Start(lo, &loop_, [this](std::shared_ptr<Connection> c) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (server_ == nullptr) {
+            server_ = std::move(c);
+            accepted_.Notify();
+          } else {
+            others_.push_back(std::move(c));
+          }
+        });
+    ASSERT_TRUE(listener.ok());
+    listener_ = std::move(*listener);
+    auto fd = ConnectSeqpacket(lo.path);
+    ASSERT_TRUE(fd.ok());
+    ClientHandshakeOptions co;
+    co.pool = PoolConfig{{{256, 16}}};
+    co.stream_count = 4;
+    auto e = ClientHandshake(std::move(*fd), co, In(milliseconds(5000)));
+    ASSERT_TRUE(e.ok()) << e.status();
+    raw_ = std::move(*e);
+    ASSERT_TRUE(accepted_.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    requests_.Attach(Ring(RingId::kRequests));
+    returns_.Attach(Ring(RingId::kServerReturns));
+  }
+
+  RingView Ring(RingId id) {
+    return RingView::At(raw_.control.data(), raw_.layout.RingOffset(id),
+                        raw_.layout.RingCapacity(id));
+  }
+  RingView StreamRing(uint32_t s) {
+    return RingView::At(raw_.control.data(), raw_.layout.StreamOffset(s),
+                        raw_.layout.params.stream_capacity);
+  }
+
+  // Publishes a request descriptor as the client.
+  void Inject(const Descriptor& d) {
+    uint8_t inline_bytes[kInlineCapacity] = {};
+    ASSERT_EQ(requests_.TryPush(d, inline_bytes), PushResult::kOk);
+  }
+
+  testing::TempDir dir_;
+  EventLoop loop_;
+  std::unique_ptr<Listener> listener_;
+  std::mutex mu_;
+  absl::Notification accepted_;
+  std::shared_ptr<Connection> server_;  // the hostile client's peer
+  std::vector<std::shared_ptr<Connection>> others_;
+  Established raw_;
+  RingProducer requests_;
+  RingProducer returns_;
+};
+
+Descriptor ChunkAt(uint64_t offset, uint32_t length, uint32_t stream = 0) {
+  Descriptor d{};
+  d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
+  d.offset = offset;
+  d.length = length;
+  d.stream = stream;
+  return d;
+}
+
+TEST_F(HostileClientTest, ValidRequestIsAccepted) {
+  // The client's first chunk starts right after the data header.
+  std::memset(raw_.own_data.data() + kDataHeaderSize, 0x42, 100);
+  Inject(ChunkAt(kDataHeaderSize, 100));
+  auto r = server_->ReceiveRequest(In(milliseconds(1000)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->payload().size(), 100u);
+  EXPECT_EQ(r->payload()[99], 0x42);
+}
+
+struct BadDescriptor {
+  const char* name;
+  Descriptor desc;
+  const char* expected;  // in the close status
+};
+
+class BadDescriptorTest : public HostileClientTest,
+                          public ::testing::WithParamInterface<BadDescriptor> {
+};
+
+TEST_P(BadDescriptorTest, ClosesWithDataLossAndKeepsServing) {
+  Inject(GetParam().desc);
+  auto r = server_->ReceiveRequest(In(milliseconds(1000)));
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(GetParam().expected));
+  EXPECT_FALSE(server_->ok());
+  EXPECT_TRUE(absl::IsDataLoss(server_->status()));
+  // The listener still accepts well-behaved clients.
+  ConnectOptions co;
+  co.handshake.pool = PoolConfig{{{256, 8}}};
+  co.monitor = &loop_;
+  EXPECT_TRUE(Connect(listener_->path(), co).ok());
+}
+
+Descriptor WithPayload(uint8_t kind, uint32_t length) {
+  Descriptor d{};
+  d.payload = kind;
+  d.length = length;
+  return d;
+}
+
+Descriptor OnStream(uint32_t stream) {
+  Descriptor d{};
+  d.stream = stream;
+  return d;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hostile, BadDescriptorTest,
+    ::testing::Values(
+        BadDescriptor{"OffsetPastSegment", ChunkAt(uint64_t{1} << 40, 10),
+                      "outside its data segment"},
+        BadDescriptor{"OffsetInHeader", ChunkAt(0, 10),
+                      "outside its data segment"},
+        BadDescriptor{"Misaligned", ChunkAt(kDataHeaderSize + 8, 10),
+                      "outside its data segment"},
+        BadDescriptor{"LengthRunsPast", ChunkAt(kDataHeaderSize, 0xfffffff0u),
+                      "running past"},
+        BadDescriptor{"StreamOutOfRange", OnStream(1u << 30),
+                      "stream id out of range"},
+        BadDescriptor{"UnknownPayloadKind", WithPayload(7, 0),
+                      "unknown payload kind"},
+        BadDescriptor{"NoneWithLength", WithPayload(0, 5), "with a length"},
+        BadDescriptor{"InlineTooLong", WithPayload(1, kInlineCapacity + 1),
+                      "malformed ring entry"}),
+    [](const ::testing::TestParamInfo<BadDescriptor>& info) {
+      return info.param.name;
+    });
+
+TEST_F(HostileClientTest, BogusReturnsAreRefusedAndCounted) {
+  // The server lends one chunk to us.
+  auto chunk = server_->AllocateChunk(100, In(milliseconds(100)));
+  ASSERT_TRUE(chunk.ok());
+  MessageHeader h;
+  ASSERT_TRUE(server_
+                  ->Send(h, OutgoingPayload::InChunk(*chunk, 100),
+                         In(milliseconds(100)))
+                  .ok());
+  const PoolStats before = server_->stats().pool;
+  EXPECT_EQ(before.lent, 1u);
+  auto push = [&](const Descriptor& d) {
+    ASSERT_EQ(returns_.TryPush(d, nullptr), PushResult::kOk);
+  };
+  push(ChunkAt(chunk->offset + 256, 100));  // a chunk never lent
+  push(ChunkAt(chunk->offset + 8, 100));    // inside a chunk
+  push(ChunkAt(uint64_t{1} << 40, 100));    // outside the segment
+  push(WithPayload(0, 0));                  // not a chunk at all
+  push(ChunkAt(chunk->offset, 100));        // the real one: accepted
+  push(ChunkAt(chunk->offset, 100));        // and again: a duplicate
+  // The server drains returns when it next allocates.
+  auto next = server_->AllocateChunk(100, In(milliseconds(100)));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->offset, chunk->offset);  // reused: the return was valid
+  server_->DiscardChunk(*next);
+  const ConnectionStats after = server_->stats();
+  EXPECT_EQ(after.refused_returns, 5u);
+  EXPECT_EQ(after.pool.lent, 0u);
+  EXPECT_EQ(after.pool.held, 0u);
+  EXPECT_EQ(after.pool.free, before.free + 1);
+  EXPECT_TRUE(server_->ok());  // bogus returns are refused, not fatal
+}
+
+TEST_F(HostileClientTest, CorruptHeadIsDetected) {
+  RingView stream0 = StreamRing(0);
+  stream0.control->head.store(1000, std::memory_order_release);
+  // The server's producer finds the head beyond anything it published the
+  // first time it needs to look (when its cached head says "full").
+  MessageHeader h;
+  absl::Status s;
+  for (int i = 0; i < 16 && s.ok(); ++i) {
+    s = server_->Send(h, OutgoingPayload::None(), In(milliseconds(100)));
+  }
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("ring index"));
+  EXPECT_FALSE(server_->ok());
+}
+
+TEST_F(HostileClientTest, UnexpectedSocketBytesCloseTheConnection) {
+  absl::Notification closed;
+  absl::Status why;
+  server_->OnClose([&](const absl::Status& s) {
+    why = s;
+    closed.Notify();
+  });
+  ASSERT_TRUE(SendRecord(raw_.socket.get(),
+                         {reinterpret_cast<const uint8_t*>("boo"), 3}, {})
+                  .ok());
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(absl::IsDataLoss(why)) << why;
+  EXPECT_THAT(why.message(), HasSubstr("unexpected bytes"));
+}
+
+TEST_F(HostileClientTest, ReturnRingOverflowClosesTheConnection) {
+  // A client that lends the same chunk over and over, more times than it has
+  // chunks: the server's returns of it overflow the client's return ring.
+  std::memset(raw_.own_data.data() + kDataHeaderSize, 1, 10);
+  const uint32_t capacity = raw_.layout.params.client_return_capacity;
+  absl::Status last;
+  for (uint32_t i = 0; i <= capacity && server_->ok(); ++i) {
+    Inject(ChunkAt(kDataHeaderSize, 10));
+    auto r = server_->ReceiveRequest(In(milliseconds(1000)));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  EXPECT_FALSE(server_->ok());
+  EXPECT_THAT(server_->status().message(), HasSubstr("return ring overflowed"));
 }
 
 }  // namespace

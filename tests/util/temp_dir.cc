@@ -12,7 +12,8 @@ namespace shmrpc::testing {
 
 TempDir::TempDir() {
   std::string base = "/tmp";
-  if (const char* t = std::getenv("TEST_TMPDIR"); t != nullptr && std::strlen(t) < 60) {
+  if (const char* t = std::getenv("TEST_TMPDIR");
+      t != nullptr && std::strlen(t) < 60) {
     base = t;
   }
   std::string pattern = base + "/shmrpc-XXXXXX";

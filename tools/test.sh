@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every shmrpc test: the whole tree, then the transport and
+# cross-process tests again under AddressSanitizer, UndefinedBehaviorSanitizer
+# and ThreadSanitizer. Prints one final line "N passed, N failed" counted from
+# Bazel's per-target test results, and exits non-zero on any failure
+# (including a build failure).
+#
+#   bash tools/test.sh            # everything
+#   bash tools/test.sh --quick    # the whole tree once, no sanitizers
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run LABEL BAZEL_ARGS...: one `bazel test` invocation, tallied.
+run() {
+  local label=$1
+  shift
+  echo "=== $label: bazel test $*"
+  bazel test --keep_going --test_summary=short "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  # Result lines look like: "//pkg:target   (cached) PASSED in 0.3s".
+  local p f
+  p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+  f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|FAILED TO BUILD)' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    # Bazel failed without a failing test line (e.g. a build or analysis
+    # error that kept tests from running): count the invocation as failed.
+    f=1
+  fi
+  echo "=== $label: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run "all tests" //...
+if [ "$quick" -eq 0 ]; then
+  sanitized=(//transport/... //tests/transport/...)
+  run "asan" --config=asan "${sanitized[@]}"
+  run "ubsan" --config=ubsan "${sanitized[@]}"
+  run "tsan" --config=tsan "${sanitized[@]}"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
