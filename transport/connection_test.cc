@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/notification.h"
 #include "tests/util/temp_dir.h"
 #include "transport/connector.h"
 #include "transport/listener.h"
@@ -30,6 +30,8 @@ Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
 class ConnectionTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(SmallListener(), SmallClient()); }
+  // No accept callback may run once the fixture starts to go away.
+  void TearDown() override { listener_.reset(); }
 
   static ListenerOptions SmallListener() {
     ListenerOptions o;
@@ -82,13 +84,14 @@ class ConnectionTest : public ::testing::Test {
     auto client = Connect(lo.path, co);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = std::move(*client);
-    ASSERT_TRUE(accepted_.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    ASSERT_TRUE(
+        accepted_.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   }
 
   testing::TempDir dir_;
   EventLoop loop_;
   std::unique_ptr<Listener> listener_;
-  absl::Notification accepted_;
+  testing::Notification accepted_;
   std::shared_ptr<Connection> server_;
   std::shared_ptr<Connection> client_;
 };
@@ -185,7 +188,7 @@ TEST_F(ConnectionTest, InterruptWakesOnlyThatStream) {
   auto a = client_->OpenStream();
   auto b = client_->OpenStream();
   ASSERT_TRUE(a.ok() && b.ok());
-  absl::Notification a_done;
+  testing::Notification a_done;
   std::atomic<bool> b_woke{false};
   std::thread ta([&] {
     auto m = client_->ReceiveStream(*a, kNoDeadline);
@@ -199,7 +202,7 @@ TEST_F(ConnectionTest, InterruptWakesOnlyThatStream) {
   });
   std::this_thread::sleep_for(milliseconds(30));
   client_->InterruptStream(*a);
-  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   std::this_thread::sleep_for(milliseconds(30));
   EXPECT_FALSE(b_woke.load());  // not woken by another stream's event
   ASSERT_TRUE(Answer(*b, "for b").ok());
@@ -404,10 +407,13 @@ class HostileClientTest : public ::testing::Test {
     auto e = ClientHandshake(std::move(*fd), co, In(milliseconds(5000)));
     ASSERT_TRUE(e.ok()) << e.status();
     raw_ = std::move(*e);
-    ASSERT_TRUE(accepted_.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    ASSERT_TRUE(
+        accepted_.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
     requests_.Attach(Ring(RingId::kRequests));
     returns_.Attach(Ring(RingId::kServerReturns));
   }
+
+  void TearDown() override { listener_.reset(); }
 
   RingView Ring(RingId id) {
     return RingView::At(raw_.control.data(), raw_.layout.RingOffset(id),
@@ -420,7 +426,7 @@ class HostileClientTest : public ::testing::Test {
 
   // Publishes a request descriptor as the client.
   void Inject(const Descriptor& d) {
-    uint8_t inline_bytes[kInlineCapacity] = {};
+    uint8_t inline_bytes[kInlineCapacity] = {};  // TryPush copies at most this
     ASSERT_EQ(requests_.TryPush(d, inline_bytes), PushResult::kOk);
   }
 
@@ -428,7 +434,7 @@ class HostileClientTest : public ::testing::Test {
   EventLoop loop_;
   std::unique_ptr<Listener> listener_;
   std::mutex mu_;
-  absl::Notification accepted_;
+  testing::Notification accepted_;
   std::shared_ptr<Connection> server_;  // the hostile client's peer
   std::vector<std::shared_ptr<Connection>> others_;
   Established raw_;
@@ -563,7 +569,7 @@ TEST_F(HostileClientTest, CorruptHeadIsDetected) {
 }
 
 TEST_F(HostileClientTest, UnexpectedSocketBytesCloseTheConnection) {
-  absl::Notification closed;
+  testing::Notification closed;
   absl::Status why;
   server_->OnClose([&](const absl::Status& s) {
     why = s;
@@ -572,7 +578,7 @@ TEST_F(HostileClientTest, UnexpectedSocketBytesCloseTheConnection) {
   ASSERT_TRUE(SendRecord(raw_.socket.get(),
                          {reinterpret_cast<const uint8_t*>("boo"), 3}, {})
                   .ok());
-  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   EXPECT_TRUE(absl::IsDataLoss(why)) << why;
   EXPECT_THAT(why.message(), HasSubstr("unexpected bytes"));
 }

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/util/notification.h"
 
 namespace shmrpc::transport {
 namespace {
@@ -36,7 +36,7 @@ struct Pipe {
 TEST(EventLoopTest, CallsBackWhenReadable) {
   EventLoop loop;
   Pipe pipe;
-  absl::Notification called;
+  shmrpc::testing::Notification called;
   std::atomic<uint32_t> seen{0};
   ASSERT_TRUE(loop.Add(pipe.read.get(), EPOLLIN,
                        [&](uint32_t events) {
@@ -48,7 +48,7 @@ TEST(EventLoopTest, CallsBackWhenReadable) {
                   .ok());
   EXPECT_FALSE(loop.InLoopThread());
   pipe.Poke();
-  ASSERT_TRUE(called.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(called.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   EXPECT_NE(seen.load() & EPOLLIN, 0u);
   loop.Remove(pipe.read.get());
 }
@@ -56,7 +56,7 @@ TEST(EventLoopTest, CallsBackWhenReadable) {
 TEST(EventLoopTest, ReportsHangUp) {
   EventLoop loop;
   Pipe pipe;
-  absl::Notification hung_up;
+  shmrpc::testing::Notification hung_up;
   ASSERT_TRUE(loop.Add(pipe.read.get(), EPOLLIN,
                        [&](uint32_t events) {
                          if (events & EPOLLHUP) {
@@ -67,13 +67,13 @@ TEST(EventLoopTest, ReportsHangUp) {
                        })
                   .ok());
   pipe.write.reset();
-  ASSERT_TRUE(hung_up.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(hung_up.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
 }
 
 TEST(EventLoopTest, RemoveWaitsForARunningCallback) {
   EventLoop loop;
   Pipe pipe;
-  absl::Notification entered;
+  shmrpc::testing::Notification entered;
   std::atomic<bool> finished{false};
   ASSERT_TRUE(loop.Add(pipe.read.get(), EPOLLIN,
                        [&](uint32_t) {
@@ -83,7 +83,7 @@ TEST(EventLoopTest, RemoveWaitsForARunningCallback) {
                        })
                   .ok());
   pipe.Poke();
-  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   loop.Remove(pipe.read.get());
   EXPECT_TRUE(finished.load());
 }
@@ -105,7 +105,7 @@ TEST(EventLoopTest, TimersRunInOrderAndCanBeCancelled) {
   EventLoop loop;
   std::mutex mu;
   std::vector<int> order;
-  absl::Notification done;
+  shmrpc::testing::Notification done;
   const auto now = steady_clock::now();
   auto record = [&](int v) {
     return [&, v] {
@@ -120,7 +120,7 @@ TEST(EventLoopTest, TimersRunInOrderAndCanBeCancelled) {
   loop.RunAt(now + milliseconds(40), record(2));
   EXPECT_TRUE(loop.Cancel(cancelled));
   EXPECT_FALSE(loop.Cancel(cancelled));
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   EXPECT_GE(steady_clock::now() - now, milliseconds(60));
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));

@@ -30,6 +30,10 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
 
   std::mutex mu;
   bool stopped = false;
+  // Held while on_connection runs; the destructor takes it after setting
+  // `stopped`, so no callback runs once it returns. Recursive so that a
+  // callback may destroy the listener.
+  std::recursive_mutex callback_mu;
   std::map<int, Pending> pending;
   ListenerStats stats;
 
@@ -121,6 +125,7 @@ void Listener::State::OnHelloReadable(int fd) {
   }
   absl::StatusOr<std::shared_ptr<Connection>> connection =
       Connection::Create(std::move(*established), loop, options.connection);
+  std::lock_guard<std::recursive_mutex> in_callback(callback_mu);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!connection.ok() || stopped) {
@@ -191,6 +196,8 @@ Listener::~Listener() {
                   "server is shutting down", s.options.handshake);
     }
   }
+  // Wait out an on_connection call in progress; later ones see `stopped`.
+  { std::lock_guard<std::recursive_mutex> drain(s.callback_mu); }
   ::unlink(s.options.path.c_str());
   ::unlink((s.options.path + ".lock").c_str());
 }

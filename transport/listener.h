@@ -66,8 +66,9 @@ class Listener {
       OnConnection on_connection);
 
   // Stops accepting, refuses handshakes in progress (kShuttingDown), removes
-  // the socket file. Established connections are not affected. Thread-safe
-  // with respect to the loop; may be called from the loop thread.
+  // the socket file. Once it returns, on_connection is not running and will
+  // not be called again. Established connections are not affected. May be
+  // called from any thread, including from on_connection itself.
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;

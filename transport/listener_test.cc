@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/notification.h"
 #include "tests/util/temp_dir.h"
 #include "transport/connector.h"
 

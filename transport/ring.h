@@ -29,6 +29,7 @@
 #ifndef SHMRPC_TRANSPORT_RING_H_
 #define SHMRPC_TRANSPORT_RING_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -94,7 +95,8 @@ class RingProducer {
   }
 
   // Publishes one message if there is space. When desc.payload is kInline,
-  // copies desc.length (<= kInlineCapacity) bytes from `inline_bytes`.
+  // copies desc.length bytes from `inline_bytes` (at most kInlineCapacity:
+  // a longer length is published as is, and the consumer rejects it).
   // Rings the data bell on success.
   PushResult TryPush(const Descriptor& desc, const void* inline_bytes);
 
@@ -216,7 +218,10 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
   std::memcpy(&e.desc, &desc, sizeof(Descriptor));
   if (desc.payload == static_cast<uint8_t>(PayloadKind::kInline) &&
       desc.length > 0) {
-    std::memcpy(e.inline_data, inline_bytes, desc.length);
+    // Never copy past the entry, whatever the caller claims; a consumer
+    // rejects a length beyond kInlineCapacity.
+    std::memcpy(e.inline_data, inline_bytes,
+                std::min<uint32_t>(desc.length, kInlineCapacity));
   }
   e.seq.store(pos + 1, std::memory_order_release);
   data_bell().Notify(wake_count_);

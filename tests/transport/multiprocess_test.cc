@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/transport/echo_peer.h"
+#include "tests/util/notification.h"
 #include "tests/util/subprocess.h"
 #include "tests/util/temp_dir.h"
 #include "transport/connector.h"
@@ -169,7 +169,7 @@ TEST_F(MultiprocessTest, ServerSurvivesClientKill) {
   EXPECT_EQ(conn->stats().pool.lent, static_cast<uint32_t>(kHeld));
   EXPECT_GT(CountSegmentMappings(), maps_before);
 
-  absl::Notification closed;
+  testing::Notification closed;
   steady_clock::time_point closed_at;
   conn->OnClose([&](const absl::Status& s) {
     closed_at = steady_clock::now();
@@ -178,7 +178,7 @@ TEST_F(MultiprocessTest, ServerSurvivesClientKill) {
   });
   const auto killed_at = steady_clock::now();
   victim->Kill(SIGKILL);
-  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(std::chrono::seconds(5)));
   const auto noticed = closed_at - killed_at;
   EXPECT_LT(noticed, milliseconds(500));
   std::printf("server noticed the client's death after %.3f ms\n",
@@ -239,7 +239,7 @@ TEST_F(MultiprocessTest, ClientSurvivesServerKill) {
     // A caller waiting for an answer that will never come.
     auto stream = conn->OpenStream();
     ASSERT_TRUE(stream.ok());
-    absl::Notification waiting;
+    testing::Notification waiting;
     steady_clock::time_point woke_at;
     std::thread waiter([&] {
       waiting.Notify();
