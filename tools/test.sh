@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every shmrpc test: the whole tree, then the transport and
 # cross-process tests again under AddressSanitizer, UndefinedBehaviorSanitizer
-# and ThreadSanitizer. Prints one final line "N passed, N failed" counted from
+# and ThreadSanitizer, then the tests of examples/external_workspace (shmrpc
+# used from another Bazel workspace). Prints one final line "N passed, N failed" counted from
 # Bazel's per-target test results, and exits non-zero on any failure
 # (including a build failure).
 #
@@ -18,12 +19,13 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# run LABEL BAZEL_ARGS...: one `bazel test` invocation, tallied.
+# run LABEL DIR BAZEL_ARGS...: one `bazel test` invocation in workspace DIR,
+# tallied.
 run() {
-  local label=$1
-  shift
-  echo "=== $label: bazel test $*"
-  bazel test --keep_going --test_summary=short "$@" 2>&1 | tee "$log"
+  local label=$1 dir=$2
+  shift 2
+  echo "=== $label: (cd $dir && bazel test $*)"
+  (cd "$dir" && bazel test --keep_going --test_summary=short "$@") 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   # Result lines look like: "//pkg:target   (cached) PASSED in 0.3s".
   local p f
@@ -39,12 +41,14 @@ run() {
   failed=$((failed + f))
 }
 
-run "all tests" //...
+run "all tests" . //...
 if [ "$quick" -eq 0 ]; then
   sanitized=(//transport/... //tests/transport/...)
-  run "asan" --config=asan "${sanitized[@]}"
-  run "ubsan" --config=ubsan "${sanitized[@]}"
-  run "tsan" --config=tsan "${sanitized[@]}"
+  run "asan" . --config=asan "${sanitized[@]}"
+  run "ubsan" . --config=ubsan "${sanitized[@]}"
+  run "tsan" . --config=tsan "${sanitized[@]}"
+  # shmrpc used from a separate workspace, as a user's project would.
+  run "external workspace" examples/external_workspace //...
 fi
 
 echo "$passed passed, $failed failed"
