@@ -181,25 +181,30 @@ inline bool RingProducer::ReloadHead(uint64_t* head) {
   if (h > claimed) return false;
   uint64_t cached = cached_head_.load(std::memory_order_relaxed);
   while (cached < h && !cached_head_.compare_exchange_weak(
-                           cached, h, std::memory_order_relaxed)) {
+                           cached, h, std::memory_order_release,
+                           std::memory_order_relaxed)) {
   }
   *head = h;
   return true;
 }
 
 inline bool RingProducer::HasSpace() {
-  const uint64_t pos = claim_.load(std::memory_order_relaxed);
-  uint64_t head = cached_head_.load(std::memory_order_relaxed);
-  if (pos - head < view_.capacity) return true;
-  if (!ReloadHead(&head)) return false;
-  return pos - head < view_.capacity;
+  for (;;) {
+    const uint64_t pos = claim_.load(std::memory_order_relaxed);
+    uint64_t head = cached_head_.load(std::memory_order_acquire);
+    if (head <= pos && pos - head < view_.capacity) return true;
+    if (!ReloadHead(&head)) return false;
+    // As in TryPush: the head may be newer than `pos`; look again.
+    if (head > pos) continue;
+    return pos - head < view_.capacity;
+  }
 }
 
 inline PushResult RingProducer::TryPush(const Descriptor& desc,
                                         const void* inline_bytes) {
   uint64_t pos = claim_.load(std::memory_order_relaxed);
   for (;;) {
-    uint64_t head = cached_head_.load(std::memory_order_relaxed);
+    uint64_t head = cached_head_.load(std::memory_order_acquire);
     if (pos - head >= view_.capacity) {
       if (!ReloadHead(&head)) return PushResult::kCorrupt;
       // The head may have been loaded for a newer claim than `pos`.
