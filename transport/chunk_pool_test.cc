@@ -105,6 +105,10 @@ TEST(PoolGeometryTest, PlanRejectsBadConfigs) {
   // Too many bytes in all (max 64 GiB).
   EXPECT_EQ(PlanCode({{1u << 31, 32}}), kInvalid);
   EXPECT_EQ(PlanCode({{0xffffffc0u, 17}}), kInvalid);
+  // Products near 2^64 must not wrap around into something small.
+  EXPECT_EQ(PlanCode({{0xffffffc0u, std::numeric_limits<uint32_t>::max()}}),
+            kInvalid);
+  EXPECT_EQ(PlanCode({{64, 1}, {0xffffffc0u, 0xffffffffu}}), kInvalid);
   EXPECT_TRUE(PoolGeometry::Plan(PoolConfig{{{1u << 31, 31}}}).ok());
 }
 

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -286,6 +285,33 @@ TEST(RingTest, ConsumerRejectsOversizedInlineLengthAndAdvances) {
   EXPECT_EQ(out.desc.length, 1u << 30);
 }
 
+// A producer given an inline length beyond kInlineCapacity never copies past
+// its entry: the neighbouring entry stays untouched, the message is published
+// with its length as is, and the consumer rejects it as kCorrupt.
+TEST(RingTest, ProducerNeverCopiesPastEntry) {
+  Ring ring(4);
+  uint8_t source[3 * kEntrySize];
+  std::memset(source, 0xee, sizeof(source));
+  uint8_t before[kEntrySize];
+  std::memcpy(before, &ring.entry(1), kEntrySize);
+  ASSERT_EQ(ring.producer().TryPush(InlineDesc(2 * kEntrySize, 7), source),
+            PushResult::kOk);
+  EXPECT_EQ(std::memcmp(&ring.entry(1), before, kEntrySize), 0)
+      << "the push wrote into the next entry";
+  EXPECT_EQ(ring.entry(1).seq.load(), 0u);
+  for (uint32_t b = 0; b < kInlineCapacity; ++b) {
+    ASSERT_EQ(ring.entry(0).inline_data[b], 0xee) << b;
+  }
+  RingMessage out;
+  EXPECT_EQ(ring.consumer().TryPop(&out), PopResult::kCorrupt);
+  EXPECT_EQ(out.desc.length, 2 * kEntrySize);
+  EXPECT_EQ(out.desc.aux, 7u);
+  // The ring carries on normally.
+  ASSERT_EQ(ring.producer().TryPush(ChunkDesc(1), nullptr), PushResult::kOk);
+  ASSERT_EQ(ring.consumer().TryPop(&out), PopResult::kOk);
+  ExpectSameDescriptor(out.desc, ChunkDesc(1));
+}
+
 // An entry whose seq is anything but position + 1 is treated as empty and
 // leaves the consumer where it is.
 TEST(RingTest, MismatchedSeqIsEmpty) {
@@ -496,23 +522,22 @@ TEST(RingTest, AttachRestartsAtZero) {
   ExpectSameDescriptor(out.desc, ChunkDesc(5));
 }
 
-// Threads of one producing process share the cached head. A producer thread
-// that reuses an entry because another thread refreshed the cache must still
-// happen-after the consumer's read of that entry (and the previous lap's
-// write). The steps below are sequenced with relaxed atomics only, which
-// create no happens-before, so the only ordering is what the ring provides.
-// Under TSan this reports a data race on the entry if the ring does not
-// publish the cached head with release/acquire order. In every build it
-// checks that the reused entry carries the new message.
-TEST(RingTest, CachedHeadHandOffOrdersEntryReuse) {
+// Threads of one producing process share the cached head. Whatever the
+// consumer did before releasing an entry (storing head) must happen-before a
+// producer thread's reuse of that entry, also when the producer relies on a
+// cached head that a *different* thread of its process refreshed; likewise
+// the previous lap's producer writes. Here the steps are sequenced with
+// relaxed atomics only, which create no happens-before, so the only ordering
+// is what the ring itself provides. The consumer and the first producer each
+// write a plain note before handing the entry on; the reusing producer reads
+// both after its push. If the ring does not carry the cached head with
+// release/acquire order, TSan reports a data race on the notes (and a real
+// program would race on the entry itself; GCC's inlined copies of the entry
+// are invisible to TSan, hence the notes).
+TEST(RingTest, EntryReuseHappensAfterConsumerRelease) {
   Ring ring(2);
-  // Inline payloads whose length the compiler cannot see, so that the copies
-  // go through memcpy (which TSan intercepts) rather than inlined moves.
-  static volatile uint32_t runtime_length = kInlineCapacity;
-  const uint32_t length = runtime_length;
-  uint8_t bytes[3][kInlineCapacity];
-  for (int m = 0; m < 3; ++m) std::memset(bytes[m], 0x10 + m, kInlineCapacity);
-
+  int producer_note = 0;  // written by the first producer before its push
+  int consumer_note = 0;  // written by the consumer before its pop
   std::atomic<int> step{0};
   auto wait_for = [&](int s) {
     const Deadline end = In(milliseconds(20000));
@@ -523,49 +548,112 @@ TEST(RingTest, CachedHeadHandOffOrdersEntryReuse) {
     return true;
   };
   std::atomic<int> failures{0};
-  // Thread 1 fills the ring (writes entries 0 and 1).
+  int seen_producer_note = -1, seen_consumer_note = -1;
+  // Thread 1 fills the ring (entries 0 and 1).
   std::thread filler([&] {
-    for (uint32_t m = 0; m < 2; ++m) {
-      if (ring.producer().TryPush(InlineDesc(length, m), bytes[m]) !=
-          PushResult::kOk) {
+    producer_note = 11;
+    for (int i = 0; i < 2; ++i) {
+      if (ring.producer().TryPush(ChunkDesc(i), nullptr) != PushResult::kOk) {
         failures.fetch_add(1);
       }
     }
     step.store(1, std::memory_order_relaxed);
   });
-  // Thread 2 only refreshes the cached head (HasSpace reloads it when the
-  // cache says "full").
+  // Thread 2 only refreshes the shared cached head (HasSpace reloads it
+  // because the cache says "full").
   std::thread refresher([&] {
     if (!wait_for(2) || !ring.producer().HasSpace()) failures.fetch_add(1);
     step.store(3, std::memory_order_relaxed);
   });
-  // Thread 3 pushes into entry 0 relying on the cache thread 2 refreshed.
+  // Thread 3 reuses entry 0 on the strength of that cache.
   std::thread pusher([&] {
-    if (!wait_for(3) || ring.producer().TryPush(InlineDesc(length, 2),
-                                                bytes[2]) != PushResult::kOk) {
+    if (!wait_for(3) ||
+        ring.producer().TryPush(ChunkDesc(2), nullptr) != PushResult::kOk) {
       failures.fetch_add(1);
     }
+    seen_consumer_note = consumer_note;
+    seen_producer_note = producer_note;
     step.store(4, std::memory_order_relaxed);
   });
-  // This thread is the consumer: it reads entry 0, freeing it.
+  // This thread is the consumer: it releases entry 0.
   RingMessage out;
   EXPECT_TRUE(wait_for(1));
+  consumer_note = 22;
   EXPECT_EQ(ring.consumer().TryPop(&out), PopResult::kOk);
-  EXPECT_EQ(out.desc.aux, 0u);
-  EXPECT_EQ(std::memcmp(out.inline_data, bytes[0], length), 0);
+  ExpectSameDescriptor(out.desc, ChunkDesc(0));
   step.store(2, std::memory_order_relaxed);
   EXPECT_TRUE(wait_for(4));
   filler.join();
   refresher.join();
   pusher.join();
   EXPECT_EQ(failures.load(), 0);
-  for (uint32_t m = 1; m < 3; ++m) {
+  EXPECT_EQ(seen_consumer_note, 22);
+  EXPECT_EQ(seen_producer_note, 11);
+  for (int i = 1; i <= 2; ++i) {
     ASSERT_EQ(ring.consumer().TryPop(&out), PopResult::kOk);
-    EXPECT_EQ(out.desc.aux, m);
-    EXPECT_EQ(out.desc.length, length);
-    EXPECT_EQ(std::memcmp(out.inline_data, bytes[m], length), 0);
+    ExpectSameDescriptor(out.desc, ChunkDesc(i));
   }
   EXPECT_EQ(ring.consumer().TryPop(&out), PopResult::kEmpty);
+}
+
+// HasSpace() must not report "full" for a ring that never holds more than
+// one message. While one thread pushes (waiting for each message to be
+// consumed before the next), other threads of the producing process call
+// HasSpace(). If a push and a cache refresh land between HasSpace's load of
+// the claim counter and its load of the cached head, the cached head is ahead
+// of the claim it loaded and `pos - head` wraps around. This is a race
+// window, so the test runs for a bounded time (stopping at the first wrong
+// answer); in unoptimized and sanitizer builds it hits the window within a
+// fraction of a second.
+TEST(RingTest, HasSpaceNeverFalseWhileRingNearlyEmpty) {
+  Ring ring(2);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> wrong{0}, checks{0};
+  auto checker = [&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      if (!ring.producer().HasSpace()) {
+        wrong.fetch_add(1);
+        done.store(true);
+      }
+      checks.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread consumer([&] {
+    RingMessage out;
+    while (!done.load(std::memory_order_relaxed)) {
+      if (ring.consumer().TryPop(&out) == PopResult::kEmpty) {
+        std::this_thread::yield();
+      }
+    }
+  });
+  std::thread checker1(checker), checker2(checker);
+  uint64_t pushes = 0;
+  bool push_failed = false;
+  const Deadline end = In(milliseconds(1000));
+  while (!done.load() && steady_clock::now() < end) {
+    if (ring.producer().TryPush(ChunkDesc(pushes), nullptr) !=
+        PushResult::kOk) {
+      push_failed = true;
+      break;
+    }
+    ++pushes;
+    // At most one message in flight: wait until it has been consumed.
+    while (ring.control().head.load(std::memory_order_acquire) != pushes &&
+           !done.load() && steady_clock::now() < end) {
+      std::this_thread::yield();
+    }
+  }
+  done.store(true);
+  consumer.join();
+  checker1.join();
+  checker2.join();
+  EXPECT_FALSE(push_failed) << "after " << pushes << " pushes";
+  EXPECT_GT(pushes, 0u);
+  EXPECT_GT(checks.load(), 0u);
+  EXPECT_EQ(wrong.load(), 0u) << "HasSpace() said full with at most one of 2 "
+                                 "entries in use; "
+                              << pushes << " pushes, " << checks.load()
+                              << " checks";
 }
 
 // 4 producer threads x 20000 messages through a 64-entry ring into one
