@@ -256,8 +256,8 @@ absl::StatusOr<Chunk> Connection::AllocateChunk(size_t bytes,
 void Connection::DiscardChunk(const Chunk& chunk) { pool_.Free(chunk.offset); }
 
 absl::Status Connection::Send(const MessageHeader& header,
-                              const OutgoingPayload& payload,
-                              Deadline deadline) {
+                              const OutgoingPayload& payload, Deadline deadline,
+                              uint64_t* request_position) {
   if (!ok()) return ClosedStatus();
   Descriptor d{};
   d.stream = header.stream;
@@ -308,8 +308,10 @@ absl::Status Connection::Send(const MessageHeader& header,
     return absl::InvalidArgumentError(
         "chunk is not held by this connection (already sent or discarded?)");
   }
-  PushResult r = ring->Push(d, inline_bytes, options_.wait, deadline,
-                            [this] { return !ok(); });
+  PushResult r =
+      ring->Push(d, inline_bytes, options_.wait, deadline,
+                 [this] { return !ok(); },
+                 role_ == Role::kClient ? request_position : nullptr);
   if (r != PushResult::kOk) {
     if (lent) pool_.CancelLend(payload.chunk.offset);
     if (r == PushResult::kCorrupt) {
@@ -341,6 +343,19 @@ absl::Status Connection::Send(const MessageHeader& header,
     }
   }
   return absl::OkStatus();
+}
+
+bool Connection::RequestTaken(uint64_t position) const {
+  return Ring(RingId::kRequests).control->head.load(std::memory_order_acquire) >
+         position;
+}
+
+void Connection::KickServer() {
+  Doorbell(&Ring(RingId::kRequests).control->data_bell).Kick(1);
+}
+
+Doorbell Connection::stream_bell(uint32_t stream) const {
+  return Doorbell(&StreamRing(stream).control->data_bell);
 }
 
 void Connection::ReturnToPeer(const Descriptor& desc) {

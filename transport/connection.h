@@ -204,8 +204,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // peer (do not touch it again); on failure it is still ours to discard.
   // kInvalidArgument for a bad payload (inline too long or not negotiated,
   // chunk length beyond capacity, stream out of range).
+  //
+  // For the client, `request_position` (if not null) receives the message's
+  // position in the requests ring, for RequestTaken().
   absl::Status Send(const MessageHeader& header, const OutgoingPayload& payload,
-                    Deadline deadline);
+                    Deadline deadline, uint64_t* request_position = nullptr);
+
+  // Client: true once the server has taken the request at `position` off the
+  // requests ring. A hint (the server writes the index), never trusted for
+  // safety.
+  bool RequestTaken(uint64_t position) const;
+
+  // Client: wakes one server thread sleeping on the requests ring even if
+  // the server did not announce that it sleeps (see doorbell.h, Kick). A
+  // client that waits long for a request to be taken uses it to get an idle
+  // server thread to take over from a busy one.
+  void KickServer();
+
+  // The bell a client's waiter on `stream` sleeps on, for custom wait loops.
+  Doorbell stream_bell(uint32_t stream) const;
 
   // ---- receiving (server) ------------------------------------------------
 

@@ -172,6 +172,48 @@ TEST_F(ConnectionTest, PeerCloseIsNoticedAndWakesWaiters) {
   EXPECT_FALSE(client_->ok());
 }
 
+TEST_F(ConnectionTest, ClientSeesWhenItsRequestIsTaken) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  uint64_t first = 99, second = 99;
+  MessageHeader h;
+  h.stream = *s;
+  ASSERT_TRUE(client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)),
+                            &first)
+                  .ok());
+  ASSERT_TRUE(client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)),
+                            &second)
+                  .ok());
+  EXPECT_EQ(second, first + 1);
+  EXPECT_FALSE(client_->RequestTaken(first));
+  ASSERT_TRUE(server_->ReceiveRequest(In(milliseconds(1000))).ok());
+  EXPECT_TRUE(client_->RequestTaken(first));
+  EXPECT_FALSE(client_->RequestTaken(second));
+}
+
+TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
+  Doorbell bell = server_->request_bell();
+  std::atomic<bool> woke{false};
+  std::thread sleeper([&] {
+    const uint32_t key = bell.key();
+    bell.Sleep(key, In(milliseconds(5000)));
+    woke = true;
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  // A plain send does not wake it: nobody announced that it sleeps.
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  MessageHeader h;
+  h.stream = *s;
+  ASSERT_TRUE(
+      client_->Send(h, OutgoingPayload::None(), In(milliseconds(100))).ok());
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_FALSE(woke.load());
+  client_->KickServer();
+  sleeper.join();
+  EXPECT_TRUE(woke.load());
+}
+
 TEST_F(ConnectionTest, ReceiveStreamTimesOut) {
   absl::StatusOr<uint32_t> stream = client_->OpenStream();
   ASSERT_TRUE(stream.ok());

@@ -69,9 +69,41 @@ class Doorbell {
 
   // Wakes every sleeper unconditionally (used when a connection dies or shuts
   // down, so that waiters re-check and see it).
-  void WakeAll() {
+  void WakeAll() { Kick(INT_MAX); }
+
+  // Bumps `seq` and wakes up to `count` sleepers whether or not any announced
+  // itself: for waking waiters that sleep without being counted (see
+  // Sleep()).
+  void Kick(int count) {
     word_->seq.fetch_add(1, std::memory_order_seq_cst);
-    FutexWake(&word_->seq, INT_MAX);
+    FutexWake(&word_->seq, count);
+  }
+
+  // ---- building blocks for custom wait loops ----------------------------
+  //
+  // A counted sleeper (one that notifiers must wake) does:
+  //   key = Announce(); if (!ready()) Sleep(key, d); Withdraw();
+  // An uncounted sleeper (woken only by Kick or by other sleepers' wake-ups)
+  // does: key = key(); if (!ready()) Sleep(key, d);
+
+  // Registers a sleeper and returns the key to sleep on. Issues the fence
+  // that orders the registration before the caller's next check.
+  uint32_t Announce() {
+    word_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+    const uint32_t key = word_->seq.load(std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return key;
+  }
+
+  // Undoes Announce().
+  void Withdraw() { word_->sleepers.fetch_sub(1, std::memory_order_relaxed); }
+
+  // The current key, for an uncounted sleeper.
+  uint32_t key() const { return word_->seq.load(std::memory_order_seq_cst); }
+
+  // Sleeps while the bell's key is still `key`, until woken or `deadline`.
+  FutexWaitResult Sleep(uint32_t key, Deadline deadline) {
+    return FutexWait(&word_->seq, key, deadline);
   }
 
   // Waits until `ready()` returns true or `deadline` passes. `ready` is called
@@ -104,15 +136,13 @@ WaitStatus Doorbell::Wait(Ready&& ready, const WaitPolicy& policy,
     if (deadline != kNoDeadline && Clock::now() >= deadline) {
       return ready() ? WaitStatus::kReady : WaitStatus::kTimedOut;
     }
-    word_->sleepers.fetch_add(1, std::memory_order_seq_cst);
-    const uint32_t key = word_->seq.load(std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const uint32_t key = Announce();
     if (ready()) {
-      word_->sleepers.fetch_sub(1, std::memory_order_relaxed);
+      Withdraw();
       return WaitStatus::kReady;
     }
-    FutexWait(&word_->seq, key, deadline);
-    word_->sleepers.fetch_sub(1, std::memory_order_relaxed);
+    Sleep(key, deadline);
+    Withdraw();
     if (ready()) return WaitStatus::kReady;
   }
 }

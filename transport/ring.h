@@ -98,14 +98,18 @@ class RingProducer {
   // copies desc.length bytes from `inline_bytes` (at most kInlineCapacity:
   // a longer length is published as is, and the consumer rejects it).
   // Rings the data bell on success.
-  PushResult TryPush(const Descriptor& desc, const void* inline_bytes);
+  // If `position` is not null, it receives the ring position the message
+  // took (the consumer has taken it once head > position).
+  PushResult TryPush(const Descriptor& desc, const void* inline_bytes,
+                     uint64_t* position = nullptr);
 
   // Like TryPush, but when the ring is full waits on the space bell per
   // `policy` until there is space, `stop()` returns true, or `deadline`
   // passes (then returns kFull).
   template <typename Stop>
   PushResult Push(const Descriptor& desc, const void* inline_bytes,
-                  const WaitPolicy& policy, Deadline deadline, Stop&& stop);
+                  const WaitPolicy& policy, Deadline deadline, Stop&& stop,
+                  uint64_t* position = nullptr);
 
   // True if a push would find space right now (may reload the shared head).
   bool HasSpace();
@@ -201,7 +205,8 @@ inline bool RingProducer::HasSpace() {
 }
 
 inline PushResult RingProducer::TryPush(const Descriptor& desc,
-                                        const void* inline_bytes) {
+                                        const void* inline_bytes,
+                                        uint64_t* position) {
   uint64_t pos = claim_.load(std::memory_order_relaxed);
   for (;;) {
     uint64_t head = cached_head_.load(std::memory_order_acquire);
@@ -230,15 +235,16 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
   }
   e.seq.store(pos + 1, std::memory_order_release);
   data_bell().Notify(wake_count_);
+  if (position != nullptr) *position = pos;
   return PushResult::kOk;
 }
 
 template <typename Stop>
 PushResult RingProducer::Push(const Descriptor& desc, const void* inline_bytes,
                               const WaitPolicy& policy, Deadline deadline,
-                              Stop&& stop) {
+                              Stop&& stop, uint64_t* position) {
   for (;;) {
-    PushResult r = TryPush(desc, inline_bytes);
+    PushResult r = TryPush(desc, inline_bytes, position);
     if (r != PushResult::kFull) return r;
     bool corrupt = false;
     WaitStatus w = space_bell().Wait(
