@@ -209,9 +209,11 @@ TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
       client_->Send(h, OutgoingPayload::None(), In(milliseconds(100))).ok());
   std::this_thread::sleep_for(milliseconds(30));
   EXPECT_FALSE(woke.load());
+  const auto kicked = steady_clock::now();
   client_->KickServer();
   sleeper.join();
   EXPECT_TRUE(woke.load());
+  EXPECT_LT(steady_clock::now() - kicked, milliseconds(1000));  // not its timeout
 }
 
 TEST_F(ConnectionTest, ReceiveStreamTimesOut) {
