@@ -79,7 +79,10 @@ Connection::Connection(Established e, EventLoop* monitor,
       pool_(own_data_.data(), std::move(e.own_pool)) {
   const uint32_t n = layout_.params.stream_count;
   if (role_ == Role::kClient) {
-    requests_out_.Attach(Ring(RingId::kRequests), 1);
+    // A server may have several threads asleep on the requests ring (its
+    // idle poller and its standby threads): a request wakes them all and
+    // one takes it.
+    requests_out_.Attach(Ring(RingId::kRequests), INT_MAX);
     returns_out_.Attach(Ring(RingId::kServerReturns), INT_MAX);
     returns_in_.Attach(Ring(RingId::kClientReturns));
     notify_in_.Attach(Ring(RingId::kNotify));
@@ -326,20 +329,17 @@ absl::Status Connection::Send(const MessageHeader& header,
   }
   if (role_ == Role::kServer && (features_ & kFeatureNotifyRing) != 0) {
     RingControl* ctl = StreamRing(header.stream).control;
-    if (ctl->notify_mode.load(std::memory_order_relaxed) == kNotifyRing) {
-      // Pairs with the fence in ReceiveNotification: either the client sees
-      // our entry when it drains, or we see its cleared pending flag.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (ctl->notify_pending.exchange(1, std::memory_order_seq_cst) == 0) {
-        Descriptor note{};
-        note.stream = header.stream;
-        if (notify_out_.TryPush(note, nullptr) != PushResult::kOk) {
-          // At most stream_count notifications are pending from an honest
-          // client, and the ring holds that many.
-          Close(absl::DataLossError(
-              "shared-memory client let its notify ring overflow"));
-        }
-      }
+    // Pairs with the fences in SetStreamNotify and ReceiveNotification:
+    // either the client sees our entry when it next looks at the stream, or
+    // we see its notify mode and cleared pending flag.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ctl->notify_mode.load(std::memory_order_relaxed) == kNotifyRing &&
+        ctl->notify_pending.exchange(1, std::memory_order_seq_cst) == 0) {
+      Descriptor note{};
+      note.stream = header.stream;
+      // A full ring only means the client has not read its notifications
+      // yet; it also looks at its streams directly, so dropping one is safe.
+      (void)notify_out_.TryPush(note, nullptr);
     }
   }
   return absl::OkStatus();
@@ -543,6 +543,18 @@ absl::StatusOr<uint32_t> Connection::OpenStream(bool notify) {
   InboundMessage stale;
   while (TryReceiveStream(stream, &stale)) stale.Release();
   return stream;
+}
+
+void Connection::SetStreamNotify(uint32_t stream, bool notify) {
+  if (role_ != Role::kClient || stream >= layout_.params.stream_count) return;
+  RingControl* ctl = StreamRing(stream).control;
+  ctl->notify_pending.store(0, std::memory_order_relaxed);
+  ctl->notify_mode.store(notify ? kNotifyRing : kNotifyNone,
+                         std::memory_order_seq_cst);
+  // Pairs with the server's fence in Send: after this, either a message the
+  // server publishes is followed by a notification, or our next look at the
+  // stream sees it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void Connection::CloseStream(uint32_t stream) {

@@ -254,6 +254,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // next OpenStream.
   void CloseStream(uint32_t stream);
 
+  // Turns notifications for an open `stream` on or off (needs
+  // kFeatureNotifyRing). After turning them on, look at the stream once
+  // (TryReceiveStream): a message that arrived before is not notified.
+  // Notifications are hints: the notify ring may drop some when full, so a
+  // notified receiver should also look at its streams now and then.
+  void SetStreamNotify(uint32_t stream, bool notify);
+
   // The next message on `stream`, waiting until `deadline`. kCancelled if
   // InterruptStream() was called for it; kDeadlineExceeded on timeout.
   absl::StatusOr<InboundMessage> ReceiveStream(uint32_t stream,
