@@ -1,0 +1,362 @@
+#include "client/credentials.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/support/interceptor.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "client/generated_stub.h"
+#include "client/internal/channel_registry.h"
+#include "client/internal/shm_channel.h"
+
+namespace shmrpc {
+namespace {
+
+using grpc::experimental::ClientInterceptorFactoryInterface;
+using grpc::experimental::ClientRpcInfo;
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::InterceptorBatchMethods;
+using internal::ChannelState;
+using internal::ClientConnection;
+
+// Answers one unary call over shared memory after hijacking it from gRPC.
+//
+// The first batch (PRE_SEND_INITIAL_METADATA, usually with the message and
+// every receive op) is hijacked; gRPC then hands the same interceptor the
+// receive ops (PRE_RECV_*), which are completed - and Proceed()ed - when the
+// answer arrives: at once if it comes within the spin budget, else from the
+// connection's completion thread. Batches that arrive later (the completion
+// queue API splits them) are handled the same way.
+class ShmCallInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ShmCallInterceptor(ClientRpcInfo* info, std::shared_ptr<ClientConnection> conn,
+                     uint32_t method, const internal::MethodCodec* codec)
+      : info_(info), conn_(std::move(conn)), method_(method), codec_(codec) {}
+
+  void Intercept(InterceptorBatchMethods* m) override;
+
+ private:
+  class Io;
+  using H = InterceptionHookPoints;
+
+  static bool HasRecv(InterceptorBatchMethods* m) {
+    return m->QueryInterceptionHookPoint(H::PRE_RECV_INITIAL_METADATA) ||
+           m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE) ||
+           m->QueryInterceptionHookPoint(H::PRE_RECV_STATUS);
+  }
+  void CaptureMessage(InterceptorBatchMethods* m);
+  void Start();
+  // With mu_ held: fills the receive ops of `batch` from the outcome.
+  void Deliver(InterceptorBatchMethods* batch);
+  void OnDone(const grpc::Status& status);
+
+  ClientRpcInfo* const info_;
+  const std::shared_ptr<ClientConnection> conn_;
+  const uint32_t method_;
+  const internal::MethodCodec* const codec_;
+
+  bool hijacked_ = false;
+  bool started_ = false;
+  std::multimap<std::string, std::string> metadata_;
+  const void* message_ = nullptr;  // the application's request object
+  std::string serialized_;         // or its serialized form
+  bool have_message_ = false;
+  std::atomic<bool> cancel_requested_{false};
+
+  std::mutex mu_;
+  InterceptorBatchMethods* recv_batch_ = nullptr;  // waiting for the outcome
+  bool done_ = false;
+  grpc::Status status_;
+  // Owned copies of the server's metadata (the maps gRPC gives us hold
+  // views); never resized after being filled.
+  std::vector<std::pair<std::string, std::string>> initial_;
+  std::vector<std::pair<std::string, std::string>> trailing_;
+  bool parsed_ = false;          // the answer went straight into the object
+  std::string response_bytes_;   // or waits here for the receive op
+};
+
+class ShmCallInterceptor::Io final : public internal::AsyncUnaryIo {
+ public:
+  explicit Io(ShmCallInterceptor* call) : call_(call) {}
+
+  size_t RequestSize() override {
+    return call_->message_ != nullptr
+               ? call_->codec_->request_size(call_->message_)
+               : call_->serialized_.size();
+  }
+  void WriteRequest(uint8_t* out) override {
+    if (call_->message_ != nullptr) {
+      call_->codec_->write_request(call_->message_, out);
+    } else if (!call_->serialized_.empty()) {
+      std::memcpy(out, call_->serialized_.data(), call_->serialized_.size());
+    }
+  }
+  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
+    std::lock_guard<std::mutex> lock(call_->mu_);
+    void* target = call_->recv_batch_ != nullptr
+                       ? call_->recv_batch_->GetRecvMessage()
+                       : nullptr;
+    if (target != nullptr) {
+      call_->parsed_ = true;
+      return call_->codec_->parse_response(target, bytes.data(), bytes.size());
+    }
+    call_->response_bytes_.assign(reinterpret_cast<const char*>(bytes.data()),
+                                  bytes.size());
+    return true;
+  }
+  const std::multimap<std::string, std::string>* Metadata() override {
+    return &call_->metadata_;
+  }
+  bool CancelRequested() override {
+    return call_->cancel_requested_.load(std::memory_order_acquire);
+  }
+  void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
+    std::lock_guard<std::mutex> lock(call_->mu_);
+    for (const auto& [k, v] : md) call_->initial_.emplace_back(k, v);
+  }
+  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
+    std::lock_guard<std::mutex> lock(call_->mu_);
+    for (const auto& [k, v] : md) call_->trailing_.emplace_back(k, v);
+  }
+  void Done(const grpc::Status& status) override { call_->OnDone(status); }
+
+ private:
+  ShmCallInterceptor* const call_;
+};
+
+void ShmCallInterceptor::CaptureMessage(InterceptorBatchMethods* m) {
+  if (have_message_ || !m->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE)) {
+    return;
+  }
+  // The sync API leaves the message unserialized: serialize it straight into
+  // shared memory later. The async API has serialized it already.
+  message_ = m->GetSendMessage();
+  if (message_ == nullptr) {
+    if (grpc::ByteBuffer* buffer = m->GetSerializedSendMessage()) {
+      std::vector<grpc::Slice> slices;
+      if (buffer->Dump(&slices).ok()) {
+        for (const grpc::Slice& s : slices) {
+          serialized_.append(reinterpret_cast<const char*>(s.begin()),
+                             s.size());
+        }
+      }
+    }
+  }
+  have_message_ = true;
+}
+
+void ShmCallInterceptor::Intercept(InterceptorBatchMethods* m) {
+  if (m->QueryInterceptionHookPoint(H::PRE_SEND_CANCEL)) {
+    // TryCancel(): the waiting call notices and ends with CANCELLED. This
+    // batch must not be delayed (and needs no Proceed).
+    cancel_requested_.store(true, std::memory_order_release);
+    return;
+  }
+  if (!hijacked_) {
+    // The first batch: take the call over. Hijack() calls us right back
+    // with the same batch's receive ops.
+    if (auto* md = m->GetSendInitialMetadata()) metadata_ = *md;
+    CaptureMessage(m);
+    hijacked_ = true;
+    m->Hijack();
+    return;
+  }
+  CaptureMessage(m);
+  const bool start = !started_ && have_message_;
+  started_ = started_ || start;
+  if (HasRecv(m)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!done_) {
+        recv_batch_ = m;  // proceeds when the answer comes
+        m = nullptr;
+      } else {
+        Deliver(m);
+      }
+    }
+    if (start) Start();
+    if (m != nullptr) m->Proceed();
+    return;
+  }
+  m->Proceed();
+  if (start) Start();
+}
+
+void ShmCallInterceptor::Start() {
+  internal::RunUnaryOrDefer(conn_, method_, info_->client_context()->deadline(),
+                            std::make_unique<Io>(this));
+}
+
+void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
+  if (auto* map = batch->GetRecvInitialMetadata()) {
+    for (const auto& [k, v] : initial_) {
+      map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+    }
+  }
+  if (batch->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
+    if (status_.ok() && !parsed_) {
+      if (void* target = batch->GetRecvMessage();
+          target == nullptr ||
+          !codec_->parse_response(
+              target, reinterpret_cast<const uint8_t*>(response_bytes_.data()),
+              response_bytes_.size())) {
+        status_ = grpc::Status(grpc::StatusCode::INTERNAL,
+                               "Failed to parse response message");
+      }
+      parsed_ = true;
+    }
+    if (!status_.ok()) batch->FailHijackedRecvMessage();
+  }
+  if (auto* status = batch->GetRecvStatus()) *status = status_;
+  if (auto* map = batch->GetRecvTrailingMetadata()) {
+    for (const auto& [k, v] : trailing_) {
+      map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+    }
+  }
+}
+
+void ShmCallInterceptor::OnDone(const grpc::Status& status) {
+  InterceptorBatchMethods* batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    status_ = status;
+    batch = recv_batch_;
+    recv_batch_ = nullptr;
+    if (batch != nullptr) Deliver(batch);
+  }
+  // Last: once the receive ops proceed, the call (and this interceptor) may
+  // be destroyed.
+  if (batch != nullptr) batch->Proceed();
+}
+
+// Fails a call with a fixed status without sending it anywhere (shared
+// memory required but unavailable).
+class FailCallInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit FailCallInterceptor(grpc::Status status) : status_(std::move(status)) {}
+
+  void Intercept(InterceptorBatchMethods* m) override {
+    using H = InterceptionHookPoints;
+    if (m->QueryInterceptionHookPoint(H::PRE_SEND_CANCEL)) return;
+    if (!hijacked_) {
+      hijacked_ = true;
+      m->Hijack();
+      return;
+    }
+    if (m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
+      m->FailHijackedRecvMessage();
+    }
+    if (auto* status = m->GetRecvStatus()) *status = status_;
+    m->Proceed();
+  }
+
+ private:
+  const grpc::Status status_;
+  bool hijacked_ = false;
+};
+
+// Decides per call whether to answer it over shared memory.
+class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
+ public:
+  explicit ShmInterceptorFactory(std::shared_ptr<ChannelState> state)
+      : state_(std::move(state)) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      ClientRpcInfo* info) override {
+    if (info->type() != ClientRpcInfo::Type::UNARY) return nullptr;
+    const internal::MethodCodec* codec = internal::FindMethodCodec(info->method());
+    if (codec == nullptr) return nullptr;
+    absl::StatusOr<std::shared_ptr<ClientConnection>> conn = state_->Get();
+    if (!conn.ok()) {
+      // ShmMode::kRequired and no shared memory: fail, never fall back.
+      return new FailCallInterceptor(
+          grpc::Status(static_cast<grpc::StatusCode>(conn.status().code()),
+                       std::string(conn.status().message())));
+    }
+    if (*conn == nullptr) return nullptr;
+    const uint32_t id = (*conn)->MethodId(info->method());
+    if (id == 0) return nullptr;  // the server does not serve it over shm
+    return new ShmCallInterceptor(info, std::move(*conn), id, codec);
+  }
+
+ private:
+  std::shared_ptr<ChannelState> state_;
+};
+
+class ShmCredentials final : public grpc::ChannelCredentials {
+ public:
+  ShmCredentials(std::shared_ptr<grpc::ChannelCredentials> fallback,
+                 ShmChannelOptions options)
+      : fallback_(std::move(fallback)), options_(std::move(options)) {}
+
+ protected:
+  grpc::SecureChannelCredentials* AsSecureCredentials() override {
+    return nullptr;
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> CreateChannelImpl(
+      const std::string& target, const grpc::ChannelArguments& args) override {
+    return CreateChannelWithInterceptors(target, args, {});
+  }
+
+  std::shared_ptr<grpc::Channel> CreateChannelWithInterceptors(
+      const std::string& target, const grpc::ChannelArguments& args,
+      std::vector<std::unique_ptr<ClientInterceptorFactoryInterface>>
+          interceptors) override {
+    auto state = std::make_shared<ChannelState>(target, options_);
+    // Last in the chain, so that the application's interceptors see every
+    // call (and the metadata they add is sent) before we take it over.
+    interceptors.push_back(std::make_unique<ShmInterceptorFactory>(state));
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::experimental::CreateCustomChannelWithInterceptors(
+            target, fallback_, args, std::move(interceptors));
+    if (channel != nullptr) internal::RegisterChannel(channel, state);
+    return channel;
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> fallback_;
+  ShmChannelOptions options_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> ShmChannelCredentials(
+    std::shared_ptr<grpc::ChannelCredentials> fallback,
+    const ShmChannelOptions& options) {
+  return std::make_shared<ShmCredentials>(std::move(fallback), options);
+}
+
+std::shared_ptr<grpc::Channel> CreateChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> fallback,
+    const ShmChannelOptions& options, const grpc::ChannelArguments& args) {
+  return grpc::CreateCustomChannel(
+      target, ShmChannelCredentials(std::move(fallback), options), args);
+}
+
+ChannelPath GetChannelPath(const std::shared_ptr<grpc::Channel>& channel) {
+  std::shared_ptr<ChannelState> state = internal::FindChannel(channel.get());
+  return state == nullptr ? ChannelPath::kGrpc : state->path();
+}
+
+std::string DescribeChannelPath(const std::shared_ptr<grpc::Channel>& channel) {
+  std::shared_ptr<ChannelState> state = internal::FindChannel(channel.get());
+  return state == nullptr ? "gRPC (not a shmrpc channel)" : state->Describe();
+}
+
+ChannelPath ConnectSharedMemory(const std::shared_ptr<grpc::Channel>& channel) {
+  std::shared_ptr<ChannelState> state = internal::FindChannel(channel.get());
+  if (state == nullptr) return ChannelPath::kGrpc;
+  (void)state->Get();
+  return state->path();
+}
+
+}  // namespace shmrpc

@@ -1,0 +1,174 @@
+#include "client/generated_stub.h"
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "client/internal/channel_registry.h"
+#include "client/internal/client_context_access.h"
+#include "client/internal/shm_channel.h"
+
+namespace shmrpc::internal {
+namespace {
+
+// A call made through a generated stub: messages are protobuf messages, and
+// metadata, cancellation and the server's metadata go through the
+// ClientContext.
+class ContextUnaryIo : public UnaryIo {
+ public:
+  ContextUnaryIo(grpc::ClientContext* context,
+                 const google::protobuf::MessageLite& request,
+                 google::protobuf::MessageLite* response)
+      : context_(context), request_(request), response_(response) {}
+
+  size_t RequestSize() override { return request_.ByteSizeLong(); }
+  void WriteRequest(uint8_t* out) override {
+    request_.SerializeWithCachedSizesToArray(out);
+  }
+  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
+    return response_->ParseFromArray(bytes.data(),
+                                     static_cast<int>(bytes.size()));
+  }
+  const std::multimap<std::string, std::string>* Metadata() override {
+    return &SentMetadata(*context_);
+  }
+  bool CancelRequested() override { return internal::CancelRequested(*context_); }
+  void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
+    SetServerInitialMetadata(*context_, md);
+  }
+  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
+    SetServerTrailingMetadata(*context_, md);
+  }
+
+ protected:
+  grpc::ClientContext* const context_;
+  const google::protobuf::MessageLite& request_;
+  google::protobuf::MessageLite* const response_;
+};
+
+class AsyncContextUnaryIo final : public AsyncUnaryIo {
+ public:
+  AsyncContextUnaryIo(grpc::ClientContext* context,
+                      const google::protobuf::MessageLite* request,
+                      google::protobuf::MessageLite* response,
+                      std::function<void(grpc::Status)> done)
+      : io_(context, *request, response), done_(std::move(done)) {}
+
+  size_t RequestSize() override { return io_.RequestSize(); }
+  void WriteRequest(uint8_t* out) override { io_.WriteRequest(out); }
+  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
+    return io_.ParseResponse(bytes);
+  }
+  const std::multimap<std::string, std::string>* Metadata() override {
+    return io_.Metadata();
+  }
+  bool CancelRequested() override { return io_.CancelRequested(); }
+  void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
+    io_.SetInitialMetadata(md);
+  }
+  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
+    io_.SetTrailingMetadata(md);
+  }
+  void Done(const grpc::Status& status) override { done_(status); }
+
+ private:
+  ContextUnaryIo io_;
+  std::function<void(grpc::Status)> done_;
+};
+
+std::mutex& CodecMu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+std::unordered_map<std::string, const MethodCodec*>& Codecs() {
+  static auto* map = new std::unordered_map<std::string, const MethodCodec*>;
+  return *map;
+}
+
+// The connection to use and the method's id on it; false to use gRPC.
+// Sets *status (and returns true through `decided`) when the call must fail.
+bool Route(ChannelState* state, const StubMethod& method,
+           std::shared_ptr<ClientConnection>* conn, uint32_t* id,
+           grpc::Status* status, bool* decided) {
+  *decided = false;
+  if (state == nullptr) return false;
+  absl::StatusOr<std::shared_ptr<ClientConnection>> c = state->Get();
+  if (!c.ok()) {
+    *status = grpc::Status(static_cast<grpc::StatusCode>(c.status().code()),
+                           std::string(c.status().message()));
+    *decided = true;
+    return false;
+  }
+  if (*c == nullptr) return false;
+  *id = method.IdOn(**c);
+  if (*id == 0) return false;  // this server does not serve the method
+  *conn = std::move(*c);
+  return true;
+}
+
+}  // namespace
+
+uint32_t StubMethod::IdOn(const ClientConnection& conn) const {
+  const uint64_t cached = cached_.load(std::memory_order_relaxed);
+  if ((cached >> 32) == (conn.epoch() & 0xffffffffu) && cached != 0) {
+    return static_cast<uint32_t>(cached);
+  }
+  const uint32_t id = conn.MethodId(name_);
+  cached_.store(((conn.epoch() & 0xffffffffu) << 32) | id,
+                std::memory_order_relaxed);
+  return id;
+}
+
+StubCore::StubCore(std::shared_ptr<grpc::ChannelInterface> channel)
+    : channel_(std::move(channel)), state_(FindChannel(channel_.get())) {}
+
+StubCore::~StubCore() = default;
+
+bool StubCore::TryUnary(const StubMethod& method, grpc::ClientContext* context,
+                        const google::protobuf::MessageLite& request,
+                        google::protobuf::MessageLite* response,
+                        grpc::Status* status) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  bool decided;
+  if (!Route(state_.get(), method, &conn, &id, status, &decided)) {
+    return decided;
+  }
+  ContextUnaryIo io(context, request, response);
+  *status = RunUnary(*conn, id, context->deadline(), io);
+  return true;
+}
+
+bool StubCore::TryUnaryAsync(const StubMethod& method,
+                             grpc::ClientContext* context,
+                             const google::protobuf::MessageLite* request,
+                             google::protobuf::MessageLite* response,
+                             std::function<void(grpc::Status)>* done) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  grpc::Status status;
+  bool decided;
+  if (!Route(state_.get(), method, &conn, &id, &status, &decided)) {
+    if (!decided) return false;
+    (*done)(status);
+    return true;
+  }
+  StartUnary(conn, id, context->deadline(),
+             std::make_unique<AsyncContextUnaryIo>(context, request, response,
+                                                   std::move(*done)));
+  return true;
+}
+
+void RegisterMethodCodec(const char* name, const MethodCodec* codec) {
+  std::lock_guard<std::mutex> lock(CodecMu());
+  Codecs()[name] = codec;
+}
+
+const MethodCodec* FindMethodCodec(absl::string_view name) {
+  std::lock_guard<std::mutex> lock(CodecMu());
+  auto it = Codecs().find(std::string(name));
+  return it == Codecs().end() ? nullptr : it->second;
+}
+
+}  // namespace shmrpc::internal

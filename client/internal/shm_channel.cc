@@ -1,0 +1,664 @@
+#include "client/internal/shm_channel.h"
+
+#include <grpc/support/log.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <thread>
+#include <tuple>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "rpc/endpoint.h"
+#include "transport/connector.h"
+
+namespace shmrpc {
+
+ShmMode EffectiveMode(ShmMode configured) {
+  const char* env = std::getenv(kShmModeEnvVar);
+  if (env == nullptr) return configured;
+  const std::string v = env;
+  if (v == "auto") return ShmMode::kAuto;
+  if (v == "off" || v == "disabled" || v == "grpc") return ShmMode::kDisabled;
+  if (v == "require" || v == "required" || v == "shm") return ShmMode::kRequired;
+  return configured;
+}
+
+namespace internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+using transport::InboundMessage;
+
+// A waiting caller whose request the server has not taken after this long
+// wakes an idle server thread (see server/server.h, "Threads").
+constexpr auto kKickAfter = std::chrono::microseconds(30);
+// While a caller sleeps, it looks for cancellation this often: every
+// millisecond for the first 100 ms, then every 10 ms.
+constexpr auto kPollFirst = std::chrono::milliseconds(1);
+constexpr auto kPollLater = std::chrono::milliseconds(10);
+constexpr auto kPollFirstFor = std::chrono::milliseconds(100);
+// An idle completion thread exits after this long.
+constexpr auto kCompletionLinger = std::chrono::seconds(1);
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+transport::Deadline SteadyDeadline(SysClock::time_point deadline) {
+  if (deadline == SysClock::time_point::max()) return transport::kNoDeadline;
+  const auto left = deadline - SysClock::now();
+  if (left <= SysClock::duration::zero()) return Clock::now();
+  if (left > std::chrono::hours(24 * 365)) return transport::kNoDeadline;
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
+}
+
+grpc::Status DeadlineStatus() {
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+}
+
+grpc::Status CancelledStatus() {
+  return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
+}
+
+// Tells the server to stop working on a call we gave up on (best effort).
+void SendCancel(transport::Connection& t, uint32_t stream, uint32_t generation) {
+  transport::MessageHeader h;
+  h.stream = stream;
+  h.generation = generation;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kCancel);
+  (void)t.Send(h, transport::OutgoingPayload::None(),
+               Clock::now() + std::chrono::milliseconds(100));
+}
+
+// Opens a stream, waiting (until `deadline`) while all are in use.
+absl::StatusOr<uint32_t> OpenStream(transport::Connection& t, bool notify,
+                                    transport::Deadline deadline) {
+  for (;;) {
+    absl::StatusOr<uint32_t> s = t.OpenStream(notify);
+    if (s.ok() || !absl::IsResourceExhausted(s.status())) return s;
+    if (Clock::now() >= deadline) {
+      return absl::DeadlineExceededError("Deadline Exceeded");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+// Encodes the kCall frame for `io` and sends it on `stream`.
+absl::Status SendCall(transport::Connection& t, uint32_t stream,
+                      uint32_t generation, uint32_t method,
+                      SysClock::time_point deadline, UnaryIo& io,
+                      transport::Deadline send_deadline, uint64_t* position) {
+  const size_t message_size = io.RequestSize();
+  uint16_t flags = rpc::kHasMessage | rpc::kHalfClose;
+  absl::InlinedVector<rpc::MetadataEntry, 4> entries;
+  if (const auto* md = io.Metadata(); md != nullptr && !md->empty()) {
+    for (const auto& [k, v] : *md) entries.emplace_back(k, v);
+    flags |= rpc::kHasMetadata;
+  }
+  rpc::FrameExtras extras;
+  extras.metadata = entries;
+  if (deadline != SysClock::time_point::max()) {
+    flags |= rpc::kHasDeadline;
+    extras.deadline_unix_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            deadline.time_since_epoch())
+            .count();
+  }
+  const size_t total = message_size + rpc::ExtrasSize(flags, extras);
+  transport::MessageHeader h;
+  h.stream = stream;
+  h.generation = generation;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kCall);
+  h.flags = flags;
+  h.aux = method;
+  if (t.inline_payloads() && total <= transport::kInlineCapacity) {
+    uint8_t buffer[transport::kInlineCapacity];
+    io.WriteRequest(buffer);
+    rpc::EncodeExtras(flags, extras, buffer + message_size);
+    return t.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
+                  send_deadline, position);
+  }
+  absl::StatusOr<transport::Chunk> chunk = t.AllocateChunk(total, send_deadline);
+  if (!chunk.ok()) return chunk.status();
+  io.WriteRequest(chunk->data);
+  rpc::EncodeExtras(flags, extras, chunk->data + message_size);
+  absl::Status s = t.Send(
+      h, transport::OutgoingPayload::InChunk(*chunk, static_cast<uint32_t>(total)),
+      send_deadline, position);
+  if (!s.ok()) t.DiscardChunk(*chunk);
+  return s;
+}
+
+// Turns the server's response frame into the call's outcome.
+grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
+  const transport::Descriptor d = m.descriptor();
+  if (d.kind != static_cast<uint16_t>(rpc::FrameKind::kResponse)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("unexpected frame kind ", d.kind));
+  }
+  absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
+  if (!f.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("malformed response frame: ",
+                                     f.status().message()));
+  }
+  io.SetInitialMetadata(f->metadata);
+  io.SetTrailingMetadata(f->trailing);
+  if (!(f->flags & rpc::kHasStatus)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "response has no status");
+  }
+  const uint32_t code = d.aux;
+  if (code > static_cast<uint32_t>(grpc::StatusCode::UNAUTHENTICATED)) {
+    return grpc::Status(grpc::StatusCode::UNKNOWN,
+                        absl::StrCat("unknown status code ", code));
+  }
+  grpc::Status status(static_cast<grpc::StatusCode>(code),
+                      std::string(f->status_message),
+                      std::string(f->status_details));
+  if (!status.ok()) return status;
+  if (!(f->flags & rpc::kHasMessage) || !io.ParseResponse(f->message)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "Failed to parse response message");
+  }
+  return status;
+}
+
+}  // namespace
+
+// ---- ChannelState ------------------------------------------------------------
+
+ChannelState::ChannelState(std::string target, ShmChannelOptions options)
+    : target_(std::move(target)),
+      options_(std::move(options)),
+      mode_(EffectiveMode(options_.mode)),
+      backoff_(options_.initial_backoff) {
+  if (mode_ == ShmMode::kDisabled) {
+    path_.store(ChannelPath::kGrpc);
+    why_not_ = "shared memory is disabled";
+  }
+}
+
+ChannelState::~ChannelState() = default;
+
+void ChannelState::Log(const std::string& message) {
+  // Once per change of what the channel does.
+  if (message == last_logged_) return;
+  last_logged_ = message;
+  gpr_log(GPR_INFO, "shmrpc: channel to %s %s", target_.c_str(),
+          message.c_str());
+}
+
+std::string ChannelState::Describe() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (path_.load()) {
+    case ChannelPath::kSharedMemory:
+      return absl::StrCat("shared memory via ", endpoint_);
+    case ChannelPath::kGrpc:
+      return absl::StrCat("gRPC (", why_not_, ")");
+    case ChannelPath::kNotConnected:
+      break;
+  }
+  return "not connected yet";
+}
+
+absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
+  if (mode_ == ShmMode::kDisabled) return nullptr;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (connection_ != nullptr && connection_->usable()) return connection_;
+  for (;;) {
+    if (connection_ != nullptr && connection_->usable()) return connection_;
+    if (connection_ != nullptr) {
+      // Lost (the server went away or is shutting down): try again at once.
+      why_not_ = absl::StrCat("lost the shared-memory connection: ",
+                              connection_->transport().status().ok()
+                                  ? "server is shutting down"
+                                  : connection_->transport().status().message());
+      connection_.reset();
+      path_.store(ChannelPath::kGrpc);
+      next_attempt_ = Clock::time_point{};
+      Log(absl::StrCat("uses gRPC: ", why_not_));
+    }
+    auto unavailable = [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
+      if (mode_ == ShmMode::kRequired) {
+        return absl::UnavailableError(absl::StrCat(
+            "shared memory is required but unavailable: ", why_not_));
+      }
+      return nullptr;
+    };
+    if (connecting_) {
+      if (mode_ != ShmMode::kRequired) return nullptr;
+      connected_.wait(lock, [&] { return !connecting_; });
+      continue;
+    }
+    if (Clock::now() < next_attempt_) return unavailable();
+    connecting_ = true;
+    const bool resolved = resolved_;
+    lock.unlock();
+
+    // Find the endpoint once (may involve name resolution), then connect.
+    std::string endpoint;
+    std::string failure;
+    if (!resolved) {
+      if (!options_.endpoint_path.empty()) {
+        endpoint = options_.endpoint_path;
+      } else {
+        absl::StatusOr<std::string> e = rpc::ClientEndpoint(target_);
+        if (e.ok()) {
+          endpoint = *e;
+        } else {
+          failure = std::string(e.status().message());
+        }
+      }
+    }
+    lock.lock();
+    if (!resolved) {
+      resolved_ = true;
+      endpoint_ = endpoint;
+      if (endpoint_.empty()) why_not_ = failure;
+    }
+    endpoint = endpoint_;
+    const uint64_t epoch = ++epoch_;
+    lock.unlock();
+
+    absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
+        endpoint.empty()
+            ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
+                  absl::NotFoundError(why_not_))
+            : ClientConnection::Open(endpoint, options_, epoch);
+
+    lock.lock();
+    connecting_ = false;
+    connected_.notify_all();
+    if (opened.ok()) {
+      connection_ = std::move(*opened);
+      backoff_ = options_.initial_backoff;
+      path_.store(ChannelPath::kSharedMemory);
+      Log(absl::StrCat("uses shared memory (", endpoint_, ", server pid ",
+                       connection_->transport().peer().pid, ")"));
+      return connection_;
+    }
+    why_not_ = std::string(opened.status().message());
+    path_.store(ChannelPath::kGrpc);
+    // Back off, randomized as gRPC does.
+    thread_local std::minstd_rand rng(std::random_device{}());
+    std::uniform_real_distribution<double> jitter(-options_.backoff_jitter,
+                                                  options_.backoff_jitter);
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        backoff_ * (1.0 + jitter(rng)));
+    next_attempt_ = Clock::now() + wait;
+    backoff_ = std::min(options_.max_backoff,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            backoff_ * options_.backoff_multiplier));
+    Log(absl::StrCat("uses gRPC: ", why_not_));
+    return unavailable();
+  }
+}
+
+// ---- ClientConnection --------------------------------------------------------
+
+ClientConnection::ClientConnection(
+    std::shared_ptr<transport::Connection> transport,
+    absl::flat_hash_map<std::string, uint32_t> methods, uint64_t epoch,
+    transport::WaitPolicy wait)
+    : transport_(std::move(transport)),
+      methods_(std::move(methods)),
+      epoch_(epoch),
+      wait_(wait),
+      generations_(
+          std::make_unique<uint32_t[]>(transport_->params().stream_count)),
+      pending_(transport_->params().stream_count) {}
+
+ClientConnection::~ClientConnection() = default;
+
+absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Open(
+    const std::string& path, const ShmChannelOptions& options, uint64_t epoch) {
+  transport::ConnectOptions co;
+  co.handshake = options.handshake;
+  co.connection.wait = options.wait;
+  co.timeout = options.connect_timeout;
+  const transport::Deadline deadline = Clock::now() + options.connect_timeout;
+  absl::StatusOr<std::shared_ptr<transport::Connection>> t =
+      transport::Connect(path, co);
+  if (!t.ok()) return t.status();
+  transport::Connection& c = **t;
+  // Ask for the method table (method id 0).
+  absl::StatusOr<uint32_t> stream = c.OpenStream();
+  if (!stream.ok()) return stream.status();
+  transport::MessageHeader h;
+  h.stream = *stream;
+  h.generation = 1;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kCall);
+  h.flags = rpc::kHalfClose;
+  h.aux = rpc::kListMethodsId;
+  if (absl::Status s = c.Send(h, transport::OutgoingPayload::None(), deadline);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<InboundMessage> reply = c.ReceiveStream(*stream, deadline);
+  if (!reply.ok()) return reply.status();
+  absl::StatusOr<rpc::DecodedFrame> f =
+      rpc::DecodeFrame(reply->descriptor().flags, reply->payload());
+  if (!f.ok()) return f.status();
+  if (reply->descriptor().aux != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "server refused to list its methods: ", f->status_message));
+  }
+  absl::StatusOr<std::vector<std::string>> names =
+      rpc::DecodeMethodTable(f->message);
+  if (!names.ok()) return names.status();
+  reply->Release();
+  c.CloseStream(*stream);
+  absl::flat_hash_map<std::string, uint32_t> methods;
+  for (size_t i = 0; i < names->size(); ++i) {
+    methods.emplace((*names)[i], static_cast<uint32_t>(i + 1));
+  }
+  auto conn = std::shared_ptr<ClientConnection>(new ClientConnection(
+      std::move(*t), std::move(methods), epoch, options.wait));
+  conn->generations_[*stream] = 1;
+  return conn;
+}
+
+uint32_t ClientConnection::MethodId(absl::string_view name) const {
+  auto it = methods_.find(name);
+  return it == methods_.end() ? 0 : it->second;
+}
+
+void ClientConnection::Defer(uint32_t stream, uint32_t generation,
+                             uint64_t position, SysClock::time_point deadline,
+                             std::unique_ptr<AsyncUnaryIo> io) {
+  InboundMessage m;
+  Pending p;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Pending& slot = pending_[stream];
+    slot.generation = generation;
+    slot.position = position;
+    slot.deadline = deadline;
+    slot.sent = Clock::now();
+    slot.kick_pending = true;
+    slot.io = std::move(io);
+    // From now on the server notifies us of news on the stream; whatever
+    // came before, we look for right here.
+    transport_->SetStreamNotify(stream, true);
+    if (!TakeAnswer(stream, &m)) {
+      ++pending_count_;
+      if (!thread_running_) {
+        thread_running_ = true;
+        std::thread([self = shared_from_this()] { self->CompletionLoop(); })
+            .detach();
+      }
+      return;
+    }
+    p = std::move(slot);
+    slot = Pending{};
+  }
+  Finish(stream, std::move(p), grpc::Status::OK, &m);
+}
+
+bool ClientConnection::TakeAnswer(uint32_t stream, InboundMessage* m) {
+  const uint32_t generation = pending_[stream].generation;
+  while (transport_->TryReceiveStream(stream, m)) {
+    if (m->descriptor().generation == generation) return true;
+    m->Release();  // a late answer to an earlier call on this stream
+  }
+  return false;
+}
+
+void ClientConnection::Finish(uint32_t stream, Pending p,
+                              const grpc::Status& status, InboundMessage* m) {
+  grpc::Status result = status;
+  if (m != nullptr) {
+    result = Complete(*m, *p.io);
+    m->Release();
+  } else if (status.error_code() == grpc::StatusCode::CANCELLED ||
+             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    SendCancel(*transport_, stream, p.generation);
+  }
+  transport_->SetStreamNotify(stream, false);
+  transport_->CloseStream(stream);
+  p.io->Done(result);
+}
+
+void ClientConnection::CompletionLoop() {
+  auto idle_since = Clock::now();
+  for (;;) {
+    transport::Deadline wake;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto now = Clock::now();
+      if (pending_count_ == 0) {
+        if (now - idle_since >= kCompletionLinger) {
+          thread_running_ = false;
+          return;
+        }
+        wake = idle_since + kCompletionLinger;
+      } else {
+        idle_since = now;
+        // Notifications wake us for answers; the tick catches deadlines,
+        // cancellations and dropped notifications.
+        wake = now + kPollFirst;
+        for (const Pending& p : pending_) {
+          if (p.io != nullptr) wake = std::min(wake, SteadyDeadline(p.deadline));
+        }
+      }
+    }
+    // Pops one notification, if any (which re-arms its stream); which stream
+    // it names does not matter: every deferred stream is looked at below.
+    (void)transport_->ReceiveNotification(wake);
+
+    const bool closed = !transport_->ok();
+    std::vector<std::tuple<uint32_t, Pending, grpc::Status>> ended;
+    std::vector<std::tuple<uint32_t, Pending, InboundMessage>> answered;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto now = Clock::now();
+      for (uint32_t s = 0; s < pending_.size(); ++s) {
+        Pending& p = pending_[s];
+        if (p.io == nullptr) continue;
+        InboundMessage m;
+        if (TakeAnswer(s, &m)) {
+          answered.emplace_back(s, std::move(p), std::move(m));
+        } else if (closed) {
+          ended.emplace_back(s, std::move(p), ToGrpc(transport_->status()));
+        } else if (SysClock::now() >= p.deadline) {
+          ended.emplace_back(s, std::move(p), DeadlineStatus());
+        } else if (p.io->CancelRequested()) {
+          ended.emplace_back(s, std::move(p), CancelledStatus());
+        } else {
+          if (p.kick_pending && now - p.sent >= kKickAfter) {
+            if (!transport_->RequestTaken(p.position)) transport_->KickServer();
+            p.kick_pending = false;
+          }
+          continue;
+        }
+        p = Pending{};
+        --pending_count_;
+      }
+    }
+    for (auto& [s, p, m] : answered) Finish(s, std::move(p), grpc::Status::OK, &m);
+    for (auto& [s, p, status] : ended) Finish(s, std::move(p), status, nullptr);
+    if (closed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_count_ == 0) {
+        thread_running_ = false;
+        return;
+      }
+    }
+  }
+}
+
+// ---- calls -------------------------------------------------------------------
+
+grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
+                      SysClock::time_point deadline, UnaryIo& io) {
+  transport::Connection& t = conn.transport();
+  const transport::Deadline steady_deadline = SteadyDeadline(deadline);
+  absl::StatusOr<uint32_t> stream =
+      OpenStream(t, /*notify=*/false, steady_deadline);
+  if (!stream.ok()) return ToGrpc(stream.status());
+  const uint32_t generation = conn.NextGeneration(*stream);
+  uint64_t position = 0;
+  if (absl::Status s = SendCall(t, *stream, generation, method, deadline, io,
+                                steady_deadline, &position);
+      !s.ok()) {
+    t.CloseStream(*stream);
+    return absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s);
+  }
+
+  InboundMessage m;
+  // Takes the next message for this call, dropping late answers to earlier
+  // calls on the same stream.
+  auto take = [&] {
+    while (t.TryReceiveStream(*stream, &m)) {
+      if (m.descriptor().generation == generation) return true;
+      m.Release();
+    }
+    return false;
+  };
+  const auto sent = Clock::now();
+  // Once, after kKickAfter: if the server has not taken the request, wake an
+  // idle server thread to take over from a busy one.
+  bool kick_pending = true;
+  auto maybe_kick = [&](Clock::time_point now) {
+    if (kick_pending && now - sent >= kKickAfter) {
+      if (!t.RequestTaken(position)) t.KickServer();
+      kick_pending = false;
+    }
+  };
+  bool got = take();
+  // Spin for the configured budget.
+  if (!got && conn.wait().spin.count() > 0) {
+    const auto spin_end = std::min(steady_deadline, sent + conn.wait().spin);
+    for (uint32_t i = 1;; ++i) {
+      transport::CpuRelax();
+      if ((got = take())) break;
+      if ((i & 127) == 0) {
+        const auto now = Clock::now();
+        if (now >= spin_end) break;
+        maybe_kick(now);
+      }
+    }
+  }
+  // Sleep, waking up now and then to look for cancellation.
+  while (!got) {
+    if (!t.ok()) {
+      got = take();
+      if (got) break;
+      t.CloseStream(*stream);
+      return ToGrpc(t.status());
+    }
+    const auto now = Clock::now();
+    if (now >= steady_deadline) {
+      SendCancel(t, *stream, generation);
+      t.CloseStream(*stream);
+      return DeadlineStatus();
+    }
+    if (io.CancelRequested()) {
+      SendCancel(t, *stream, generation);
+      t.CloseStream(*stream);
+      return CancelledStatus();
+    }
+    maybe_kick(now);
+    const auto poll = now - sent < kPollFirstFor ? kPollFirst : kPollLater;
+    transport::Deadline tick = std::min(steady_deadline, now + poll);
+    if (kick_pending) tick = std::min(tick, sent + kKickAfter);
+    absl::StatusOr<InboundMessage> r =
+        t.ReceiveStream(*stream, tick, transport::WaitPolicy{std::chrono::nanoseconds(0)});
+    if (r.ok()) {
+      if (r->descriptor().generation == generation) {
+        m = std::move(*r);
+        got = true;
+      }
+    } else if (!absl::IsDeadlineExceeded(r.status())) {
+      got = take();
+      if (!got) {
+        t.CloseStream(*stream);
+        return ToGrpc(r.status());
+      }
+    }
+  }
+  grpc::Status status = Complete(m, io);
+  m.Release();
+  t.CloseStream(*stream);
+  return status;
+}
+
+// Sends the call for an asynchronous caller; on failure ends it at once.
+// Returns the stream, generation and position, or nullopt if it ended.
+struct SentCall {
+  uint32_t stream;
+  uint32_t generation;
+  uint64_t position;
+};
+
+std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
+                                  SysClock::time_point deadline,
+                                  std::unique_ptr<AsyncUnaryIo>& io) {
+  transport::Connection& t = conn.transport();
+  const transport::Deadline steady_deadline = SteadyDeadline(deadline);
+  absl::StatusOr<uint32_t> stream =
+      OpenStream(t, /*notify=*/false, steady_deadline);
+  if (!stream.ok()) {
+    io->Done(ToGrpc(stream.status()));
+    return std::nullopt;
+  }
+  SentCall sent{*stream, conn.NextGeneration(*stream), 0};
+  absl::Status s = SendCall(t, sent.stream, sent.generation, method, deadline,
+                            *io, steady_deadline, &sent.position);
+  if (!s.ok()) {
+    t.CloseStream(sent.stream);
+    io->Done(absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s));
+    return std::nullopt;
+  }
+  return sent;
+}
+
+void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
+                SysClock::time_point deadline,
+                std::unique_ptr<AsyncUnaryIo> io) {
+  std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
+  if (!sent) return;
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline,
+              std::move(io));
+}
+
+void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
+                     uint32_t method, SysClock::time_point deadline,
+                     std::unique_ptr<AsyncUnaryIo> io) {
+  std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
+  if (!sent) return;
+  transport::Connection& t = conn->transport();
+  // Spin for the answer; nobody else reads this stream until Defer.
+  InboundMessage m;
+  const auto spin_end = Clock::now() + conn->wait().spin;
+  for (uint32_t i = 0;; ++i) {
+    bool got = false;
+    while (t.TryReceiveStream(sent->stream, &m)) {
+      if (m.descriptor().generation == sent->generation) {
+        got = true;
+        break;
+      }
+      m.Release();
+    }
+    if (got) {
+      grpc::Status status = Complete(m, *io);
+      m.Release();
+      t.CloseStream(sent->stream);
+      io->Done(status);
+      return;
+    }
+    if ((i & 127) == 127 && Clock::now() >= spin_end) break;
+    transport::CpuRelax();
+  }
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline,
+              std::move(io));
+}
+
+}  // namespace internal
+}  // namespace shmrpc

@@ -1,0 +1,201 @@
+// The client side of shared-memory calls, shared by the generated stubs and
+// the credentials (interceptor) path:
+//
+//   ChannelState      one per channel: the target, the options, and the
+//                     lazily made, shared connection to the server (with
+//                     reconnection and gRPC-like backoff).
+//   ClientConnection  one live connection: the transport connection, the
+//                     server's method table, and the completion thread that
+//                     finishes asynchronous calls.
+//   UnaryIo           what a call needs from its caller (serialize the
+//                     request, parse the response, metadata, cancellation),
+//                     implemented once for ClientContext-based stubs and once
+//                     for interceptors.
+//   RunUnary /        one unary call, blocking or asynchronous.
+//   StartUnary
+#ifndef SHMRPC_CLIENT_INTERNAL_SHM_CHANNEL_H_
+#define SHMRPC_CLIENT_INTERNAL_SHM_CHANNEL_H_
+
+#include <grpcpp/support/status.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "client/options.h"
+#include "rpc/frame.h"
+#include "transport/connection.h"
+
+namespace shmrpc::internal {
+
+// What one call needs from whoever started it. Methods are called on the
+// calling thread for blocking calls and on the completion thread for
+// asynchronous ones; never concurrently.
+class UnaryIo {
+ public:
+  virtual ~UnaryIo() = default;
+  // Size of the serialized request, then the request itself written to
+  // `out` (exactly that many bytes).
+  virtual size_t RequestSize() = 0;
+  virtual void WriteRequest(uint8_t* out) = 0;
+  // Parses the response from `bytes` (read in place from shared memory).
+  virtual bool ParseResponse(absl::Span<const uint8_t> bytes) = 0;
+  // Metadata to send (may be null).
+  virtual const std::multimap<std::string, std::string>* Metadata() = 0;
+  // Polled while the call waits: true once the application cancelled it.
+  virtual bool CancelRequested() = 0;
+  // The server's metadata, delivered before the call ends.
+  virtual void SetInitialMetadata(const rpc::DecodedMetadata& md) = 0;
+  virtual void SetTrailingMetadata(const rpc::DecodedMetadata& md) = 0;
+};
+
+// An asynchronous call also wants to hear how it ended.
+class AsyncUnaryIo : public UnaryIo {
+ public:
+  // Called exactly once, on the connection's completion thread (or on the
+  // starting thread if the call could not be started).
+  virtual void Done(const grpc::Status& status) = 0;
+};
+
+class ClientConnection;
+
+// One per channel. Thread-safe.
+class ChannelState {
+ public:
+  ChannelState(std::string target, ShmChannelOptions options);
+  ~ChannelState();
+
+  // The connection for a call starting now, or nullptr if it should use
+  // gRPC (shared memory disabled, server not on this host or not offering
+  // shared memory, or reconnection backing off). In ShmMode::kRequired an
+  // unavailable connection is an error instead. May block for a connection
+  // attempt (at most options.connect_timeout); one thread at a time attempts,
+  // the others use gRPC meanwhile (or wait, in kRequired).
+  absl::StatusOr<std::shared_ptr<ClientConnection>> Get();
+
+  ChannelPath path() const { return path_.load(std::memory_order_acquire); }
+  // A human-readable account of path() (endpoint, server pid, or why not).
+  std::string Describe() const;
+
+  const std::string& target() const { return target_; }
+  const ShmChannelOptions& options() const { return options_; }
+
+ private:
+  void Log(const std::string& message);
+
+  const std::string target_;
+  const ShmChannelOptions options_;
+  const ShmMode mode_;
+
+  mutable std::mutex mu_;
+  std::condition_variable connected_;
+  std::shared_ptr<ClientConnection> connection_;
+  bool connecting_ = false;
+  bool resolved_ = false;
+  std::string endpoint_;  // empty: not on this host
+  std::string why_not_;   // last reason for not using shared memory
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_;
+  uint64_t epoch_ = 0;
+  std::string last_logged_;
+  std::atomic<ChannelPath> path_{ChannelPath::kNotConnected};
+};
+
+// One live shared-memory connection. Thread-safe.
+class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
+ public:
+  // Connects to `path`, runs the handshake and fetches the method table.
+  static absl::StatusOr<std::shared_ptr<ClientConnection>> Open(
+      const std::string& path, const ShmChannelOptions& options,
+      uint64_t epoch);
+  ~ClientConnection();
+
+  transport::Connection& transport() { return *transport_; }
+  // Usable for new calls: open, and the server is not shutting down.
+  bool usable() const { return transport_->ok() && !transport_->peer_closing(); }
+  // The id of method `name` ("/pkg.Service/Method"), 0 if not served.
+  uint32_t MethodId(absl::string_view name) const;
+  // Changes whenever the channel makes a new connection.
+  uint64_t epoch() const { return epoch_; }
+  const transport::WaitPolicy& wait() const { return wait_; }
+
+  // The generation to use for the next call on `stream` (which the caller
+  // holds open).
+  uint32_t NextGeneration(uint32_t stream) { return ++generations_[stream]; }
+
+  // Hands a call that was sent on `stream` (opened without notifications)
+  // to the completion thread, which finishes it: answer, deadline,
+  // cancellation, or loss of the connection. `position` is the request's
+  // place in the requests ring. If the answer is already there, finishes
+  // it on this thread.
+  void Defer(uint32_t stream, uint32_t generation, uint64_t position,
+             std::chrono::system_clock::time_point deadline,
+             std::unique_ptr<AsyncUnaryIo> io);
+
+ private:
+  struct Pending {
+    uint32_t generation = 0;
+    uint64_t position = 0;
+    std::chrono::system_clock::time_point deadline;
+    std::chrono::steady_clock::time_point sent;
+    bool kick_pending = false;
+    std::unique_ptr<AsyncUnaryIo> io;  // null: the stream is not deferred
+  };
+
+  ClientConnection(std::shared_ptr<transport::Connection> transport,
+                   absl::flat_hash_map<std::string, uint32_t> methods,
+                   uint64_t epoch, transport::WaitPolicy wait);
+  void CompletionLoop();
+  // With mu_ held: takes the answer of the deferred call on `stream` if it
+  // arrived (dropping stale messages of earlier calls).
+  bool TakeAnswer(uint32_t stream, transport::InboundMessage* m);
+  // Ends a call taken out of pending_ with `status`, or with the answer `m`.
+  void Finish(uint32_t stream, Pending p, const grpc::Status& status,
+              transport::InboundMessage* m);
+
+  const std::shared_ptr<transport::Connection> transport_;
+  const absl::flat_hash_map<std::string, uint32_t> methods_;
+  const uint64_t epoch_;
+  const transport::WaitPolicy wait_;
+  std::unique_ptr<uint32_t[]> generations_;
+
+  std::mutex mu_;
+  std::vector<Pending> pending_;  // by stream; io == nullptr when free
+  int pending_count_ = 0;
+  bool thread_running_ = false;
+};
+
+// Runs one unary call on `conn` and blocks until it ends: the server's
+// status, or DEADLINE_EXCEEDED, CANCELLED (io.CancelRequested()),
+// UNAVAILABLE (connection lost), RESOURCE_EXHAUSTED (message too large).
+grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
+                      std::chrono::system_clock::time_point deadline,
+                      UnaryIo& io);
+
+// Starts one unary call on `conn`; io->Done() reports its end, on the
+// connection's completion thread.
+void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
+                std::chrono::system_clock::time_point deadline,
+                std::unique_ptr<AsyncUnaryIo> io);
+
+// Starts one unary call on `conn` and spins for its answer for the
+// connection's spin budget: if the answer comes, io->Done() runs on this
+// thread before returning; otherwise the call is handed to the completion
+// thread. For callers that may be synchronous or asynchronous (interceptors).
+void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
+                     uint32_t method,
+                     std::chrono::system_clock::time_point deadline,
+                     std::unique_ptr<AsyncUnaryIo> io);
+
+}  // namespace shmrpc::internal
+
+#endif  // SHMRPC_CLIENT_INTERNAL_SHM_CHANNEL_H_

@@ -1,0 +1,633 @@
+#include "server/server.h"
+
+#include <grpc/support/log.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "rpc/endpoint.h"
+#include "rpc/frame.h"
+#include "transport/listener.h"
+
+namespace shmrpc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using transport::Connection;
+using transport::Descriptor;
+using transport::InboundMessage;
+
+// How long an idle serving thread sleeps before looking around again (a
+// closed connection or a shutdown wakes it at once anyway).
+constexpr std::chrono::milliseconds kIdleSleep{1000};
+// Extra threads (beyond the first two) of a connection exit after this many
+// idle sleeps in a row.
+constexpr int kIdleSleepsBeforeExit = 10;
+// How long a response may wait for a free chunk or ring space.
+constexpr std::chrono::seconds kSendTimeout{5};
+
+using MetadataEntries = absl::InlinedVector<rpc::MetadataEntry, 4>;
+
+MetadataEntries Entries(const std::multimap<std::string, std::string>& m) {
+  MetadataEntries out;
+  for (const auto& [k, v] : m) out.emplace_back(k, v);
+  return out;
+}
+
+// Per-stream call bookkeeping of a connection.
+struct StreamSlot {
+  std::atomic<uint32_t> generation{0};
+  std::atomic<bool> cancelled{false};
+};
+
+}  // namespace
+
+// One client connection and the threads serving it.
+struct Served : std::enable_shared_from_this<Served> {
+  Served(Server::Impl* s, std::shared_ptr<Connection> c)
+      : server(s),
+        conn(std::move(c)),
+        streams(std::make_unique<StreamSlot[]>(conn->params().stream_count)),
+        peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
+                          ",uid=", conn->peer().uid)) {}
+
+  Server::Impl* const server;
+  const std::shared_ptr<Connection> conn;
+  const std::unique_ptr<StreamSlot[]> streams;
+  const std::string peer;
+  // Held by the thread polling the request ring.
+  std::atomic<bool> token{false};
+  std::atomic<int> threads{0};
+  std::atomic<int> idle{0};
+};
+
+struct Server::Impl {
+  ServerOptions options;
+  std::vector<std::string> endpoints;
+  std::vector<internal::ShmMethodHandler*> handlers;  // method id - 1
+  std::string method_table;
+  transport::EventLoop loop;
+  std::vector<std::unique_ptr<transport::Listener>> listeners;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool shutdown_started = false;
+  bool shutdown_done = false;
+  std::vector<std::shared_ptr<Served>> connections;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<Worker> workers;
+
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> draining{false};  // new calls get UNAVAILABLE
+  std::atomic<bool> stopping{false};  // serving threads exit
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> calls{0};
+  std::atomic<int> threads{0};
+
+  void OnConnection(std::shared_ptr<Connection> conn);
+  void Spawn(const std::shared_ptr<Served>& s);
+  void WorkerLoop(const std::shared_ptr<Served>& s);
+  bool Acquire(Served& s, InboundMessage* m, bool* retire);
+  void Dispatch(Served& s, InboundMessage m);
+  void HandleCall(Served& s, InboundMessage m);
+  void Respond(Served& s, uint32_t stream, uint32_t generation,
+               const grpc::Status& status,
+               const google::protobuf::MessageLite* message,
+               absl::string_view raw_message,
+               const std::multimap<std::string, std::string>* initial,
+               const std::multimap<std::string, std::string>* trailing);
+  void CallDone();
+  void ShutdownImpl(std::chrono::system_clock::time_point deadline);
+};
+
+namespace {
+
+// The server's side of one unary call, handed to the method handler.
+class UnaryCall final : public internal::ServerUnaryCall {
+ public:
+  UnaryCall(Server::Impl* server, Served* served, const Descriptor& d,
+            InboundMessage request, absl::Span<const uint8_t> message,
+            internal::ShmCallState* state)
+      : server_(server),
+        served_(served),
+        stream_(d.stream),
+        generation_(d.generation),
+        request_(std::move(request)),
+        message_(message),
+        state_(state),
+        context_(state) {}
+
+  ServerContext* context() override { return &context_; }
+  absl::Span<const uint8_t> request() const override { return message_; }
+
+  void Finish(const grpc::Status& status,
+              const google::protobuf::MessageLite* response) override {
+    // Done with the request: its chunk goes back before we answer, so the
+    // client finds it free (and cache-hot) for its next call.
+    request_.Release();
+    message_ = {};
+    const StreamSlot& slot = served_->streams[stream_];
+    if (slot.cancelled.load(std::memory_order_acquire) &&
+        slot.generation.load(std::memory_order_relaxed) == generation_) {
+      return;  // the client is no longer waiting for this call
+    }
+    if (state_->server_cancelled.load(std::memory_order_acquire)) {
+      server_->Respond(*served_, stream_, generation_,
+                       grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "Cancelled on the server side"),
+                       nullptr, {}, &state_->initial_metadata,
+                       &state_->trailing_metadata);
+      return;
+    }
+    if (std::chrono::system_clock::now() >= state_->deadline) {
+      server_->Respond(
+          *served_, stream_, generation_,
+          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
+          nullptr, {}, &state_->initial_metadata, &state_->trailing_metadata);
+      return;
+    }
+    server_->Respond(*served_, stream_, generation_, status,
+                     status.ok() ? response : nullptr, {},
+                     &state_->initial_metadata, &state_->trailing_metadata);
+  }
+
+ private:
+  Server::Impl* const server_;
+  Served* const served_;
+  const uint32_t stream_;
+  const uint32_t generation_;
+  InboundMessage request_;
+  absl::Span<const uint8_t> message_;
+  internal::ShmCallState* const state_;
+  ServerContext context_;
+};
+
+}  // namespace
+
+void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
+  auto served = std::make_shared<Served>(this, std::move(conn));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (draining.load()) {
+      served->conn->Close(absl::UnavailableError("server is shutting down"));
+      return;
+    }
+    connections.push_back(served);
+  }
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  // One thread to poll, one ready to take over when a call runs long.
+  Spawn(served);
+  Spawn(served);
+}
+
+void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (stopping.load()) return;
+  // Reap threads that have finished.
+  for (auto it = workers.begin(); it != workers.end();) {
+    if (it->done->load(std::memory_order_acquire)) {
+      it->thread.join();
+      it = workers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  s->threads.fetch_add(1);
+  threads.fetch_add(1);
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  workers.push_back(Worker{std::thread([this, s, done] {
+                             WorkerLoop(s);
+                             threads.fetch_sub(1);
+                             done->store(true, std::memory_order_release);
+                           }),
+                           done});
+}
+
+void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
+  InboundMessage m;
+  bool retire = false;
+  while (Acquire(*s, &m, &retire)) Dispatch(*s, std::move(m));
+  if (s->threads.fetch_sub(1) == 1 && !retire) {
+    // The connection is gone: forget it.
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto it = connections.begin(); it != connections.end(); ++it) {
+      if (it->get() == s.get()) {
+        connections.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+// Waits for the next request of connection `s`. Returns false when the
+// thread should exit (connection closed, server stopping, or - with *retire
+// set - this thread is surplus).
+bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
+  Connection& c = *s.conn;
+  transport::Doorbell bell = c.request_bell();
+  const auto spin = options.wait.spin;
+  int idle_sleeps = 0;
+  for (;;) {
+    if (stopping.load(std::memory_order_acquire) || !c.ok()) return false;
+    if (!s.token.exchange(true, std::memory_order_acquire)) {
+      // The poller: spin on the request ring for a while.
+      bool got = c.TryReceiveRequest(m);
+      if (!got && spin.count() > 0) {
+        const auto end = Clock::now() + spin;
+        for (uint32_t i = 1;; ++i) {
+          transport::CpuRelax();
+          if ((got = c.TryReceiveRequest(m))) break;
+          if ((i & 63) == 0 && (Clock::now() >= end || !c.ok())) break;
+        }
+      }
+      s.token.store(false, std::memory_order_release);
+      if (got) {
+        // Requests queued behind this one: get another thread going now
+        // (a system call only when there is a backlog).
+        if (c.HasRequest()) bell.Kick(1);
+        // Keep a thread ready to take over should this call run long.
+        if (s.idle.load(std::memory_order_relaxed) == 0 &&
+            s.threads.load(std::memory_order_relaxed) <
+                options.max_threads_per_connection) {
+          Spawn(s.shared_from_this());
+        }
+        return true;
+      }
+      // Idle: sleep, announced, so that the next request wakes us.
+      const uint32_t key = bell.Announce();
+      if (!c.HasRequest() && c.ok() && !stopping.load()) {
+        s.idle.fetch_add(1, std::memory_order_relaxed);
+        bell.Sleep(key, Clock::now() + kIdleSleep);
+        s.idle.fetch_sub(1, std::memory_order_relaxed);
+      }
+      bell.Withdraw();
+      continue;
+    }
+    // Another thread polls (or runs a call inline). Sleep without announcing:
+    // a waiting client kicks us if its request is not taken soon.
+    const uint32_t key = bell.key();
+    if (s.token.load(std::memory_order_relaxed) || !c.HasRequest()) {
+      s.idle.fetch_add(1, std::memory_order_relaxed);
+      const transport::FutexWaitResult r =
+          bell.Sleep(key, Clock::now() + kIdleSleep);
+      s.idle.fetch_sub(1, std::memory_order_relaxed);
+      if (r == transport::FutexWaitResult::kTimedOut &&
+          ++idle_sleeps >= kIdleSleepsBeforeExit &&
+          s.threads.load(std::memory_order_relaxed) > 2) {
+        *retire = true;
+        return false;
+      }
+    }
+  }
+}
+
+void Server::Impl::Dispatch(Served& s, InboundMessage m) {
+  const Descriptor d = m.descriptor();
+  switch (static_cast<rpc::FrameKind>(d.kind)) {
+    case rpc::FrameKind::kCall:
+      calls.fetch_add(1, std::memory_order_relaxed);
+      HandleCall(s, std::move(m));
+      return;
+    case rpc::FrameKind::kCancel: {
+      StreamSlot& slot = s.streams[d.stream];
+      if (slot.generation.load(std::memory_order_relaxed) == d.generation) {
+        slot.cancelled.store(true, std::memory_order_release);
+      }
+      return;
+    }
+    default:
+      m.Release();
+      Respond(s, d.stream, d.generation,
+              grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                           absl::StrCat("unsupported frame kind ", d.kind)),
+              nullptr, {}, nullptr, nullptr);
+      return;
+  }
+}
+
+void Server::Impl::CallDone() {
+  if (in_flight.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      draining.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  }
+}
+
+void Server::Impl::HandleCall(Served& s, InboundMessage m) {
+  const Descriptor d = m.descriptor();
+  StreamSlot& slot = s.streams[d.stream];
+  slot.cancelled.store(false, std::memory_order_relaxed);
+  slot.generation.store(d.generation, std::memory_order_release);
+
+  // Counted before looking at `draining`, so that Shutdown() either sees
+  // this call or this call sees the shutdown.
+  in_flight.fetch_add(1, std::memory_order_seq_cst);
+  struct Done {
+    Server::Impl* impl;
+    ~Done() { impl->CallDone(); }
+  } done{this};
+  if (draining.load(std::memory_order_seq_cst)) {
+    m.Release();
+    Respond(s, d.stream, d.generation,
+            grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                         "shmrpc server is shutting down"),
+            nullptr, {}, nullptr, nullptr);
+    return;
+  }
+  absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
+  if (!f.ok()) {
+    m.Release();
+    Respond(s, d.stream, d.generation,
+            grpc::Status(grpc::StatusCode::INTERNAL,
+                         absl::StrCat("malformed request frame: ",
+                                      f.status().message())),
+            nullptr, {}, nullptr, nullptr);
+    return;
+  }
+  const uint32_t method = d.aux;
+  if (method == rpc::kListMethodsId) {
+    m.Release();
+    Respond(s, d.stream, d.generation, grpc::Status::OK, nullptr, method_table,
+            nullptr, nullptr);
+    return;
+  }
+  if (method > handlers.size()) {
+    m.Release();
+    Respond(s, d.stream, d.generation,
+            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), nullptr, {},
+            nullptr, nullptr);
+    return;
+  }
+  internal::ShmCallState state;
+  if (f->flags & rpc::kHasDeadline) {
+    state.deadline = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(f->deadline_unix_ns)));
+    if (std::chrono::system_clock::now() >= state.deadline) {
+      m.Release();
+      Respond(s, d.stream, d.generation,
+              grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                           "Deadline Exceeded"),
+              nullptr, {}, nullptr, nullptr);
+      return;
+    }
+  }
+  state.client_metadata = &f->metadata;
+  state.client_cancelled = &slot.cancelled;
+  state.peer = s.peer;
+  UnaryCall call(this, &s, d, std::move(m), f->message, &state);
+  handlers[method - 1]->RunUnary(&call);
+}
+
+void Server::Impl::Respond(
+    Served& s, uint32_t stream, uint32_t generation, const grpc::Status& status,
+    const google::protobuf::MessageLite* message, absl::string_view raw_message,
+    const std::multimap<std::string, std::string>* initial,
+    const std::multimap<std::string, std::string>* trailing) {
+  Connection& c = *s.conn;
+  if (!c.ok()) return;
+  MetadataEntries initial_entries, trailing_entries;
+  if (initial != nullptr) initial_entries = Entries(*initial);
+  if (trailing != nullptr) trailing_entries = Entries(*trailing);
+  uint16_t flags = rpc::kHasStatus;
+  if (!initial_entries.empty()) flags |= rpc::kHasMetadata;
+  size_t message_size = 0;
+  if (message != nullptr) {
+    message_size = message->ByteSizeLong();
+    flags |= rpc::kHasMessage;
+  } else if (!raw_message.empty()) {
+    message_size = raw_message.size();
+    flags |= rpc::kHasMessage;
+  }
+  // grpc::Status returns these by value: keep the copies alive.
+  const std::string status_message = status.error_message();
+  const std::string status_details = status.error_details();
+  rpc::FrameExtras extras;
+  extras.metadata = initial_entries;
+  extras.status_message = status_message;
+  extras.status_details = status_details;
+  extras.trailing = trailing_entries;
+  const size_t total = message_size + rpc::ExtrasSize(flags, extras);
+
+  transport::MessageHeader h;
+  h.stream = stream;
+  h.generation = generation;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kResponse);
+  h.flags = flags;
+  h.aux = static_cast<uint32_t>(status.error_code());
+  const transport::Deadline deadline = Clock::now() + kSendTimeout;
+  auto write = [&](uint8_t* out) {
+    if (message != nullptr) {
+      message->SerializeWithCachedSizesToArray(out);
+    } else if (!raw_message.empty()) {
+      std::memcpy(out, raw_message.data(), raw_message.size());
+    }
+    rpc::EncodeExtras(flags, extras, out + message_size);
+  };
+  if (c.inline_payloads() && total <= transport::kInlineCapacity) {
+    uint8_t buffer[transport::kInlineCapacity];
+    write(buffer);
+    (void)c.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
+                 deadline);
+    return;
+  }
+  absl::StatusOr<transport::Chunk> chunk = c.AllocateChunk(total, deadline);
+  if (!chunk.ok()) {
+    if (message != nullptr && absl::IsResourceExhausted(chunk.status())) {
+      // Too big to send: say so instead (as gRPC does for oversized
+      // messages).
+      Respond(s, stream, generation,
+              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           std::string(chunk.status().message())),
+              nullptr, {}, nullptr, nullptr);
+    }
+    return;
+  }
+  write(chunk->data);
+  if (!c.Send(h,
+              transport::OutgoingPayload::InChunk(
+                  *chunk, static_cast<uint32_t>(total)),
+              deadline)
+           .ok()) {
+    c.DiscardChunk(*chunk);
+  }
+}
+
+void Server::Impl::ShutdownImpl(std::chrono::system_clock::time_point deadline) {
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    if (shutdown_started) {
+      cv.wait(lock, [&] { return shutdown_done; });
+      return;
+    }
+    shutdown_started = true;
+  }
+  draining.store(true, std::memory_order_seq_cst);
+  // No new connections (and no on_connection callback after this).
+  listeners.clear();
+  std::vector<std::shared_ptr<Served>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    live = connections;
+  }
+  for (auto& s : live) s->conn->SetClosing();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    const bool finished = cv.wait_until(lock, deadline, [&] {
+      return in_flight.load(std::memory_order_seq_cst) == 0;
+    });
+    if (!finished) {
+      // Out of time: cancel what still runs, then wait for the handlers.
+      for (auto& s : live) {
+        for (uint32_t i = 0; i < s->conn->params().stream_count; ++i) {
+          s->streams[i].cancelled.store(true, std::memory_order_release);
+        }
+      }
+      cv.wait(lock, [&] { return in_flight.load() == 0; });
+    }
+  }
+  stopping.store(true, std::memory_order_seq_cst);
+  for (auto& s : live) {
+    s->conn->Close(absl::UnavailableError("shmrpc server shut down"));
+  }
+  std::list<Worker> all;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    all.swap(workers);
+  }
+  for (Worker& w : all) w.thread.join();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    connections.clear();
+    shutdown_done = true;
+  }
+  cv.notify_all();
+}
+
+// ---- Server ----------------------------------------------------------------
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Shutdown(); }
+
+void Server::Shutdown() {
+  impl_->ShutdownImpl(std::chrono::system_clock::time_point::max());
+}
+
+void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+  impl_->ShutdownImpl(deadline);
+}
+
+void Server::Wait() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->shutdown_done; });
+}
+
+const std::vector<std::string>& Server::endpoints() const {
+  return impl_->endpoints;
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  s.connections = impl_->accepted.load();
+  s.calls = impl_->calls.load();
+  s.threads = impl_->threads.load();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  s.live_connections = static_cast<int>(impl_->connections.size());
+  return s;
+}
+
+// ---- ServerBuilder ---------------------------------------------------------
+
+ServerBuilder::ServerBuilder() = default;
+ServerBuilder::~ServerBuilder() = default;
+
+ServerBuilder& ServerBuilder::AddListeningAddress(const std::string& address) {
+  addresses_.push_back(address);
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::AddEndpointPath(const std::string& path) {
+  paths_.push_back(path);
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::RegisterService(internal::ShmService* service) {
+  services_.push_back(service);
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::SetOptions(const ServerOptions& options) {
+  options_ = options;
+  return *this;
+}
+
+std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<Server> {
+    gpr_log(GPR_ERROR, "shmrpc::ServerBuilder: %s", why.c_str());
+    if (error != nullptr) *error = why;
+    return nullptr;
+  };
+  auto impl = std::make_unique<Server::Impl>();
+  impl->options = options_;
+  std::vector<std::string> names;
+  std::unordered_set<std::string> seen;
+  for (internal::ShmService* service : services_) {
+    for (const auto& method : service->shm_methods()) {
+      if (!seen.insert(method.name).second) {
+        return fail(absl::StrCat("method ", method.name,
+                                 " is registered twice"));
+      }
+      names.push_back(method.name);
+      impl->handlers.push_back(method.handler.get());
+    }
+  }
+  impl->method_table = rpc::EncodeMethodTable(names);
+
+  std::vector<std::string> paths = paths_;
+  for (const std::string& address : addresses_) {
+    absl::StatusOr<rpc::Address> parsed = rpc::ParseListeningAddress(address);
+    if (!parsed.ok()) return fail(std::string(parsed.status().message()));
+    if (parsed->kind == rpc::Address::Kind::kHostPort && parsed->port == 0) {
+      return fail(absl::StrCat("'", address,
+                               "' has port 0: pass the port gRPC selected"));
+    }
+    absl::StatusOr<std::string> path = rpc::ServerEndpoint(address);
+    if (!path.ok()) return fail(std::string(path.status().message()));
+    paths.push_back(*path);
+  }
+  if (paths.empty()) return fail("no listening address or endpoint path");
+
+  Server::Impl* raw = impl.get();
+  for (const std::string& path : paths) {
+    transport::ListenerOptions lo;
+    lo.path = path;
+    lo.handshake = options_.handshake;
+    lo.connection.wait = options_.wait;
+    lo.handshake_timeout = options_.handshake_timeout;
+    absl::StatusOr<std::unique_ptr<transport::Listener>> listener =
+        transport::Listener::Start(lo, &raw->loop,
+                                   [raw](std::shared_ptr<Connection> c) {
+                                     raw->OnConnection(std::move(c));
+                                   });
+    if (!listener.ok()) {
+      return fail(absl::StrCat("cannot listen on ", path, ": ",
+                               listener.status().message()));
+    }
+    raw->listeners.push_back(std::move(*listener));
+    raw->endpoints.push_back(path);
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+}  // namespace shmrpc

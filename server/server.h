@@ -1,0 +1,133 @@
+// shmrpc::Server: serves generated services to clients on this host over
+// shared memory, next to a grpc::Server that serves the same service objects
+// to everyone else over HTTP/2.
+//
+//   GreeterImpl service;  // derives from helloworld::ShmGreeter::Service
+//
+//   grpc::ServerBuilder builder;
+//   builder.AddListeningPort("[::]:50051", grpc::InsecureServerCredentials());
+//   builder.RegisterService(&service);
+//   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+//
+//   shmrpc::ServerBuilder shm_builder;
+//   shm_builder.AddListeningAddress("[::]:50051")  // the same address
+//       .RegisterService(&service);
+//   std::unique_ptr<shmrpc::Server> shm_server = shm_builder.BuildAndStart();
+//
+// A client whose target names this host ("localhost:50051", ...) finds the
+// shared-memory endpoint on its own (rpc/endpoint.h). Endpoints are private to
+// the server's user: the socket lives in a 0700 directory, is created 0600,
+// and only processes of the same uid pass the handshake's credential check
+// (ServerOptions::handshake.allow).
+//
+// Threads. Each client connection is served by a small group of threads
+// (two to start with, at most ServerOptions::max_threads_per_connection). One
+// of them polls the connection's request ring and runs each handler inline,
+// so a lone caller pays no thread hand-off. If a call runs long while others
+// wait, the waiting clients wake an idle thread of the group, which takes
+// over polling (and the group grows), so a slow handler does not hold up the
+// other calls.
+#ifndef SHMRPC_SERVER_SERVER_H_
+#define SHMRPC_SERVER_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/service.h"
+#include "transport/doorbell.h"
+#include "transport/handshake.h"
+
+namespace shmrpc {
+
+// Plain value.
+struct ServerOptions {
+  // How an idle serving thread waits: it spins this long for the next
+  // request before sleeping.
+  transport::WaitPolicy wait;
+  // Threads that may serve one client connection at once.
+  int max_threads_per_connection = 16;
+  // The handshake: who may connect (default: this uid only), versions,
+  // features, sizes of the server's data segments.
+  transport::ServerHandshakeOptions handshake;
+  // A client that does not complete its handshake in time is dropped.
+  std::chrono::milliseconds handshake_timeout{1000};
+};
+
+// Counters. Plain value.
+struct ServerStats {
+  uint64_t connections = 0;  // accepted so far
+  uint64_t calls = 0;        // calls dispatched so far
+  int live_connections = 0;
+  int threads = 0;           // serving threads alive
+};
+
+class Server {
+ public:
+  // Shuts down (without a deadline) if that has not happened yet.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Graceful shutdown: stops accepting connections, answers new calls with
+  // UNAVAILABLE, lets calls in flight finish, then closes every connection.
+  // With a deadline, calls still running when it passes are cancelled
+  // (their IsCancelled() turns true) and their handlers are awaited.
+  // Thread-safe; later calls wait for the first to finish.
+  void Shutdown();
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+
+  // Blocks until Shutdown() has finished.
+  void Wait();
+
+  // The socket paths this server listens on.
+  const std::vector<std::string>& endpoints() const;
+
+  ServerStats stats() const;
+
+  struct Impl;
+
+ private:
+  friend class ServerBuilder;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Not thread-safe; build a server from one thread.
+class ServerBuilder {
+ public:
+  ServerBuilder();
+  ~ServerBuilder();
+
+  // Serves local clients of `address`, an address as given to
+  // grpc::ServerBuilder::AddListeningPort ("[::]:50051", "localhost:50051",
+  // "unix:/run/app.sock", ...). For a TCP address the port must be the real
+  // one (not 0).
+  ServerBuilder& AddListeningAddress(const std::string& address);
+
+  // Listens on an explicit socket path instead (clients must be told it).
+  ServerBuilder& AddEndpointPath(const std::string& path);
+
+  // Serves every method of `service` (not owned; must outlive the server).
+  // The same object can also be registered with grpc::ServerBuilder.
+  ServerBuilder& RegisterService(internal::ShmService* service);
+
+  ServerBuilder& SetOptions(const ServerOptions& options);
+
+  // Starts listening. Returns nullptr on failure (a duplicate method, an
+  // endpoint another live server holds, a bad address) and, if `error` is
+  // not null, says why.
+  std::unique_ptr<Server> BuildAndStart(std::string* error = nullptr);
+
+ private:
+  std::vector<std::string> addresses_;
+  std::vector<std::string> paths_;
+  std::vector<internal::ShmService*> services_;
+  ServerOptions options_;
+};
+
+}  // namespace shmrpc
+
+#endif  // SHMRPC_SERVER_SERVER_H_
