@@ -79,11 +79,8 @@ Connection::Connection(Established e, EventLoop* monitor,
       pool_(own_data_.data(), std::move(e.own_pool)) {
   const uint32_t n = layout_.params.stream_count;
   if (role_ == Role::kClient) {
-    // A server may have several threads asleep on the requests ring (its
-    // idle poller and its standby threads): a request wakes them all and
-    // one takes it.
-    requests_out_.Attach(Ring(RingId::kRequests), INT_MAX);
-    returns_out_.Attach(Ring(RingId::kServerReturns), INT_MAX);
+    requests_out_.Attach(Ring(RingId::kRequests));
+    returns_out_.Attach(Ring(RingId::kServerReturns));
     returns_in_.Attach(Ring(RingId::kClientReturns));
     notify_in_.Attach(Ring(RingId::kNotify));
     streams_in_ = std::make_unique<StreamState[]>(n);
@@ -94,11 +91,11 @@ Connection::Connection(Established e, EventLoop* monitor,
     }
   } else {
     requests_in_.Attach(Ring(RingId::kRequests));
-    returns_out_.Attach(Ring(RingId::kClientReturns), INT_MAX);
+    returns_out_.Attach(Ring(RingId::kClientReturns));
     returns_in_.Attach(Ring(RingId::kServerReturns));
-    notify_out_.Attach(Ring(RingId::kNotify), 1);
+    notify_out_.Attach(Ring(RingId::kNotify));
     streams_out_ = std::make_unique<RingProducer[]>(n);
-    for (uint32_t i = 0; i < n; ++i) streams_out_[i].Attach(StreamRing(i), 1);
+    for (uint32_t i = 0; i < n; ++i) streams_out_[i].Attach(StreamRing(i));
   }
 }
 
@@ -535,10 +532,16 @@ absl::StatusOr<uint32_t> Connection::OpenStream(bool notify) {
   }
   StreamState& st = streams_in_[stream];
   st.interrupted.store(false, std::memory_order_relaxed);
+  // The server reads this line on every message it sends: write it only
+  // when something changes.
   RingControl* ctl = StreamRing(stream).control;
-  ctl->notify_mode.store(notify ? kNotifyRing : kNotifyNone,
-                         std::memory_order_relaxed);
-  ctl->notify_pending.store(0, std::memory_order_relaxed);
+  const uint32_t mode = notify ? kNotifyRing : kNotifyNone;
+  if (ctl->notify_mode.load(std::memory_order_relaxed) != mode) {
+    ctl->notify_mode.store(mode, std::memory_order_relaxed);
+  }
+  if (ctl->notify_pending.load(std::memory_order_relaxed) != 0) {
+    ctl->notify_pending.store(0, std::memory_order_relaxed);
+  }
   // Drop leftovers of the stream's previous use (their chunks go back).
   InboundMessage stale;
   while (TryReceiveStream(stream, &stale)) stale.Release();
@@ -559,8 +562,10 @@ void Connection::SetStreamNotify(uint32_t stream, bool notify) {
 
 void Connection::CloseStream(uint32_t stream) {
   if (role_ != Role::kClient || stream >= layout_.params.stream_count) return;
-  StreamRing(stream).control->notify_mode.store(kNotifyNone,
-                                                std::memory_order_relaxed);
+  RingControl* ctl = StreamRing(stream).control;
+  if (ctl->notify_mode.load(std::memory_order_relaxed) != kNotifyNone) {
+    ctl->notify_mode.store(kNotifyNone, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> lock(streams_mu_);
   free_streams_.push_back(stream);
 }

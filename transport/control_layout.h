@@ -37,9 +37,9 @@
 // Every ring region is laid out the same way (all lines are 64 B):
 //
 //   +0    line 0  head            consumer's index (written by consumer)
-//   +64   line 1  data_bell       {seq, sleepers}: consumer sleeps here
+//   +64   line 1  data_bell       {seq, announced}: consumer sleeps here
 //                                 when the ring is empty; producer wakes it
-//   +128  line 2  space_bell      {seq, sleepers}: producers sleep here when
+//   +128  line 2  space_bell      {seq, announced}: producers sleep here when
 //                                 the ring is full; consumer wakes them
 //   +192  line 3  notify_mode,    used by stream rings only (zero elsewhere)
 //                 notify_pending
@@ -64,9 +64,10 @@
 //   closing[kClientSide]     client                     server
 //   closing[kServerSide]     server                     client
 //   ring entries, data_bell  producer (seq), consumer   the other side
-//     .seq                   (sleepers)
-//   head, space_bell.seq     consumer (and sleepers by  producer
-//                            producer)
+//     .seq                   (announced; the producer
+//                            clears it when it wakes)
+//   head, space_bell.seq     consumer (and announced    producer
+//                            by producers)
 //   notify_mode              client                     server
 //   notify_pending           server sets, client clears both
 #ifndef SHMRPC_TRANSPORT_CONTROL_LAYOUT_H_
@@ -120,13 +121,13 @@ struct Descriptor {
 static_assert(sizeof(Descriptor) == 32, "descriptor layout is part of v1");
 static_assert(std::is_trivially_copyable_v<Descriptor>);
 
-// A futex word plus a count of sleepers: the shared half of an event count
-// (doorbell.h). A side about to sleep increments `sleepers`, re-checks its
+// A futex word plus an "announced" flag: the shared half of a doorbell
+// (doorbell.h). A side about to sleep sets `announced`, re-checks its
 // condition and futex-waits on `seq`; a side that made the condition true
-// bumps `seq` and calls FUTEX_WAKE only if `sleepers` is non-zero.
+// clears `announced` (if set), bumps `seq` and calls FUTEX_WAKE.
 struct BellWord {
   std::atomic<uint32_t> seq;
-  std::atomic<uint32_t> sleepers;
+  std::atomic<uint32_t> announced;
 };
 static_assert(sizeof(BellWord) == 8);
 

@@ -1,25 +1,30 @@
 // Doorbell: how one side waits for the other without burning CPU, and how the
 // other side wakes it only when it actually sleeps.
 //
-// A Doorbell is a view over a BellWord in the control segment (an event count:
-// a futex word `seq` plus a `sleepers` count). The waiting side spins for a
-// bounded budget (WaitPolicy::spin), checking its condition; then it
-// announces that it sleeps (sleepers += 1), checks once more, and sleeps on
-// the futex. The side that makes the condition true publishes its change and
-// then calls Notify(), which is a plain load unless a sleeper announced
-// itself; only then does it bump `seq` and call FUTEX_WAKE. The store-load
-// pairs on both sides are ordered by seq_cst fences, so a wake-up is never
-// lost.
+// A Doorbell is a view over a BellWord in the control segment: a futex word
+// `seq` and an `announced` flag. The waiting side spins for a bounded budget
+// (WaitPolicy::spin), checking its condition; then it announces that it is
+// about to sleep (announced = 1), checks once more, and sleeps on the futex.
+// The side that makes the condition true publishes its change and calls
+// Notify(), which is a plain load unless a sleeper announced itself; then it
+// takes the announcement (announced = 0), bumps `seq` and wakes everyone
+// sleeping on the word. The store-load pairs on both sides are ordered by
+// seq_cst fences, so a wake-up is never lost.
 //
 //   waiter                               notifier
 //   ------                               --------
 //   spin: if ready() return              publish state (release)
-//   sleepers += 1                        fence(seq_cst)
-//   key = seq                            if sleepers != 0:
-//   fence(seq_cst)                         seq += 1
-//   if ready(): sleepers -= 1; return      FUTEX_WAKE(seq)
-//   FUTEX_WAIT(seq, key, deadline)
-//   sleepers -= 1; loop
+//   announced = 1                        fence(seq_cst)
+//   key = seq                            if announced and
+//   fence(seq_cst)                           exchange(announced, 0):
+//   if ready(): return                     seq += 1
+//   FUTEX_WAIT(seq, key, deadline)         FUTEX_WAKE(seq, all)
+//   loop (announcing again)
+//
+// The notifier consumes the announcement, so one sleep costs one wake-up no
+// matter how long the woken thread takes to get a CPU; a waiter never
+// withdraws its announcement (another may still sleep), so one that did not
+// end up sleeping costs at most one spurious FUTEX_WAKE later.
 //
 // Each bell has one kind of waiter (e.g. "the consumer of ring X" or "the
 // owner of stream 7"), so a waiter is only woken for its own work.
@@ -58,18 +63,22 @@ class Doorbell {
 
   // Called by the notifier after it published (with release order or
   // stronger) the state that a sleeper may be waiting for. Makes a system call
-  // only if some waiter announced that it sleeps. Wakes up to `count`.
-  void Notify(int count = INT_MAX) {
+  // only if some waiter announced that it sleeps, and then wakes them all.
+  void Notify() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (word_->sleepers.load(std::memory_order_relaxed) != 0) {
+    if (word_->announced.load(std::memory_order_relaxed) != 0 &&
+        word_->announced.exchange(0, std::memory_order_seq_cst) != 0) {
       word_->seq.fetch_add(1, std::memory_order_release);
-      FutexWake(&word_->seq, count);
+      FutexWake(&word_->seq, INT_MAX);
     }
   }
 
   // Wakes every sleeper unconditionally (used when a connection dies or shuts
-  // down, so that waiters re-check and see it).
-  void WakeAll() { Kick(INT_MAX); }
+  // down, so that waiters re-check and see it). Consumes any announcement.
+  void WakeAll() {
+    word_->announced.store(0, std::memory_order_relaxed);
+    Kick(INT_MAX);
+  }
 
   // Bumps `seq` and wakes up to `count` sleepers whether or not any announced
   // itself: for waking waiters that sleep without being counted (see
@@ -81,22 +90,19 @@ class Doorbell {
 
   // ---- building blocks for custom wait loops ----------------------------
   //
-  // A counted sleeper (one that notifiers must wake) does:
-  //   key = Announce(); if (!ready()) Sleep(key, d); Withdraw();
-  // An uncounted sleeper (woken only by Kick or by other sleepers' wake-ups)
-  // does: key = key(); if (!ready()) Sleep(key, d);
+  // An announced sleeper (one that notifiers must wake) does:
+  //   key = Announce(); if (!ready()) Sleep(key, d);
+  // An unannounced sleeper (woken only by Kick, or along with announced
+  // sleepers of the same bell) does: key = key(); if (!ready()) Sleep(key, d);
 
-  // Registers a sleeper and returns the key to sleep on. Issues the fence
-  // that orders the registration before the caller's next check.
+  // Announces a sleeper and returns the key to sleep on. Issues the fence
+  // that orders the announcement before the caller's next check.
   uint32_t Announce() {
-    word_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+    word_->announced.store(1, std::memory_order_seq_cst);
     const uint32_t key = word_->seq.load(std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return key;
   }
-
-  // Undoes Announce().
-  void Withdraw() { word_->sleepers.fetch_sub(1, std::memory_order_relaxed); }
 
   // The current key, for an uncounted sleeper.
   uint32_t key() const { return word_->seq.load(std::memory_order_seq_cst); }
@@ -137,12 +143,8 @@ WaitStatus Doorbell::Wait(Ready&& ready, const WaitPolicy& policy,
       return ready() ? WaitStatus::kReady : WaitStatus::kTimedOut;
     }
     const uint32_t key = Announce();
-    if (ready()) {
-      Withdraw();
-      return WaitStatus::kReady;
-    }
+    if (ready()) return WaitStatus::kReady;
     Sleep(key, deadline);
-    Withdraw();
     if (ready()) return WaitStatus::kReady;
   }
 }

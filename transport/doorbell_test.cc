@@ -153,7 +153,7 @@ TEST(DoorbellTest, WaitReturnsReadyImmediately) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(bell.Wait([] { return true; }, NoSpin(), Deadline{}),
             WaitStatus::kReady);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
   EXPECT_EQ(word.seq.load(), 0u);
 }
 
@@ -167,7 +167,7 @@ TEST(DoorbellTest, WaitSeesConditionDuringSpin) {
                       Spin(std::chrono::seconds(10)), In(milliseconds(20000))),
             WaitStatus::kReady);
   EXPECT_EQ(calls, 100);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // Without spinning, a never-true condition times out at the deadline and
@@ -181,7 +181,7 @@ TEST(DoorbellTest, WaitTimesOutWithoutSpin) {
             WaitStatus::kTimedOut);
   EXPECT_GE(steady_clock::now(), deadline);
   EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 1u);  // left for the next Notify to consume
 }
 
 // With a spin budget shorter than the deadline: spins, sleeps, times out.
@@ -195,7 +195,7 @@ TEST(DoorbellTest, WaitTimesOutWithSpinBudget) {
             WaitStatus::kTimedOut);
   EXPECT_GE(steady_clock::now(), deadline);
   EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 1u);  // left for the next Notify to consume
 }
 
 // A spin budget longer than the deadline is cut short by the deadline.
@@ -220,7 +220,7 @@ TEST(DoorbellTest, PastDeadlineTimesOut) {
   EXPECT_EQ(bell.Wait([] { return false; }, WaitPolicy{}, Deadline{}),
             WaitStatus::kTimedOut);
   EXPECT_LT(steady_clock::now() - start, milliseconds(1000));
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // Notify() with nobody asleep is a plain load: seq does not move.
@@ -229,21 +229,22 @@ TEST(DoorbellTest, NotifyWithoutSleepersDoesNotBumpSeq) {
   word.seq.store(41);
   Doorbell bell(&word);
   for (int i = 0; i < 10; ++i) bell.Notify();
-  bell.Notify(1);
   EXPECT_EQ(word.seq.load(), 41u);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // Notify() with an announced sleeper bumps seq (even if nobody is in the
-// kernel queue yet, e.g. a waiter between announcing and FUTEX_WAIT).
-TEST(DoorbellTest, NotifyWithAnnouncedSleeperBumpsSeq) {
+// kernel queue yet, e.g. a waiter between announcing and FUTEX_WAIT) and
+// consumes the announcement: the next Notify() is a plain load again.
+TEST(DoorbellTest, NotifyConsumesTheAnnouncement) {
   BellWord word{};
-  word.sleepers.store(1);
+  word.announced.store(1);
   Doorbell bell(&word);
   bell.Notify();
   EXPECT_EQ(word.seq.load(), 1u);
-  bell.Notify(1);
-  EXPECT_EQ(word.seq.load(), 2u);
+  EXPECT_EQ(word.announced.load(), 0u);
+  bell.Notify();
+  EXPECT_EQ(word.seq.load(), 1u);
 }
 
 // A waiter that went to sleep is woken by Notify() once the notifier has
@@ -264,7 +265,7 @@ TEST(DoorbellTest, NotifyWakesSleepingWaiter) {
             .count());
     status.store(static_cast<int>(s));
   });
-  ASSERT_TRUE(PollUntil([&] { return word.sleepers.load() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return word.announced.load() == 1; }));
   // Let the waiter get from "announced" into FUTEX_WAIT.
   std::this_thread::sleep_for(milliseconds(20));
   EXPECT_EQ(status.load(), -1);
@@ -275,7 +276,7 @@ TEST(DoorbellTest, NotifyWakesSleepingWaiter) {
   EXPECT_EQ(status.load(), static_cast<int>(WaitStatus::kReady));
   EXPECT_LT(waited_ms.load(), 10000);
   EXPECT_EQ(word.seq.load(), seq_before + 1);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // The same, with a waiter that spins first: it still ends up asleep and is
@@ -290,7 +291,7 @@ TEST(DoorbellTest, NotifyWakesWaiterAfterSpinPhase) {
         [&] { return flag.load(std::memory_order_acquire); },
         Spin(std::chrono::microseconds(200)), In(milliseconds(30000)))));
   });
-  ASSERT_TRUE(PollUntil([&] { return word.sleepers.load() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return word.announced.load() == 1; }));
   std::this_thread::sleep_for(milliseconds(10));
   const auto start = steady_clock::now();
   flag.store(true, std::memory_order_release);
@@ -298,7 +299,7 @@ TEST(DoorbellTest, NotifyWakesWaiterAfterSpinPhase) {
   waiter.join();
   EXPECT_LT(steady_clock::now() - start, milliseconds(10000));
   EXPECT_EQ(status.load(), static_cast<int>(WaitStatus::kReady));
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // A wake-up whose condition is still false sends the waiter back to sleep
@@ -318,7 +319,7 @@ TEST(DoorbellTest, WakeAllDeliversAbortFlag) {
         },
         NoSpin(), In(milliseconds(30000)))));
   });
-  ASSERT_TRUE(PollUntil([&] { return word.sleepers.load() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return word.announced.load() == 1; }));
   std::this_thread::sleep_for(milliseconds(10));
 
   // A spurious wake: nothing changed, so the waiter must go back to sleep.
@@ -326,7 +327,7 @@ TEST(DoorbellTest, WakeAllDeliversAbortFlag) {
   bell.WakeAll();
   EXPECT_EQ(word.seq.load(), 1u);
   ASSERT_TRUE(PollUntil([&] {
-    return checks.load() >= checks_before + 2 && word.sleepers.load() == 1;
+    return checks.load() >= checks_before + 2 && word.announced.load() == 1;
   }));
   EXPECT_EQ(status.load(), -1);
   std::this_thread::sleep_for(milliseconds(10));
@@ -336,7 +337,7 @@ TEST(DoorbellTest, WakeAllDeliversAbortFlag) {
   waiter.join();
   EXPECT_EQ(status.load(), static_cast<int>(WaitStatus::kReady));
   EXPECT_EQ(word.seq.load(), 2u);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // WakeAll() bumps seq even with nobody asleep, and wakes every sleeper.
@@ -355,7 +356,7 @@ TEST(DoorbellTest, WakeAllWakesEverySleeper) {
     }
   };
   std::thread a(body), b(body), c(body);
-  ASSERT_TRUE(PollUntil([&] { return word.sleepers.load() == 3; }));
+  ASSERT_TRUE(PollUntil([&] { return word.announced.load() == 1; }));
   std::this_thread::sleep_for(milliseconds(10));
   const auto start = steady_clock::now();
   go.store(true);
@@ -365,7 +366,7 @@ TEST(DoorbellTest, WakeAllWakesEverySleeper) {
   c.join();
   EXPECT_LT(steady_clock::now() - start, milliseconds(10000));
   EXPECT_EQ(ready.load(), 3);
-  EXPECT_EQ(word.sleepers.load(), 0u);
+  EXPECT_EQ(word.announced.load(), 0u);
 }
 
 // Ping-pong between two threads over two bells: no wake-up is ever lost (a
@@ -402,8 +403,8 @@ TEST(DoorbellTest, PingPongLosesNoWakeups) {
   other.join();
   EXPECT_FALSE(failed.load());
   EXPECT_EQ(ball.load(), 2 * kRounds);
-  EXPECT_EQ(ping_word.sleepers.load(), 0u);
-  EXPECT_EQ(pong_word.sleepers.load(), 0u);
+  EXPECT_EQ(ping_word.announced.load(), 0u);
+  EXPECT_EQ(pong_word.announced.load(), 0u);
 }
 
 // ---- across processes -----------------------------------------------------
@@ -432,7 +433,7 @@ TEST(DoorbellCrossProcessTest, ParentWakesChild) {
   }
 
   // Parent: wait until the child sleeps, then ring.
-  const bool child_slept = PollUntil([&] { return word->sleepers.load() == 1; },
+  const bool child_slept = PollUntil([&] { return word->announced.load() == 1; },
                                      milliseconds(10000));
   EXPECT_TRUE(child_slept);
   std::this_thread::sleep_for(milliseconds(20));
@@ -458,7 +459,7 @@ TEST(DoorbellCrossProcessTest, ParentWakesChild) {
   ASSERT_EQ(r, pid);
   ASSERT_TRUE(WIFEXITED(wstatus)) << "child status " << wstatus;
   EXPECT_EQ(WEXITSTATUS(wstatus), 0);
-  EXPECT_EQ(word->sleepers.load(), 0u);
+  EXPECT_EQ(word->announced.load(), 0u);
 }
 
 }  // namespace

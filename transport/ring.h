@@ -83,13 +83,11 @@ class RingProducer {
   RingProducer(const RingProducer&) = delete;
   RingProducer& operator=(const RingProducer&) = delete;
 
-  // Points this producer at `view`, restarting at position 0. Each push wakes
-  // up to `wake_count` sleeping consumers. Not thread-safe; call before any
-  // push.
-  void Attach(RingView view, int wake_count = 1) {
+  // Points this producer at `view`, restarting at position 0. Not
+  // thread-safe; call before any push.
+  void Attach(RingView view) {
     view_ = view;
     mask_ = view.capacity - 1;
-    wake_count_ = wake_count;
     claim_.store(0, std::memory_order_relaxed);
     cached_head_.store(0, std::memory_order_relaxed);
   }
@@ -128,7 +126,6 @@ class RingProducer {
 
   RingView view_;
   uint32_t mask_ = 0;
-  int wake_count_ = 1;
   alignas(kCacheLine) std::atomic<uint64_t> claim_{0};
   std::atomic<uint64_t> cached_head_{0};
 };
@@ -234,7 +231,7 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
                 std::min<uint32_t>(desc.length, kInlineCapacity));
   }
   e.seq.store(pos + 1, std::memory_order_release);
-  data_bell().Notify(wake_count_);
+  data_bell().Notify();
   if (position != nullptr) *position = pos;
   return PushResult::kOk;
 }
