@@ -149,7 +149,8 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        &state_->trailing_metadata);
       return;
     }
-    if (std::chrono::system_clock::now() >= state_->deadline) {
+    if (state_->deadline != std::chrono::system_clock::time_point::max() &&
+        std::chrono::system_clock::now() >= state_->deadline) {
       server_->Respond(
           *served_, stream_, generation_,
           grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
@@ -237,16 +238,22 @@ bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
   transport::Doorbell bell = c.request_bell();
   const auto spin = options.wait.spin;
   int idle_sleeps = 0;
+  // A thread coming back from a call may take over polling at once. A thread
+  // that was asleep does so only if a request is waiting: otherwise it would
+  // compete for the CPU with a thread still running a call.
+  bool may_poll = true;
   for (;;) {
     if (stopping.load(std::memory_order_acquire) || !c.ok()) return false;
-    if (!s.token.exchange(true, std::memory_order_acquire)) {
-      // The poller: spin on the request ring for a while.
+    if (!may_poll) may_poll = c.HasRequest();
+    if (may_poll && !s.token.exchange(true, std::memory_order_acquire)) {
+      // The poller: spin on the request ring for a while (peeking, which is
+      // one load, before taking).
       bool got = c.TryReceiveRequest(m);
       if (!got && spin.count() > 0) {
         const auto end = Clock::now() + spin;
         for (uint32_t i = 1;; ++i) {
           transport::CpuRelax();
-          if ((got = c.TryReceiveRequest(m))) break;
+          if (c.HasRequest() && (got = c.TryReceiveRequest(m))) break;
           if ((i & 63) == 0 && (Clock::now() >= end || !c.ok())) break;
         }
       }
@@ -270,9 +277,10 @@ bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
         bell.Sleep(key, Clock::now() + kIdleSleep);
         s.idle.fetch_sub(1, std::memory_order_relaxed);
       }
-      bell.Withdraw();
+      may_poll = false;
       continue;
     }
+    may_poll = false;
     // Another thread polls (or runs a call inline). Sleep without announcing:
     // a waiting client kicks us if its request is not taken soon.
     const uint32_t key = bell.key();
@@ -384,7 +392,7 @@ void Server::Impl::HandleCall(Served& s, InboundMessage m) {
   }
   state.client_metadata = &f->metadata;
   state.client_cancelled = &slot.cancelled;
-  state.peer = s.peer;
+  state.peer = &s.peer;
   UnaryCall call(this, &s, d, std::move(m), f->message, &state);
   handlers[method - 1]->RunUnary(&call);
 }

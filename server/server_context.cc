@@ -50,7 +50,8 @@ bool ServerContext::IsCancelled() const {
   return shm_->server_cancelled.load(std::memory_order_acquire) ||
          (shm_->client_cancelled != nullptr &&
           shm_->client_cancelled->load(std::memory_order_acquire)) ||
-         std::chrono::system_clock::now() >= shm_->deadline;
+         (shm_->deadline != std::chrono::system_clock::time_point::max() &&
+          std::chrono::system_clock::now() >= shm_->deadline);
 }
 
 void ServerContext::TryCancel() const {
@@ -60,7 +61,7 @@ void ServerContext::TryCancel() const {
 
 std::string ServerContext::peer() const {
   if (grpc_ != nullptr) return grpc_->peer();
-  return shm_->peer;
+  return shm_->peer != nullptr ? *shm_->peer : std::string();
 }
 
 std::shared_ptr<const grpc::AuthContext> ServerContext::auth_context() const {

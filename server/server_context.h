@@ -47,7 +47,8 @@ struct ShmCallState {
   const std::atomic<bool>* client_cancelled = nullptr;
   // Set by ServerContext::TryCancel.
   std::atomic<bool> server_cancelled{false};
-  std::string peer;
+  // "shmrpc:pid=N,uid=U", owned by the server's connection.
+  const std::string* peer = nullptr;
 };
 
 }  // namespace internal
