@@ -100,7 +100,10 @@ def _gen_impl(ctx):
         progress_message = "Generating protobuf, gRPC and shmrpc code for %s" % ctx.label,
     )
     return [
-        DefaultInfo(files = depset(outputs)),
+        DefaultInfo(
+            files = depset(outputs),
+            runfiles = ctx.runfiles(files = outputs),
+        ),
         OutputGroupInfo(
             headers = depset([f for f in outputs if f.path.endswith(".h")]),
             sources = depset([f for f in outputs if f.path.endswith(".cc")]),

@@ -1,0 +1,851 @@
+#include "codegen/cpp_generator.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/printer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "codegen/version.h"
+
+namespace shmrpc::codegen {
+namespace {
+
+using ::google::protobuf::Descriptor;
+using ::google::protobuf::FileDescriptor;
+using ::google::protobuf::MethodDescriptor;
+using ::google::protobuf::ServiceDescriptor;
+using ::google::protobuf::SourceLocation;
+using ::google::protobuf::io::Printer;
+
+// Substitutions for a Printer template.
+using Vars = std::map<std::string, std::string>;
+
+constexpr char kMessageHeaderExtension[] = "message_header_extension";
+constexpr char kGrpcHeaderExtension[] = "grpc_header_extension";
+
+// Runs `print` with a Printer ('$' delimits variables) and returns what it
+// printed.
+template <typename PrintFn>
+std::string PrintToString(PrintFn print) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    Printer printer(&stream, '$');
+    print(&printer);
+  }  // The Printer flushes into `out` when destroyed.
+  return out;
+}
+
+// "dir/x.proto" -> "dir/x" (names without ".proto" are kept whole).
+std::string StripProto(absl::string_view file_name) {
+  return std::string(absl::StripSuffix(file_name, ".proto"));
+}
+
+// "a.b.C" -> "a::b::C".
+std::string DotsToColons(absl::string_view name) {
+  return absl::StrReplaceAll(name, {{".", "::"}});
+}
+
+// The C++ name protoc gives `message`, fully qualified, as gRPC's generator
+// spells it: "::pkg::Outer_Inner" for pkg.Outer.Inner.
+std::string QualifiedClassName(const Descriptor* message) {
+  const Descriptor* outer = message;
+  while (outer->containing_type() != nullptr) {
+    outer = outer->containing_type();
+  }
+  const std::string& outer_name = outer->full_name();
+  const std::string inner_name = message->full_name().substr(outer_name.size());
+  return absl::StrCat("::", DotsToColons(outer_name),
+                      absl::StrReplaceAll(inner_name, {{".", "_"}}));
+}
+
+// The name of the class generated for `service`.
+std::string ShmClassName(const ServiceDescriptor* service) {
+  return absl::StrCat("Shm", service->name());
+}
+
+// How a method sends and receives messages.
+enum class MethodKind {
+  kUnary,
+  kClientStreaming,
+  kServerStreaming,
+  kBidiStreaming,
+};
+
+// The kind of `method`.
+MethodKind KindOf(const MethodDescriptor* method) {
+  if (method->client_streaming()) {
+    return method->server_streaming() ? MethodKind::kBidiStreaming
+                                      : MethodKind::kClientStreaming;
+  }
+  return method->server_streaming() ? MethodKind::kServerStreaming
+                                    : MethodKind::kUnary;
+}
+
+// Whether `method` is unary (the only kind served over shared memory).
+bool IsUnary(const MethodDescriptor* method) {
+  return KindOf(method) == MethodKind::kUnary;
+}
+
+// Whether `service` has a method for which `pred` holds.
+template <typename Pred>
+bool AnyMethod(const ServiceDescriptor* service, Pred pred) {
+  for (int i = 0; i < service->method_count(); ++i) {
+    if (pred(service->method(i))) return true;
+  }
+  return false;
+}
+
+// Whether some method of `file` streams.
+bool HasStreamingMethods(const FileDescriptor* file) {
+  for (int i = 0; i < file->service_count(); ++i) {
+    if (AnyMethod(file->service(i),
+                  [](const MethodDescriptor* m) { return !IsUnary(m); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// One parameter of a generated function.
+struct Param {
+  std::string type;
+  std::string name;
+};
+
+// Everything about a method's signatures that depends on its kind.
+struct MethodShape {
+  // grpc::internal::RpcMethod::RpcType enumerator.
+  std::string rpc_type;
+  // The grpc::internal handler class that serves it over gRPC.
+  std::string grpc_handler;
+  // The Service method's parameters after the shmrpc::ServerContext*.
+  std::vector<Param> service_params;
+  // The gRPC handler's function's parameters after the grpc::ServerContext*
+  // (gRPC's concrete stream classes rather than their interfaces).
+  std::vector<Param> grpc_params;
+};
+
+// The signatures of `method`.
+MethodShape ShapeOf(const MethodDescriptor* method) {
+  const std::string service =
+      absl::StrCat(ShmClassName(method->service()), "::Service");
+  const std::string request = QualifiedClassName(method->input_type());
+  const std::string response = QualifiedClassName(method->output_type());
+  const std::string types =
+      absl::StrCat(service, ", ", request, ", ", response);
+  MethodShape shape;
+  switch (KindOf(method)) {
+    case MethodKind::kUnary:
+      shape.rpc_type = "NORMAL_RPC";
+      shape.grpc_handler = absl::StrCat(
+          "::grpc::internal::RpcMethodHandler< ", types,
+          ", ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>");
+      shape.service_params = {{absl::StrCat("const ", request, "*"), "request"},
+                              {absl::StrCat(response, "*"), "response"}};
+      shape.grpc_params = shape.service_params;
+      break;
+    case MethodKind::kClientStreaming:
+      shape.rpc_type = "CLIENT_STREAMING";
+      shape.grpc_handler = absl::StrCat(
+          "::grpc::internal::ClientStreamingHandler< ", types, ">");
+      shape.service_params = {
+          {absl::StrCat("::grpc::ServerReaderInterface< ", request, ">*"),
+           "reader"},
+          {absl::StrCat(response, "*"), "response"}};
+      shape.grpc_params = {
+          {absl::StrCat("::grpc::ServerReader< ", request, ">*"), "reader"},
+          {absl::StrCat(response, "*"), "response"}};
+      break;
+    case MethodKind::kServerStreaming:
+      shape.rpc_type = "SERVER_STREAMING";
+      shape.grpc_handler = absl::StrCat(
+          "::grpc::internal::ServerStreamingHandler< ", types, ">");
+      shape.service_params = {
+          {absl::StrCat("const ", request, "*"), "request"},
+          {absl::StrCat("::grpc::ServerWriterInterface< ", response, ">*"),
+           "writer"}};
+      shape.grpc_params = {
+          {absl::StrCat("const ", request, "*"), "request"},
+          {absl::StrCat("::grpc::ServerWriter< ", response, ">*"), "writer"}};
+      break;
+    case MethodKind::kBidiStreaming:
+      shape.rpc_type = "BIDI_STREAMING";
+      shape.grpc_handler =
+          absl::StrCat("::grpc::internal::BidiStreamingHandler< ", types, ">");
+      shape.service_params = {
+          {absl::StrCat("::grpc::ServerReaderWriterInterface< ", response, ", ",
+                        request, ">*"),
+           "stream"}};
+      shape.grpc_params = {{absl::StrCat("::grpc::ServerReaderWriter< ",
+                                         response, ", ", request, ">*"),
+                            "stream"}};
+      break;
+  }
+  return shape;
+}
+
+// "type name, type name".
+std::string JoinParams(const std::vector<Param>& params) {
+  return absl::StrJoin(params, ", ", [](std::string* out, const Param& p) {
+    absl::StrAppend(out, p.type, " ", p.name);
+  });
+}
+
+// "name, name".
+std::string JoinNames(const std::vector<Param>& params) {
+  return absl::StrJoin(params, ", ", [](std::string* out, const Param& p) {
+    out->append(p.name);
+  });
+}
+
+// The variables of every template that prints part of `service`.
+Vars ServiceVars(const ServiceDescriptor* service) {
+  return {
+      {"Service", ShmClassName(service)},
+      {"service_full_name", service->full_name()},
+  };
+}
+
+// The variables of every template that prints part of `method`.
+Vars MethodVars(const MethodDescriptor* method) {
+  Vars vars = ServiceVars(method->service());
+  const MethodShape shape = ShapeOf(method);
+  vars["Method"] = method->name();
+  vars["Request"] = QualifiedClassName(method->input_type());
+  vars["Response"] = QualifiedClassName(method->output_type());
+  vars["Idx"] = absl::StrCat(method->index());
+  vars["RpcType"] = shape.rpc_type;
+  vars["GrpcHandler"] = shape.grpc_handler;
+  vars["ServiceParams"] = JoinParams(shape.service_params);
+  vars["ServiceArgs"] = JoinNames(shape.service_params);
+  return vars;
+}
+
+// Appends the lines of `text` to `lines`; like std::getline, a final
+// newline ends the last line rather than starting an empty one.
+void AppendLines(absl::string_view text, std::vector<std::string>* lines) {
+  if (text.empty()) return;
+  std::vector<std::string> split = absl::StrSplit(text, '\n');
+  if (split.back().empty()) split.pop_back();
+  lines->insert(lines->end(), split.begin(), split.end());
+}
+
+// Prints the comments before `descriptor` in its .proto file as // lines,
+// as gRPC's generator does: detached comments first, each followed by an
+// empty comment line, then the attached leading comment.
+template <typename DescriptorT>
+void PrintLeadingComments(const DescriptorT* descriptor, Printer* printer) {
+  SourceLocation location;
+  if (!descriptor->GetSourceLocation(&location)) return;
+  std::vector<std::string> lines;
+  for (const std::string& detached : location.leading_detached_comments) {
+    AppendLines(detached, &lines);
+    lines.push_back("");
+  }
+  AppendLines(location.leading_comments, &lines);
+  for (const std::string& line : lines) {
+    // protoc keeps the space after "//"; add one where there was none
+    // (block comments). Trailing whitespace is dropped.
+    const absl::string_view text = absl::StripTrailingAsciiWhitespace(line);
+    std::string comment = "//";
+    if (!text.empty()) {
+      absl::StrAppend(&comment, text[0] == ' ' ? "" : " ", text);
+    }
+    printer->Print({{"comment", comment}}, "$comment$\n");
+  }
+}
+
+// Prints "namespace a {\nnamespace b {\n" for package "a.b".
+void PrintNamespaceOpen(const FileDescriptor* file, Printer* printer) {
+  if (file->package().empty()) return;
+  for (absl::string_view part : absl::StrSplit(file->package(), '.')) {
+    printer->Print({{"part", std::string(part)}}, "namespace $part$ {\n");
+  }
+}
+
+// Prints "}  // namespace b\n}  // namespace a\n" for package "a.b".
+void PrintNamespaceClose(const FileDescriptor* file, Printer* printer) {
+  if (file->package().empty()) return;
+  std::vector<std::string> parts = absl::StrSplit(file->package(), '.');
+  std::reverse(parts.begin(), parts.end());
+  for (const std::string& part : parts) {
+    printer->Print({{"part", part}}, "}  // namespace $part$\n");
+  }
+}
+
+// What `print_service` prints for each service of `file`, separated by
+// empty lines, inside the package's namespaces; "" if there are no services.
+template <typename PrintServiceFn>
+std::string PrintServicesInNamespaces(const FileDescriptor* file,
+                                      PrintServiceFn print_service) {
+  if (file->service_count() == 0) return "";
+  return PrintToString([&](Printer* printer) {
+    const bool has_package = !file->package().empty();
+    PrintNamespaceOpen(file, printer);
+    if (has_package) printer->Print("\n");
+    for (int i = 0; i < file->service_count(); ++i) {
+      if (i > 0) printer->Print("\n");
+      print_service(file->service(i), printer);
+    }
+    if (has_package) printer->Print("\n");
+    PrintNamespaceClose(file, printer);
+  });
+}
+
+// Prints one group of #include lines (`<name>` or `"name"` as given),
+// sorted, without duplicates, followed by an empty line.
+void PrintIncludeGroup(std::vector<std::string> includes, Printer* printer) {
+  std::sort(includes.begin(), includes.end());
+  includes.erase(std::unique(includes.begin(), includes.end()), includes.end());
+  for (const std::string& include : includes) {
+    printer->Print({{"include", include}}, "#include $include$\n");
+  }
+  printer->Print("\n");
+}
+
+// `path` in double quotes.
+std::string Quoted(absl::string_view path) {
+  return absl::StrCat("\"", path, "\"");
+}
+
+// ---- Header ---------------------------------------------------------------
+
+// The Stub's blocking method `method`.
+void PrintHeaderStubMethod(const MethodDescriptor* method, Printer* printer) {
+  PrintLeadingComments(method, printer);
+  printer->Print(MethodVars(method),
+                 "::grpc::Status $Method$(::grpc::ClientContext* context, "
+                 "const $Request$& request, $Response$* response);\n");
+}
+
+// The Stub's callback method `method`.
+void PrintHeaderAsyncMethod(const MethodDescriptor* method, Printer* printer) {
+  PrintLeadingComments(method, printer);
+  printer->Print(MethodVars(method),
+                 "void $Method$(::grpc::ClientContext* context, "
+                 "const $Request$* request, $Response$* response, "
+                 "std::function<void(::grpc::Status)> on_done);\n");
+}
+
+// Class Stub of `service` (unary methods only).
+void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
+  std::vector<const MethodDescriptor*> unary;
+  for (int i = 0; i < service->method_count(); ++i) {
+    if (IsUnary(service->method(i))) unary.push_back(service->method(i));
+  }
+
+  printer->Print("class Stub final {\n public:\n");
+  printer->Indent();
+  printer->Print(
+      "explicit Stub(const std::shared_ptr< ::grpc::ChannelInterface>& "
+      "channel, const ::grpc::StubOptions& options = "
+      "::grpc::StubOptions());\n\n");
+  for (const MethodDescriptor* method : unary) {
+    PrintHeaderStubMethod(method, printer);
+  }
+  if (!unary.empty()) printer->Print("\n");
+
+  printer->Print("class async final {\n");
+  if (!unary.empty()) {
+    printer->Print(" public:\n");
+    printer->Indent();
+    for (const MethodDescriptor* method : unary) {
+      PrintHeaderAsyncMethod(method, printer);
+    }
+    printer->Outdent();
+    printer->Print("\n");
+  }
+  printer->Print(" private:\n");
+  printer->Indent();
+  printer->Print(
+      "friend class Stub;\n"
+      "explicit async(Stub* stub) : stub_(stub) {}\n"
+      "Stub* stub_;\n");
+  printer->Outdent();
+  printer->Print(
+      "};\n"
+      "class async* async() { return &async_stub_; }\n\n");
+  printer->Outdent();
+
+  printer->Print(" private:\n");
+  printer->Indent();
+  printer->Print("::shmrpc::internal::StubCore core_;\n");
+  for (const MethodDescriptor* method : unary) {
+    printer->Print(
+        MethodVars(method),
+        "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_;\n");
+  }
+  printer->Print("class async async_stub_{this};\n");
+  printer->Outdent();
+  printer->Print("};\n");
+}
+
+// Class Service of `service`: every method, with a shmrpc::ServerContext.
+void PrintHeaderServerService(const ServiceDescriptor* service,
+                              Printer* printer) {
+  printer->Print(
+      "class Service : public ::grpc::Service, "
+      "public ::shmrpc::internal::ShmService {\n"
+      " public:\n");
+  printer->Indent();
+  printer->Print("Service();\nvirtual ~Service();\n");
+  if (AnyMethod(service,
+                [](const MethodDescriptor* m) { return !IsUnary(m); })) {
+    printer->Print(
+        "\n"
+        "// Streaming methods are served over gRPC only for now: they are "
+        "not offered\n"
+        "// over shared memory, and clients call them with the gRPC stub.\n"
+        "\n");
+  }
+  for (int i = 0; i < service->method_count(); ++i) {
+    const MethodDescriptor* method = service->method(i);
+    PrintLeadingComments(method, printer);
+    printer->Print(MethodVars(method),
+                   "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
+                   "context, $ServiceParams$);\n");
+  }
+  printer->Outdent();
+  printer->Print("};\n");
+}
+
+// Class ShmS of service S.
+void PrintHeaderService(const ServiceDescriptor* service, Printer* printer) {
+  const Vars vars = ServiceVars(service);
+  PrintLeadingComments(service, printer);
+  printer->Print(vars, "class $Service$ final {\n public:\n");
+  printer->Indent();
+  printer->Print(vars,
+                 "static constexpr char const* service_full_name() {\n"
+                 "  return \"$service_full_name$\";\n"
+                 "}\n\n");
+  PrintHeaderStub(service, printer);
+  printer->Print(
+      "\n"
+      "static std::unique_ptr<Stub> NewStub(const std::shared_ptr< "
+      "::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& "
+      "options = ::grpc::StubOptions());\n\n");
+  PrintHeaderServerService(service, printer);
+  printer->Outdent();
+  printer->Print("};\n");
+}
+
+// ---- Source ---------------------------------------------------------------
+
+// The method-name array and the codec registrations of `service`.
+void PrintSourceTables(const ServiceDescriptor* service, Printer* printer) {
+  const Vars vars = ServiceVars(service);
+  if (service->method_count() > 0) {
+    printer->Print(vars, "static const char* $Service$_method_names[] = {\n");
+    for (int i = 0; i < service->method_count(); ++i) {
+      printer->Print(MethodVars(service->method(i)),
+                     "  \"/$service_full_name$/$Method$\",\n");
+    }
+    printer->Print("};\n\n");
+  }
+  if (AnyMethod(service, IsUnary)) {
+    printer->Print(vars,
+                   "// How ShmChannelCredentials (de)serializes these methods' "
+                   "messages.\n"
+                   "static const ::shmrpc::internal::MethodCodecRegistration "
+                   "$Service$_codecs[] = {\n");
+    for (int i = 0; i < service->method_count(); ++i) {
+      if (!IsUnary(service->method(i))) continue;
+      printer->Print(MethodVars(service->method(i)),
+                     "  {$Service$_method_names[$Idx$], "
+                     "::shmrpc::internal::CodecFor< $Request$, "
+                     "$Response$>()},\n");
+    }
+    printer->Print("};\n\n");
+  }
+}
+
+// NewStub and the Stub's constructor.
+void PrintSourceStubConstruction(const ServiceDescriptor* service,
+                                 Printer* printer) {
+  const Vars vars = ServiceVars(service);
+  printer->Print(
+      vars,
+      "std::unique_ptr<$Service$::Stub> $Service$::NewStub(const "
+      "std::shared_ptr< ::grpc::ChannelInterface>& channel, const "
+      "::grpc::StubOptions& options) {\n"
+      "  return std::make_unique<$Service$::Stub>(channel, options);\n"
+      "}\n\n");
+  printer->Print(
+      vars,
+      "$Service$::Stub::Stub(const std::shared_ptr< "
+      "::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& "
+      "options)\n"
+      "    : core_(channel)");
+  for (int i = 0; i < service->method_count(); ++i) {
+    if (!IsUnary(service->method(i))) continue;
+    printer->Print(MethodVars(service->method(i)),
+                   ",\n"
+                   "      rpcmethod_$Method$_($Service$_method_names[$Idx$], "
+                   "::grpc::internal::RpcMethod::NORMAL_RPC, channel)");
+  }
+  printer->Print(
+      " {\n"
+      "  (void)options;\n"
+      "}\n\n");
+}
+
+// The Stub's blocking and callback definitions of unary `method`.
+void PrintSourceStubMethod(const MethodDescriptor* method, Printer* printer) {
+  const Vars vars = MethodVars(method);
+  printer->Print(
+      vars,
+      "::grpc::Status $Service$::Stub::$Method$(::grpc::ClientContext* "
+      "context, const $Request$& request, $Response$* response) {\n"
+      "  ::grpc::Status status;\n"
+      "  if (core_.TryUnary(rpcmethod_$Method$_, context, request, response, "
+      "&status)) {\n"
+      "    return status;\n"
+      "  }\n"
+      "  return ::grpc::internal::BlockingUnaryCall< $Request$, $Response$, "
+      "::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>("
+      "core_.channel().get(), rpcmethod_$Method$_.rpc_method(), context, "
+      "request, response);\n"
+      "}\n\n");
+  printer->Print(
+      vars,
+      "void $Service$::Stub::async::$Method$(::grpc::ClientContext* context, "
+      "const $Request$* request, $Response$* response, "
+      "std::function<void(::grpc::Status)> on_done) {\n"
+      "  if (stub_->core_.TryUnaryAsync(stub_->rpcmethod_$Method$_, context, "
+      "request, response, &on_done)) {\n"
+      "    return;\n"
+      "  }\n"
+      "  ::grpc::internal::CallbackUnaryCall< $Request$, $Response$, "
+      "::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>("
+      "stub_->core_.channel().get(), stub_->rpcmethod_$Method$_.rpc_method(), "
+      "context, request, response, std::move(on_done));\n"
+      "}\n\n");
+}
+
+// Prints the parameter list of a handler lambda, one parameter a line.
+void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
+  printer->Print("          [](");
+  for (size_t i = 0; i < params.size(); ++i) {
+    printer->Print({{"type", params[i].type}, {"name", params[i].name}},
+                   i == 0 ? "$type$ $name$" : ",\n             $type$ $name$");
+  }
+  printer->Print(") {\n");
+}
+
+// The registration of `method` with gRPC (every method) and with shmrpc's
+// shared-memory server (unary methods), in the Service's constructor.
+void PrintSourceMethodRegistration(const MethodDescriptor* method,
+                                   Printer* printer) {
+  const Vars vars = MethodVars(method);
+  const MethodShape shape = ShapeOf(method);
+  const Param service_param = {vars.at("Service") + "::Service*", "service"};
+
+  printer->Print(vars,
+                 "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
+                 "      $Service$_method_names[$Idx$],\n"
+                 "      ::grpc::internal::RpcMethod::$RpcType$,\n"
+                 "      new $GrpcHandler$(\n");
+  std::vector<Param> grpc_params = {service_param,
+                                    {"::grpc::ServerContext*", "grpc_context"}};
+  grpc_params.insert(grpc_params.end(), shape.grpc_params.begin(),
+                     shape.grpc_params.end());
+  PrintLambdaParams(grpc_params, printer);
+  printer->Print(vars,
+                 "            ::shmrpc::ServerContext context(grpc_context);\n"
+                 "            return service->$Method$(&context, "
+                 "$ServiceArgs$);\n"
+                 "          }, this)));\n");
+
+  if (!IsUnary(method)) return;
+  printer->Print(vars,
+                 "  AddShmMethod(\n"
+                 "      $Service$_method_names[$Idx$],\n"
+                 "      std::make_unique< "
+                 "::shmrpc::internal::UnaryMethodHandler< $Service$::Service, "
+                 "$Request$, $Response$>>(\n");
+  std::vector<Param> shm_params = {service_param,
+                                   {"::shmrpc::ServerContext*", "context"}};
+  shm_params.insert(shm_params.end(), shape.service_params.begin(),
+                    shape.service_params.end());
+  PrintLambdaParams(shm_params, printer);
+  printer->Print(vars,
+                 "            return service->$Method$(context, "
+                 "$ServiceArgs$);\n"
+                 "          }, this));\n");
+}
+
+// The Service's constructor, destructor and default method
+// implementations.
+void PrintSourceServerService(const ServiceDescriptor* service,
+                              Printer* printer) {
+  const Vars vars = ServiceVars(service);
+  printer->Print(vars, "$Service$::Service::Service() {\n");
+  for (int i = 0; i < service->method_count(); ++i) {
+    PrintSourceMethodRegistration(service->method(i), printer);
+  }
+  printer->Print("}\n\n");
+  printer->Print(vars, "$Service$::Service::~Service() {\n}\n");
+
+  for (int i = 0; i < service->method_count(); ++i) {
+    const MethodDescriptor* method = service->method(i);
+    printer->Print(MethodVars(method),
+                   "\n"
+                   "::grpc::Status $Service$::Service::$Method$("
+                   "::shmrpc::ServerContext* context, $ServiceParams$) {\n"
+                   "  (void) context;\n");
+    for (const Param& param : ShapeOf(method).service_params) {
+      printer->Print({{"name", param.name}}, "  (void) $name$;\n");
+    }
+    printer->Print(
+        "  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, \"\");\n"
+        "}\n");
+  }
+}
+
+// Every definition for service S.
+void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
+  PrintSourceTables(service, printer);
+  PrintSourceStubConstruction(service, printer);
+  for (int i = 0; i < service->method_count(); ++i) {
+    if (IsUnary(service->method(i))) {
+      PrintSourceStubMethod(service->method(i), printer);
+    }
+  }
+  PrintSourceServerService(service, printer);
+}
+
+}  // namespace
+
+std::vector<std::string> ValidParameterNames() {
+  return {kGrpcHeaderExtension, kMessageHeaderExtension};
+}
+
+bool ParseParameters(absl::string_view parameter, Parameters* parameters,
+                     std::string* error) {
+  const std::string valid =
+      absl::StrCat("valid options (key=value, separated by commas): ",
+                   absl::StrJoin(ValidParameterNames(), ", "));
+  Parameters parsed;
+  std::vector<std::string> seen;
+  for (absl::string_view item : absl::StrSplit(parameter, ',')) {
+    if (item.empty()) continue;
+    const size_t equals = item.find('=');
+    if (equals == absl::string_view::npos) {
+      *error = absl::StrCat("protoc-gen-shmrpc: option \"", item,
+                            "\" has no value; ", valid);
+      return false;
+    }
+    const absl::string_view key = item.substr(0, equals);
+    const absl::string_view value = item.substr(equals + 1);
+    std::string* field = nullptr;
+    if (key == kMessageHeaderExtension) {
+      field = &parsed.message_header_extension;
+    } else if (key == kGrpcHeaderExtension) {
+      field = &parsed.grpc_header_extension;
+    } else {
+      *error = absl::StrCat("protoc-gen-shmrpc: unknown option \"", key, "\"; ",
+                            valid);
+      return false;
+    }
+    if (value.empty()) {
+      *error = absl::StrCat("protoc-gen-shmrpc: option \"", key,
+                            "\" has an empty value; ", valid);
+      return false;
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      *error = absl::StrCat("protoc-gen-shmrpc: option \"", key,
+                            "\" is given more than once");
+      return false;
+    }
+    seen.emplace_back(key);
+    *field = std::string(value);
+  }
+  *parameters = std::move(parsed);
+  return true;
+}
+
+std::string HeaderFileName(const FileDescriptor* file) {
+  return StripProto(file->name()) + ".shmrpc.h";
+}
+
+std::string SourceFileName(const FileDescriptor* file) {
+  return StripProto(file->name()) + ".shmrpc.cc";
+}
+
+std::string HeaderGuard(absl::string_view proto_file_name) {
+  std::string guard = "SHMRPC_";
+  for (const char c : proto_file_name) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '_') {
+      guard.push_back(c);
+    } else {
+      char hex[3];
+      std::snprintf(hex, sizeof(hex), "%02x", static_cast<unsigned char>(c));
+      absl::StrAppend(&guard, "_", hex);
+    }
+  }
+  return guard + "__INCLUDED";
+}
+
+std::string GetHeaderPrologue(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  return PrintToString([&](Printer* printer) {
+    const Vars vars = {{"source", file->name()},
+                       {"guard", HeaderGuard(file->name())}};
+    printer->Print(vars,
+                   "// Generated by protoc-gen-shmrpc. DO NOT EDIT!\n"
+                   "// source: $source$\n"
+                   "//\n");
+    if (file->service_count() > 0) {
+      printer->Print(
+          "// For each service S of the file, class ShmS holds:\n"
+          "//   ShmS::Stub     a client stub with gRPC's unary method shapes "
+          "that calls\n"
+          "//                  over shared memory when the channel (made "
+          "with\n"
+          "//                  shmrpc::ShmChannelCredentials) reaches a server "
+          "on this\n"
+          "//                  host, and over the channel's gRPC otherwise;\n"
+          "//   ShmS::Service  a service base with gRPC's method shapes (the "
+          "context is a\n"
+          "//                  shmrpc::ServerContext) to register with "
+          "grpc::ServerBuilder\n"
+          "//                  and shmrpc::ServerBuilder alike.\n");
+    } else {
+      printer->Print(
+          "// The file has no services, so there is nothing shmrpc-specific "
+          "here: this\n"
+          "// header only includes the protobuf and gRPC headers of the "
+          "file.\n");
+    }
+    printer->Print(vars, "#ifndef $guard$\n#define $guard$\n\n");
+  });
+}
+
+std::string GetHeaderIncludes(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  return PrintToString([&](Printer* printer) {
+    const std::string base = StripProto(file->name());
+    std::vector<std::string> project = {
+        Quoted("codegen/version.h"),
+        Quoted(base + parameters.grpc_header_extension),
+        Quoted(base + parameters.message_header_extension),
+    };
+    if (file->service_count() > 0) {
+      PrintIncludeGroup({"<functional>", "<memory>"}, printer);
+      std::vector<std::string> grpc = {
+          "<grpcpp/client_context.h>",
+          "<grpcpp/impl/codegen/channel_interface.h>",
+          "<grpcpp/impl/service_type.h>",
+          "<grpcpp/support/status.h>",
+          "<grpcpp/support/stub_options.h>",
+      };
+      if (HasStreamingMethods(file)) {
+        grpc.push_back("<grpcpp/support/sync_stream.h>");
+      }
+      PrintIncludeGroup(std::move(grpc), printer);
+      project.push_back(Quoted("client/generated_stub.h"));
+      project.push_back(Quoted("server/server_context.h"));
+      project.push_back(Quoted("server/service.h"));
+    }
+    PrintIncludeGroup(std::move(project), printer);
+  });
+}
+
+std::string GetHeaderVersionGuard(const FileDescriptor* file,
+                                  const Parameters& parameters) {
+  return PrintToString([&](Printer* printer) {
+    const Vars vars = {
+        {"version", absl::StrCat(SHMRPC_CODEGEN_VERSION)},
+        {"header", absl::CEscape(HeaderFileName(file))},
+    };
+    printer->Print(vars,
+                   "#if SHMRPC_CODEGEN_VERSION != $version$\n"
+                   "#error \"$header$ was generated for shmrpc codegen "
+                   "version $version$ but the shmrpc runtime is another "
+                   "version: regenerate it.\"\n"
+                   "#endif\n\n");
+  });
+}
+
+std::string GetHeaderServices(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  std::string services = PrintServicesInNamespaces(file, PrintHeaderService);
+  if (!services.empty()) services.append("\n");
+  return services;
+}
+
+std::string GetHeaderEpilogue(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  return PrintToString([&](Printer* printer) {
+    printer->Print({{"guard", HeaderGuard(file->name())}},
+                   "#endif  // $guard$\n");
+  });
+}
+
+std::string GetSourcePrologue(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  return PrintToString([&](Printer* printer) {
+    printer->Print(
+        {{"source", file->name()}, {"header", Quoted(HeaderFileName(file))}},
+        "// Generated by protoc-gen-shmrpc. DO NOT EDIT!\n"
+        "// source: $source$\n"
+        "\n"
+        "#include $header$\n");
+  });
+}
+
+std::string GetSourceIncludes(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  if (file->service_count() == 0) return "";
+  return PrintToString([&](Printer* printer) {
+    printer->Print("\n");
+    std::vector<std::string> grpc = {
+        "<grpcpp/impl/codegen/client_unary_call.h>",
+        "<grpcpp/impl/rpc_service_method.h>",
+        "<grpcpp/support/client_callback.h>",
+        "<grpcpp/support/method_handler.h>",
+    };
+    if (HasStreamingMethods(file)) {
+      grpc.push_back("<grpcpp/support/sync_stream.h>");
+    }
+    PrintIncludeGroup(std::move(grpc), printer);
+  });
+}
+
+std::string GetSourceServices(const FileDescriptor* file,
+                              const Parameters& parameters) {
+  return PrintServicesInNamespaces(file, PrintSourceService);
+}
+
+std::string GenerateHeader(const FileDescriptor* file,
+                           const Parameters& parameters) {
+  return absl::StrCat(
+      GetHeaderPrologue(file, parameters), GetHeaderIncludes(file, parameters),
+      GetHeaderVersionGuard(file, parameters),
+      GetHeaderServices(file, parameters), GetHeaderEpilogue(file, parameters));
+}
+
+std::string GenerateSource(const FileDescriptor* file,
+                           const Parameters& parameters) {
+  return absl::StrCat(GetSourcePrologue(file, parameters),
+                      GetSourceIncludes(file, parameters),
+                      GetSourceServices(file, parameters));
+}
+
+}  // namespace shmrpc::codegen
