@@ -70,7 +70,10 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor {
   std::atomic<bool> cancel_requested_{false};
 
   std::mutex mu_;
-  InterceptorBatchMethods* recv_batch_ = nullptr;  // waiting for the outcome
+  // Batches with receive ops waiting for the outcome (the completion-queue
+  // API sends initial metadata and the rest in separate batches when the
+  // application reads initial metadata first).
+  std::vector<InterceptorBatchMethods*> recv_batches_;
   bool done_ = false;
   grpc::Status status_;
   // Owned copies of the server's metadata (the maps gRPC gives us hold
@@ -99,9 +102,13 @@ class ShmCallInterceptor::Io final : public internal::AsyncUnaryIo {
   }
   bool ParseResponse(absl::Span<const uint8_t> bytes) override {
     std::lock_guard<std::mutex> lock(call_->mu_);
-    void* target = call_->recv_batch_ != nullptr
-                       ? call_->recv_batch_->GetRecvMessage()
-                       : nullptr;
+    void* target = nullptr;
+    for (InterceptorBatchMethods* batch : call_->recv_batches_) {
+      if (target == nullptr &&
+          batch->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
+        target = batch->GetRecvMessage();
+      }
+    }
     if (target != nullptr) {
       call_->parsed_ = true;
       return call_->codec_->parse_response(target, bytes.data(), bytes.size());
@@ -174,7 +181,7 @@ void ShmCallInterceptor::Intercept(InterceptorBatchMethods* m) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!done_) {
-        recv_batch_ = m;  // proceeds when the answer comes
+        recv_batches_.push_back(m);  // proceeds when the answer comes
         m = nullptr;
       } else {
         Deliver(m);
@@ -194,9 +201,13 @@ void ShmCallInterceptor::Start() {
 }
 
 void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
-  if (auto* map = batch->GetRecvInitialMetadata()) {
-    for (const auto& [k, v] : initial_) {
-      map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+  // Only the getters of the hook points present in this batch are valid
+  // (the others may dereference null).
+  if (batch->QueryInterceptionHookPoint(H::PRE_RECV_INITIAL_METADATA)) {
+    if (auto* map = batch->GetRecvInitialMetadata()) {
+      for (const auto& [k, v] : initial_) {
+        map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+      }
     }
   }
   if (batch->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
@@ -213,27 +224,28 @@ void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
     }
     if (!status_.ok()) batch->FailHijackedRecvMessage();
   }
-  if (auto* status = batch->GetRecvStatus()) *status = status_;
-  if (auto* map = batch->GetRecvTrailingMetadata()) {
-    for (const auto& [k, v] : trailing_) {
-      map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+  if (batch->QueryInterceptionHookPoint(H::PRE_RECV_STATUS)) {
+    if (auto* status = batch->GetRecvStatus()) *status = status_;
+    if (auto* map = batch->GetRecvTrailingMetadata()) {
+      for (const auto& [k, v] : trailing_) {
+        map->emplace(grpc::string_ref(k), grpc::string_ref(v));
+      }
     }
   }
 }
 
 void ShmCallInterceptor::OnDone(const grpc::Status& status) {
-  InterceptorBatchMethods* batch;
+  std::vector<InterceptorBatchMethods*> batches;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done_ = true;
     status_ = status;
-    batch = recv_batch_;
-    recv_batch_ = nullptr;
-    if (batch != nullptr) Deliver(batch);
+    batches.swap(recv_batches_);
+    for (InterceptorBatchMethods* batch : batches) Deliver(batch);
   }
-  // Last: once the receive ops proceed, the call (and this interceptor) may
-  // be destroyed.
-  if (batch != nullptr) batch->Proceed();
+  // Last: once the final receive ops proceed, the call (and this
+  // interceptor) may be destroyed.
+  for (InterceptorBatchMethods* batch : batches) batch->Proceed();
 }
 
 // Fails a call with a fixed status without sending it anywhere (shared

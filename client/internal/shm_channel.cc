@@ -67,13 +67,18 @@ grpc::Status CancelledStatus() {
 }
 
 // Tells the server to stop working on a call we gave up on (best effort).
+// The server thread that would read it may be the one running that very
+// call, so wake a standby thread too.
 void SendCancel(transport::Connection& t, uint32_t stream, uint32_t generation) {
   transport::MessageHeader h;
   h.stream = stream;
   h.generation = generation;
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kCancel);
-  (void)t.Send(h, transport::OutgoingPayload::None(),
-               Clock::now() + std::chrono::milliseconds(100));
+  if (t.Send(h, transport::OutgoingPayload::None(),
+             Clock::now() + std::chrono::milliseconds(100))
+          .ok()) {
+    t.KickServer();
+  }
 }
 
 // Opens a stream, waiting (until `deadline`) while all are in use.
@@ -232,7 +237,8 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
       return nullptr;
     };
     if (connecting_) {
-      if (mode_ != ShmMode::kRequired) return nullptr;
+      // Another thread is connecting (briefly: a local handshake); its
+      // outcome is ours too.
       connected_.wait(lock, [&] { return !connecting_; });
       continue;
     }

@@ -79,7 +79,7 @@ class ChannelState {
   // shared memory, or reconnection backing off). In ShmMode::kRequired an
   // unavailable connection is an error instead. May block for a connection
   // attempt (at most options.connect_timeout); one thread at a time attempts,
-  // the others use gRPC meanwhile (or wait, in kRequired).
+  // the others wait for its outcome.
   absl::StatusOr<std::shared_ptr<ClientConnection>> Get();
 
   ChannelPath path() const { return path_.load(std::memory_order_acquire); }

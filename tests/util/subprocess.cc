@@ -52,6 +52,12 @@ Subprocess::~Subprocess() {
 
 bool Subprocess::WaitForLine(const std::string& line,
                              std::chrono::milliseconds timeout) {
+  std::optional<std::string> rest = WaitForPrefix(line, timeout);
+  return rest.has_value() && rest->empty();
+}
+
+std::optional<std::string> Subprocess::WaitForPrefix(
+    const std::string& prefix, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     // Look for a complete line among what we have not scanned yet.
@@ -59,21 +65,23 @@ bool Subprocess::WaitForLine(const std::string& line,
     while ((nl = output_.find('\n', scanned_)) != std::string::npos) {
       std::string got = output_.substr(scanned_, nl - scanned_);
       scanned_ = nl + 1;
-      if (got == line) return true;
+      if (got.compare(0, prefix.size(), prefix) == 0) {
+        return got.substr(prefix.size());
+      }
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
-    if (left <= 0) return false;
+    if (left <= 0) return std::nullopt;
     struct pollfd p {
       stdout_fd_, POLLIN, 0
     };
     int rc = ::poll(&p, 1, static_cast<int>(left));
     if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return false;
+    if (rc <= 0) return std::nullopt;
     char buf[4096];
     ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
-    if (n <= 0) return false;
+    if (n <= 0) return std::nullopt;
     output_.append(buf, static_cast<size_t>(n));
   }
 }
@@ -85,7 +93,9 @@ const std::string& Subprocess::ReadToEnd(std::chrono::milliseconds timeout) {
                     deadline - std::chrono::steady_clock::now())
                     .count();
     if (left <= 0) break;
-    struct pollfd p{stdout_fd_, POLLIN, 0};
+    struct pollfd p {
+      stdout_fd_, POLLIN, 0
+    };
     int rc = ::poll(&p, 1, static_cast<int>(left));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) break;

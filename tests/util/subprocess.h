@@ -30,6 +30,11 @@ class Subprocess {
   // in output().
   bool WaitForLine(const std::string& line, std::chrono::milliseconds timeout);
 
+  // Like WaitForLine, for the first line that starts with `prefix`; returns
+  // the rest of that line, or nullopt on timeout or end of output.
+  std::optional<std::string> WaitForPrefix(const std::string& prefix,
+                                           std::chrono::milliseconds timeout);
+
   // Everything read from the child's stdout so far.
   const std::string& output() const { return output_; }
 
