@@ -33,7 +33,8 @@ using internal::ClientConnection;
 // answer arrives: at once if it comes within the spin budget, else from the
 // connection's completion thread. Batches that arrive later (the completion
 // queue API splits them) are handled the same way.
-class ShmCallInterceptor final : public grpc::experimental::Interceptor {
+class ShmCallInterceptor final : public grpc::experimental::Interceptor,
+                                 public internal::AsyncUnaryIo {
  public:
   ShmCallInterceptor(ClientRpcInfo* info, std::shared_ptr<ClientConnection> conn,
                      uint32_t method, const internal::MethodCodec* codec)
@@ -41,8 +42,21 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor {
 
   void Intercept(InterceptorBatchMethods* m) override;
 
+  // internal::AsyncUnaryIo: what the shared-memory call needs from us.
+  size_t RequestSize() override;
+  void WriteRequest(uint8_t* out) override;
+  bool ParseResponse(absl::Span<const uint8_t> bytes) override;
+  const std::multimap<std::string, std::string>* Metadata() override {
+    return &metadata_;
+  }
+  bool CancelRequested() override {
+    return cancel_requested_.load(std::memory_order_acquire);
+  }
+  void SetInitialMetadata(const rpc::DecodedMetadata& md) override;
+  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override;
+  void Done(const grpc::Status& status) override;
+
  private:
-  class Io;
   using H = InterceptionHookPoints;
 
   static bool HasRecv(InterceptorBatchMethods* m) {
@@ -54,7 +68,6 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor {
   void Start();
   // With mu_ held: fills the receive ops of `batch` from the outcome.
   void Deliver(InterceptorBatchMethods* batch);
-  void OnDone(const grpc::Status& status);
 
   ClientRpcInfo* const info_;
   const std::shared_ptr<ClientConnection> conn_;
@@ -84,58 +97,47 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor {
   std::string response_bytes_;   // or waits here for the receive op
 };
 
-class ShmCallInterceptor::Io final : public internal::AsyncUnaryIo {
- public:
-  explicit Io(ShmCallInterceptor* call) : call_(call) {}
+size_t ShmCallInterceptor::RequestSize() {
+  return message_ != nullptr ? codec_->request_size(message_)
+                             : serialized_.size();
+}
 
-  size_t RequestSize() override {
-    return call_->message_ != nullptr
-               ? call_->codec_->request_size(call_->message_)
-               : call_->serialized_.size();
+void ShmCallInterceptor::WriteRequest(uint8_t* out) {
+  if (message_ != nullptr) {
+    codec_->write_request(message_, out);
+  } else if (!serialized_.empty()) {
+    std::memcpy(out, serialized_.data(), serialized_.size());
   }
-  void WriteRequest(uint8_t* out) override {
-    if (call_->message_ != nullptr) {
-      call_->codec_->write_request(call_->message_, out);
-    } else if (!call_->serialized_.empty()) {
-      std::memcpy(out, call_->serialized_.data(), call_->serialized_.size());
-    }
-  }
-  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
-    std::lock_guard<std::mutex> lock(call_->mu_);
-    void* target = nullptr;
-    for (InterceptorBatchMethods* batch : call_->recv_batches_) {
-      if (target == nullptr &&
-          batch->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
-        target = batch->GetRecvMessage();
-      }
-    }
-    if (target != nullptr) {
-      call_->parsed_ = true;
-      return call_->codec_->parse_response(target, bytes.data(), bytes.size());
-    }
-    call_->response_bytes_.assign(reinterpret_cast<const char*>(bytes.data()),
-                                  bytes.size());
-    return true;
-  }
-  const std::multimap<std::string, std::string>* Metadata() override {
-    return &call_->metadata_;
-  }
-  bool CancelRequested() override {
-    return call_->cancel_requested_.load(std::memory_order_acquire);
-  }
-  void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
-    std::lock_guard<std::mutex> lock(call_->mu_);
-    for (const auto& [k, v] : md) call_->initial_.emplace_back(k, v);
-  }
-  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
-    std::lock_guard<std::mutex> lock(call_->mu_);
-    for (const auto& [k, v] : md) call_->trailing_.emplace_back(k, v);
-  }
-  void Done(const grpc::Status& status) override { call_->OnDone(status); }
+}
 
- private:
-  ShmCallInterceptor* const call_;
-};
+bool ShmCallInterceptor::ParseResponse(absl::Span<const uint8_t> bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  void* target = nullptr;
+  for (InterceptorBatchMethods* batch : recv_batches_) {
+    if (target == nullptr &&
+        batch->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
+      target = batch->GetRecvMessage();
+    }
+  }
+  if (target != nullptr) {
+    parsed_ = true;
+    return codec_->parse_response(target, bytes.data(), bytes.size());
+  }
+  // No receive op yet (split batches): keep the bytes for it.
+  response_bytes_.assign(reinterpret_cast<const char*>(bytes.data()),
+                         bytes.size());
+  return true;
+}
+
+void ShmCallInterceptor::SetInitialMetadata(const rpc::DecodedMetadata& md) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, v] : md) initial_.emplace_back(k, v);
+}
+
+void ShmCallInterceptor::SetTrailingMetadata(const rpc::DecodedMetadata& md) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, v] : md) trailing_.emplace_back(k, v);
+}
 
 void ShmCallInterceptor::CaptureMessage(InterceptorBatchMethods* m) {
   if (have_message_ || !m->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE)) {
@@ -197,7 +199,7 @@ void ShmCallInterceptor::Intercept(InterceptorBatchMethods* m) {
 
 void ShmCallInterceptor::Start() {
   internal::RunUnaryOrDefer(conn_, method_, info_->client_context()->deadline(),
-                            std::make_unique<Io>(this));
+                            this);
 }
 
 void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
@@ -234,7 +236,7 @@ void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
   }
 }
 
-void ShmCallInterceptor::OnDone(const grpc::Status& status) {
+void ShmCallInterceptor::Done(const grpc::Status& status) {
   std::vector<InterceptorBatchMethods*> batches;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -283,8 +285,6 @@ class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
   grpc::experimental::Interceptor* CreateClientInterceptor(
       ClientRpcInfo* info) override {
     if (info->type() != ClientRpcInfo::Type::UNARY) return nullptr;
-    const internal::MethodCodec* codec = internal::FindMethodCodec(info->method());
-    if (codec == nullptr) return nullptr;
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn = state_->Get();
     if (!conn.ok()) {
       // ShmMode::kRequired and no shared memory: fail, never fall back.
@@ -293,13 +293,47 @@ class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
                        std::string(conn.status().message())));
     }
     if (*conn == nullptr) return nullptr;
-    const uint32_t id = (*conn)->MethodId(info->method());
-    if (id == 0) return nullptr;  // the server does not serve it over shm
-    return new ShmCallInterceptor(info, std::move(*conn), id, codec);
+    const Route route = Lookup(info->method(), **conn);
+    // Unknown message types (the client did not link the method's
+    // cc_shm_grpc_library) or a method the server does not serve: gRPC.
+    if (route.codec == nullptr || route.id == 0) return nullptr;
+    return new ShmCallInterceptor(info, std::move(*conn), route.id,
+                                  route.codec);
   }
 
  private:
+  struct Route {
+    const internal::MethodCodec* codec = nullptr;
+    uint32_t id = 0;
+  };
+  struct Entry {
+    const char* pointer = nullptr;  // gRPC stubs pass static method names
+    uint64_t epoch = 0;
+    std::string name;
+    Route route;
+  };
+  static constexpr size_t kCacheSize = 64;
+
+  // The codec and id of `method` on `conn`, from a small cache keyed by the
+  // name's address (and checked against the name itself, since generic
+  // calls pass names that do not live long).
+  Route Lookup(const char* method, const ClientConnection& conn) {
+    Entry& e = cache_[(reinterpret_cast<uintptr_t>(method) >> 4) % kCacheSize];
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (e.pointer == method && e.epoch == conn.epoch() && e.name == method) {
+        return e.route;
+      }
+    }
+    const Route route{internal::FindMethodCodec(method), conn.MethodId(method)};
+    std::lock_guard<std::mutex> lock(mu_);
+    e = Entry{method, conn.epoch(), method, route};
+    return route;
+  }
+
   std::shared_ptr<ChannelState> state_;
+  std::mutex mu_;
+  Entry cache_[kCacheSize];
 };
 
 class ShmCredentials final : public grpc::ChannelCredentials {

@@ -69,7 +69,11 @@ class AsyncContextUnaryIo final : public AsyncUnaryIo {
   void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
     io_.SetTrailingMetadata(md);
   }
-  void Done(const grpc::Status& status) override { done_(status); }
+  // The last use: the call is over.
+  void Done(const grpc::Status& status) override {
+    done_(status);
+    delete this;
+  }
 
  private:
   ContextUnaryIo io_;
@@ -155,8 +159,8 @@ bool StubCore::TryUnaryAsync(const StubMethod& method,
     return true;
   }
   StartUnary(conn, id, context->deadline(),
-             std::make_unique<AsyncContextUnaryIo>(context, request, response,
-                                                   std::move(*done)));
+             new AsyncContextUnaryIo(context, request, response,
+                                     std::move(*done)));
   return true;
 }
 

@@ -377,7 +377,7 @@ uint32_t ClientConnection::MethodId(absl::string_view name) const {
 
 void ClientConnection::Defer(uint32_t stream, uint32_t generation,
                              uint64_t position, SysClock::time_point deadline,
-                             std::unique_ptr<AsyncUnaryIo> io) {
+                             AsyncUnaryIo* io) {
   InboundMessage m;
   Pending p;
   {
@@ -388,7 +388,7 @@ void ClientConnection::Defer(uint32_t stream, uint32_t generation,
     slot.deadline = deadline;
     slot.sent = Clock::now();
     slot.kick_pending = true;
-    slot.io = std::move(io);
+    slot.io = io;
     // From now on the server notifies us of news on the stream; whatever
     // came before, we look for right here.
     transport_->SetStreamNotify(stream, true);
@@ -605,7 +605,7 @@ struct SentCall {
 
 std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
                                   SysClock::time_point deadline,
-                                  std::unique_ptr<AsyncUnaryIo>& io) {
+                                  AsyncUnaryIo* io) {
   transport::Connection& t = conn.transport();
   const transport::Deadline steady_deadline = SteadyDeadline(deadline);
   absl::StatusOr<uint32_t> stream =
@@ -626,17 +626,15 @@ std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
 }
 
 void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
-                SysClock::time_point deadline,
-                std::unique_ptr<AsyncUnaryIo> io) {
+                SysClock::time_point deadline, AsyncUnaryIo* io) {
   std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
   if (!sent) return;
-  conn->Defer(sent->stream, sent->generation, sent->position, deadline,
-              std::move(io));
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io);
 }
 
 void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
                      uint32_t method, SysClock::time_point deadline,
-                     std::unique_ptr<AsyncUnaryIo> io) {
+                     AsyncUnaryIo* io) {
   std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
   if (!sent) return;
   transport::Connection& t = conn->transport();
@@ -662,8 +660,7 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
     if ((i & 127) == 127 && Clock::now() >= spin_end) break;
     transport::CpuRelax();
   }
-  conn->Defer(sent->stream, sent->generation, sent->position, deadline,
-              std::move(io));
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io);
 }
 
 }  // namespace internal

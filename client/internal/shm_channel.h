@@ -58,7 +58,9 @@ class UnaryIo {
   virtual void SetTrailingMetadata(const rpc::DecodedMetadata& md) = 0;
 };
 
-// An asynchronous call also wants to hear how it ended.
+// An asynchronous call also wants to hear how it ended. The machinery does
+// not own it: it must stay valid until Done() is called, which is the last
+// use (Done() may delete it).
 class AsyncUnaryIo : public UnaryIo {
  public:
   // Called exactly once, on the connection's completion thread (or on the
@@ -139,7 +141,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // it on this thread.
   void Defer(uint32_t stream, uint32_t generation, uint64_t position,
              std::chrono::system_clock::time_point deadline,
-             std::unique_ptr<AsyncUnaryIo> io);
+             AsyncUnaryIo* io);
 
  private:
   struct Pending {
@@ -148,7 +150,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     std::chrono::system_clock::time_point deadline;
     std::chrono::steady_clock::time_point sent;
     bool kick_pending = false;
-    std::unique_ptr<AsyncUnaryIo> io;  // null: the stream is not deferred
+    AsyncUnaryIo* io = nullptr;  // null: the stream is not deferred
   };
 
   ClientConnection(std::shared_ptr<transport::Connection> transport,
@@ -185,7 +187,7 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
 // connection's completion thread.
 void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
                 std::chrono::system_clock::time_point deadline,
-                std::unique_ptr<AsyncUnaryIo> io);
+                AsyncUnaryIo* io);
 
 // Starts one unary call on `conn` and spins for its answer for the
 // connection's spin budget: if the answer comes, io->Done() runs on this
@@ -194,7 +196,7 @@ void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
 void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
                      uint32_t method,
                      std::chrono::system_clock::time_point deadline,
-                     std::unique_ptr<AsyncUnaryIo> io);
+                     AsyncUnaryIo* io);
 
 }  // namespace shmrpc::internal
 
