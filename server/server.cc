@@ -65,7 +65,8 @@ struct Served : std::enable_shared_from_this<Served> {
   // Held by the thread polling the request ring.
   std::atomic<bool> token{false};
   std::atomic<int> threads{0};
-  std::atomic<int> idle{0};
+  // Threads running a call (between taking a request and finishing it).
+  std::atomic<int> busy{0};
 };
 
 struct Server::Impl {
@@ -217,7 +218,10 @@ void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
 void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
   InboundMessage m;
   bool retire = false;
-  while (Acquire(*s, &m, &retire)) Dispatch(*s, std::move(m));
+  while (Acquire(*s, &m, &retire)) {
+    Dispatch(*s, std::move(m));
+    s->busy.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (s->threads.fetch_sub(1) == 1 && !retire) {
     // The connection is gone: forget it.
     std::lock_guard<std::mutex> lock(mu);
@@ -262,20 +266,26 @@ bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
         // Requests queued behind this one: get another thread going now
         // (a system call only when there is a backlog).
         if (c.HasRequest()) bell.Kick(1);
-        // Keep a thread ready to take over should this call run long.
-        if (s.idle.load(std::memory_order_relaxed) == 0 &&
-            s.threads.load(std::memory_order_relaxed) <
-                options.max_threads_per_connection) {
+        // Keep a thread ready to take over should this call run long: if
+        // every thread of the connection is now running a call, start one.
+        const int threads = s.threads.load(std::memory_order_relaxed);
+        if (s.busy.fetch_add(1, std::memory_order_relaxed) + 1 >= threads &&
+            threads < options.max_threads_per_connection) {
           Spawn(s.shared_from_this());
         }
         return true;
       }
-      // Idle: sleep, announced, so that the next request wakes us.
-      const uint32_t key = bell.Announce();
-      if (!c.HasRequest() && c.ok() && !stopping.load()) {
-        s.idle.fetch_add(1, std::memory_order_relaxed);
-        bell.Sleep(key, Clock::now() + kIdleSleep);
-        s.idle.fetch_sub(1, std::memory_order_relaxed);
+      // Idle: sleep, announced, so that the next request wakes us. Stay the
+      // announced sleeper through idle timeouts, unless another thread has
+      // started polling meanwhile.
+      for (;;) {
+        const uint32_t key = bell.Announce();
+        if (c.HasRequest() || !c.ok() || stopping.load()) break;
+        if (bell.Sleep(key, Clock::now() + kIdleSleep) !=
+                transport::FutexWaitResult::kTimedOut ||
+            s.token.load(std::memory_order_relaxed)) {
+          break;
+        }
       }
       may_poll = false;
       continue;
@@ -285,10 +295,8 @@ bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
     // a waiting client kicks us if its request is not taken soon.
     const uint32_t key = bell.key();
     if (s.token.load(std::memory_order_relaxed) || !c.HasRequest()) {
-      s.idle.fetch_add(1, std::memory_order_relaxed);
       const transport::FutexWaitResult r =
-          bell.Sleep(key, Clock::now() + kIdleSleep);
-      s.idle.fetch_sub(1, std::memory_order_relaxed);
+          bell.SleepUncounted(key, Clock::now() + kIdleSleep);
       if (r == transport::FutexWaitResult::kTimedOut &&
           ++idle_sleeps >= kIdleSleepsBeforeExit &&
           s.threads.load(std::memory_order_relaxed) > 2) {
@@ -433,7 +441,15 @@ void Server::Impl::Respond(
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kResponse);
   h.flags = flags;
   h.aux = static_cast<uint32_t>(status.error_code());
-  const transport::Deadline deadline = Clock::now() + kSendTimeout;
+  // Sending rarely has to wait (for ring space or a free chunk): try without
+  // waiting first, so that the clock is read only when it must.
+  auto send = [&](const transport::OutgoingPayload& payload) {
+    absl::Status st = c.Send(h, payload, transport::Deadline{});
+    if (absl::IsDeadlineExceeded(st)) {
+      st = c.Send(h, payload, Clock::now() + kSendTimeout);
+    }
+    return st;
+  };
   auto write = [&](uint8_t* out) {
     if (message != nullptr) {
       message->SerializeWithCachedSizesToArray(out);
@@ -445,11 +461,15 @@ void Server::Impl::Respond(
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
     write(buffer);
-    (void)c.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
-                 deadline);
+    (void)send(transport::OutgoingPayload::Inline({buffer, total}));
     return;
   }
-  absl::StatusOr<transport::Chunk> chunk = c.AllocateChunk(total, deadline);
+  absl::StatusOr<transport::Chunk> chunk =
+      c.AllocateChunk(total, transport::Deadline{});
+  if (!chunk.ok() && absl::IsResourceExhausted(chunk.status()) &&
+      total <= c.max_chunk_size()) {
+    chunk = c.AllocateChunk(total, Clock::now() + kSendTimeout);
+  }
   if (!chunk.ok()) {
     if (message != nullptr && absl::IsResourceExhausted(chunk.status())) {
       // Too big to send: say so instead (as gRPC does for oversized
@@ -462,10 +482,8 @@ void Server::Impl::Respond(
     return;
   }
   write(chunk->data);
-  if (!c.Send(h,
-              transport::OutgoingPayload::InChunk(
-                  *chunk, static_cast<uint32_t>(total)),
-              deadline)
+  if (!send(transport::OutgoingPayload::InChunk(
+                *chunk, static_cast<uint32_t>(total)))
            .ok()) {
     c.DiscardChunk(*chunk);
   }

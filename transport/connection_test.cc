@@ -196,7 +196,7 @@ TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
   std::atomic<bool> woke{false};
   std::thread sleeper([&] {
     const uint32_t key = bell.key();
-    bell.Sleep(key, In(milliseconds(5000)));
+    bell.SleepUncounted(key, In(milliseconds(5000)));
     woke = true;
   });
   std::this_thread::sleep_for(milliseconds(30));

@@ -27,7 +27,10 @@
 // end up sleeping costs at most one spurious FUTEX_WAKE later.
 //
 // Each bell has one kind of waiter (e.g. "the consumer of ring X" or "the
-// owner of stream 7"), so a waiter is only woken for its own work.
+// owner of stream 7"), so a waiter is only woken for its own work. A bell may
+// also have uncounted sleepers (standby threads that should run only when
+// asked): they sleep in their own futex wait class, so Notify() never wakes
+// them; only Kick() and WakeAll() do.
 #ifndef SHMRPC_TRANSPORT_DOORBELL_H_
 #define SHMRPC_TRANSPORT_DOORBELL_H_
 
@@ -59,17 +62,22 @@ enum class WaitStatus {
 // thread-safe (all state is in the shared word).
 class Doorbell {
  public:
+  // Futex wait classes of the two kinds of sleeper.
+  static constexpr uint32_t kAnnouncedClass = 1u << 0;
+  static constexpr uint32_t kUncountedClass = 1u << 1;
+
   explicit Doorbell(BellWord* word) : word_(word) {}
 
   // Called by the notifier after it published (with release order or
   // stronger) the state that a sleeper may be waiting for. Makes a system call
-  // only if some waiter announced that it sleeps, and then wakes them all.
+  // only if some waiter announced that it sleeps, and then wakes all the
+  // announced sleepers (not the uncounted ones).
   void Notify() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (word_->announced.load(std::memory_order_relaxed) != 0 &&
         word_->announced.exchange(0, std::memory_order_seq_cst) != 0) {
       word_->seq.fetch_add(1, std::memory_order_release);
-      FutexWake(&word_->seq, INT_MAX);
+      FutexWake(&word_->seq, INT_MAX, kAnnouncedClass);
     }
   }
 
@@ -80,9 +88,9 @@ class Doorbell {
     Kick(INT_MAX);
   }
 
-  // Bumps `seq` and wakes up to `count` sleepers whether or not any announced
-  // itself: for waking waiters that sleep without being counted (see
-  // Sleep()).
+  // Bumps `seq` and wakes up to `count` sleepers of either kind, whether or
+  // not any announced itself: for waking waiters that sleep without being
+  // counted (see SleepUncounted()).
   void Kick(int count) {
     word_->seq.fetch_add(1, std::memory_order_seq_cst);
     FutexWake(&word_->seq, count);
@@ -92,8 +100,8 @@ class Doorbell {
   //
   // An announced sleeper (one that notifiers must wake) does:
   //   key = Announce(); if (!ready()) Sleep(key, d);
-  // An unannounced sleeper (woken only by Kick, or along with announced
-  // sleepers of the same bell) does: key = key(); if (!ready()) Sleep(key, d);
+  // An uncounted sleeper (woken only by Kick or WakeAll) does:
+  //   key = key(); if (!ready()) SleepUncounted(key, d);
 
   // Announces a sleeper and returns the key to sleep on. Issues the fence
   // that orders the announcement before the caller's next check.
@@ -107,9 +115,17 @@ class Doorbell {
   // The current key, for an uncounted sleeper.
   uint32_t key() const { return word_->seq.load(std::memory_order_seq_cst); }
 
-  // Sleeps while the bell's key is still `key`, until woken or `deadline`.
+  // Sleeps, as an announced sleeper, while the bell's key is still `key`,
+  // until woken or `deadline`.
   FutexWaitResult Sleep(uint32_t key, Deadline deadline) {
-    return FutexWait(&word_->seq, key, deadline);
+    return FutexWait(&word_->seq, key, deadline, kAnnouncedClass);
+  }
+
+  // Sleeps, as an uncounted sleeper (woken by Kick() or WakeAll() but not by
+  // Notify()), while the bell's key is still `key`, until woken or
+  // `deadline`.
+  FutexWaitResult SleepUncounted(uint32_t key, Deadline deadline) {
+    return FutexWait(&word_->seq, key, deadline, kUncountedClass);
   }
 
   // Waits until `ready()` returns true or `deadline` passes. `ready` is called

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <new>
 #include <thread>
@@ -133,6 +134,32 @@ TEST(FutexTest, WakeHonoursCount) {
   t2.join();
   EXPECT_EQ(total, 2);
   EXPECT_EQ(done.load(), 2);
+}
+
+// A wake-up reaches only sleepers of the classes it names.
+TEST(FutexTest, WakeReachesOnlyMatchingClass) {
+  std::atomic<uint32_t> word{0};
+  std::atomic<bool> woke{false};
+  std::thread sleeper([&] {
+    while (FutexWait(&word, 0, In(milliseconds(20000)), 1u << 1) ==
+           FutexWaitResult::kInterrupted) {
+    }
+    woke = true;
+  });
+  // Let it fall asleep; wake-ups of other classes must not reach it.
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(FutexWake(&word, INT_MAX, 1u << 0), 0);
+  EXPECT_EQ(FutexWake(&word, INT_MAX, 1u << 2), 0);
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(woke.load());
+  int woken = 0;
+  ASSERT_TRUE(PollUntil([&] {
+    woken = FutexWake(&word, INT_MAX, (1u << 1) | (1u << 0));
+    return woken != 0;
+  }));
+  EXPECT_EQ(woken, 1);
+  sleeper.join();
+  EXPECT_TRUE(woke.load());
 }
 
 // ---- doorbell -------------------------------------------------------------
@@ -338,6 +365,35 @@ TEST(DoorbellTest, WakeAllDeliversAbortFlag) {
   EXPECT_EQ(status.load(), static_cast<int>(WaitStatus::kReady));
   EXPECT_EQ(word.seq.load(), 2u);
   EXPECT_EQ(word.announced.load(), 0u);
+}
+
+// Notify() wakes the announced sleeper only; an uncounted sleeper on the same
+// bell (a standby thread) sleeps on until Kick().
+TEST(DoorbellTest, NotifyLeavesUncountedSleepersAsleep) {
+  BellWord word{};
+  Doorbell bell(&word);
+  std::atomic<bool> flag{false};
+  std::atomic<bool> standby_woke{false};
+  std::thread standby([&] {
+    const uint32_t key = bell.key();
+    bell.SleepUncounted(key, In(milliseconds(20000)));
+    standby_woke = true;
+  });
+  std::thread waiter([&] {
+    EXPECT_EQ(bell.Wait([&] { return flag.load(std::memory_order_acquire); },
+                        NoSpin(), In(milliseconds(20000))),
+              WaitStatus::kReady);
+  });
+  ASSERT_TRUE(PollUntil([&] { return word.announced.load() == 1; }));
+  std::this_thread::sleep_for(milliseconds(20));
+  flag.store(true, std::memory_order_release);
+  bell.Notify();
+  waiter.join();
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_FALSE(standby_woke.load());
+  bell.Kick(1);
+  standby.join();
+  EXPECT_TRUE(standby_woke.load());
 }
 
 // WakeAll() bumps seq even with nobody asleep, and wakes every sleeper.

@@ -11,7 +11,7 @@
 namespace shmrpc::transport {
 
 FutexWaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
-                          Deadline deadline) {
+                          Deadline deadline, uint32_t mask) {
   struct timespec ts;
   struct timespec* timeout = nullptr;
   if (deadline != kNoDeadline) {
@@ -25,8 +25,7 @@ FutexWaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
   }
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
   long rc = ::syscall(SYS_futex, const_cast<std::atomic<uint32_t>*>(word),
-                      FUTEX_WAIT_BITSET, expected, timeout, nullptr,
-                      FUTEX_BITSET_MATCH_ANY);
+                      FUTEX_WAIT_BITSET, expected, timeout, nullptr, mask);
   if (rc == 0) return FutexWaitResult::kWoken;
   switch (errno) {
     case EAGAIN:
@@ -42,8 +41,9 @@ FutexWaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
   }
 }
 
-int FutexWake(std::atomic<uint32_t>* word, int count) {
-  long rc = ::syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
+int FutexWake(std::atomic<uint32_t>* word, int count, uint32_t mask) {
+  long rc = ::syscall(SYS_futex, word, FUTEX_WAKE_BITSET, count, nullptr,
+                      nullptr, mask);
   return rc < 0 ? 0 : static_cast<int>(rc);
 }
 

@@ -23,14 +23,23 @@ enum class FutexWaitResult {
   kInterrupted,  // a signal arrived
 };
 
-// Sleeps while `*word == expected`, until woken or until `deadline`.
+// Wait-queue classes: a waiter sleeps with a non-zero mask of classes, and a
+// wake-up names the classes it is for (FUTEX_WAIT_BITSET/FUTEX_WAKE_BITSET),
+// so waiters of one kind sleeping on a word are not woken for another kind's
+// work.
+inline constexpr uint32_t kFutexAnyClass = 0xffffffffu;
+
+// Sleeps while `*word == expected`, until woken (by a wake-up naming one of
+// the classes in `mask`, which must not be zero) or until `deadline`.
 // Thread-safe; may be called from any thread of any process mapping `word`.
 FutexWaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
-                          Deadline deadline);
+                          Deadline deadline, uint32_t mask = kFutexAnyClass);
 
-// Wakes up to `count` waiters sleeping on `word`; returns how many woke.
-// Thread-safe. This is a system call: callers avoid it when nobody sleeps.
-int FutexWake(std::atomic<uint32_t>* word, int count);
+// Wakes up to `count` waiters sleeping on `word` whose mask shares a bit with
+// `mask` (not zero); returns how many woke. Thread-safe. This is a system
+// call: callers avoid it when nobody sleeps.
+int FutexWake(std::atomic<uint32_t>* word, int count,
+              uint32_t mask = kFutexAnyClass);
 
 // A hint to the CPU inside spin loops.
 inline void CpuRelax() {
