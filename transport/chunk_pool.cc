@@ -84,21 +84,20 @@ ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
     : base_(base), geometry_(std::move(geometry)) {
   const uint32_t n = geometry_.total_chunks;
   const size_t classes = geometry_.classes.size();
-  heads_ = std::make_unique<std::atomic<uint64_t>[]>(classes);
-  next_ = std::make_unique<std::atomic<uint32_t>[]>(n);
+  free_ = std::make_unique<IndexStack[]>(classes);
+  links_ = std::make_unique<std::atomic<uint32_t>[]>(n);
   state_ = std::make_unique<std::atomic<uint8_t>[]>(n);
   first_.resize(classes);
   uint32_t global = 0;
   for (uint32_t c = 0; c < classes; ++c) {
     first_[c] = global;
     const uint32_t count = geometry_.classes[c].count;
-    // Chain the class in address order: chunk 0 is allocated first.
-    for (uint32_t i = 0; i < count; ++i) {
-      next_[global + i].store(i + 1 < count ? global + i + 1 : kNil,
-                              std::memory_order_relaxed);
+    free_[c].Attach(links_.get());
+    // Pushed in reverse, so that chunk 0 is allocated first.
+    for (uint32_t i = count; i-- > 0;) {
       state_[global + i].store(kFree, std::memory_order_relaxed);
+      free_[c].Push(global + i);
     }
-    heads_[c].store(global, std::memory_order_relaxed);  // tag 0
     global += count;
   }
   DataHeader header{};
@@ -111,41 +110,11 @@ ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
   std::memcpy(base_, &header, sizeof(header));
 }
 
-std::optional<uint32_t> ChunkPool::PopFree(uint32_t cls) {
-  std::atomic<uint64_t>& head = heads_[cls];
-  uint64_t h = head.load(std::memory_order_acquire);
-  for (;;) {
-    const uint32_t top = static_cast<uint32_t>(h);
-    if (top == kNil) return std::nullopt;
-    const uint32_t next = next_[top].load(std::memory_order_relaxed);
-    const uint64_t tag = (h >> 32) + 1;
-    if (head.compare_exchange_weak(h, (tag << 32) | next,
-                                   std::memory_order_acquire,
-                                   std::memory_order_acquire)) {
-      return top;
-    }
-  }
-}
-
-void ChunkPool::PushFree(uint32_t cls, uint32_t global) {
-  std::atomic<uint64_t>& head = heads_[cls];
-  uint64_t h = head.load(std::memory_order_relaxed);
-  for (;;) {
-    next_[global].store(static_cast<uint32_t>(h), std::memory_order_relaxed);
-    const uint64_t tag = (h >> 32) + 1;
-    if (head.compare_exchange_weak(h, (tag << 32) | global,
-                                   std::memory_order_release,
-                                   std::memory_order_relaxed)) {
-      return;
-    }
-  }
-}
-
 std::optional<Chunk> ChunkPool::TryAllocate(size_t bytes, bool allow_larger) {
   for (uint32_t c = 0; c < geometry_.classes.size(); ++c) {
     const DataClassEntry& cls = geometry_.classes[c];
     if (cls.chunk_size < bytes) continue;
-    if (std::optional<uint32_t> g = PopFree(c)) {
+    if (std::optional<uint32_t> g = free_[c].Pop()) {
       state_[*g].store(kHeld, std::memory_order_relaxed);
       const uint64_t offset = OffsetOf(c, *g - first_[c]);
       return Chunk{offset, cls.chunk_size, base_ + offset};
@@ -171,7 +140,7 @@ bool ChunkPool::Free(uint64_t offset) {
                                          std::memory_order_acq_rel)) {
     return false;
   }
-  PushFree(at->cls, g);
+  free_[at->cls].Push(g);
   return true;
 }
 
@@ -204,7 +173,7 @@ ReturnResult ChunkPool::Return(uint64_t offset) {
     refused_returns_.fetch_add(1, std::memory_order_relaxed);
     return ReturnResult::kRefusedNotLent;
   }
-  PushFree(at->cls, g);
+  free_[at->cls].Push(g);
   return ReturnResult::kAccepted;
 }
 
@@ -216,7 +185,7 @@ uint32_t ChunkPool::ReclaimLent() {
       uint8_t expected = kLent;
       if (state_[g].compare_exchange_strong(expected, kFree,
                                             std::memory_order_acq_rel)) {
-        PushFree(c, g);
+        free_[c].Push(g);
         ++reclaimed;
       }
     }

@@ -21,7 +21,7 @@
 // refused, counted, and leaves the pool untouched.
 //
 // Thread safety: every method is thread-safe. TryAllocate, Free, MarkLent and
-// Return are lock-free (one CAS on a tagged free-list head per class, plus
+// Return are lock-free (one CAS on a per-class free list (index_stack.h), plus
 // one CAS on the chunk's state).
 #ifndef SHMRPC_TRANSPORT_CHUNK_POOL_H_
 #define SHMRPC_TRANSPORT_CHUNK_POOL_H_
@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "transport/data_layout.h"
+#include "transport/index_stack.h"
 
 namespace shmrpc::transport {
 
@@ -141,15 +142,12 @@ class ChunkPool {
 
  private:
   enum State : uint8_t { kFree = 0, kHeld = 1, kLent = 2 };
-  static constexpr uint32_t kNil = 0xffffffffu;
 
   // Global chunk number of (class, index).
   uint32_t Global(uint32_t cls, uint32_t index) const {
     return first_[cls] + index;
   }
   std::optional<uint32_t> GlobalOf(uint64_t offset) const;
-  void PushFree(uint32_t cls, uint32_t global);
-  std::optional<uint32_t> PopFree(uint32_t cls);
   uint64_t OffsetOf(uint32_t cls, uint32_t index) const {
     return geometry_.classes[cls].offset +
            uint64_t{index} * geometry_.classes[cls].chunk_size;
@@ -158,10 +156,10 @@ class ChunkPool {
   uint8_t* base_;
   PoolGeometry geometry_;
   std::vector<uint32_t> first_;  // global number of each class's chunk 0
-  // Per class: tagged free-list head {tag:32 | global index:32}.
-  std::unique_ptr<std::atomic<uint64_t>[]> heads_;
-  // Per chunk: next free chunk (global index) and state.
-  std::unique_ptr<std::atomic<uint32_t>[]> next_;
+  // Per class: the free chunks (global indices), chained through links_.
+  std::unique_ptr<IndexStack[]> free_;
+  // Per chunk: free-list link and state.
+  std::unique_ptr<std::atomic<uint32_t>[]> links_;
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
   std::atomic<uint64_t> refused_returns_{0};
   std::atomic<uint64_t> exhausted_{0};

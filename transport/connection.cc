@@ -84,10 +84,11 @@ Connection::Connection(Established e, EventLoop* monitor,
     returns_in_.Attach(Ring(RingId::kClientReturns));
     notify_in_.Attach(Ring(RingId::kNotify));
     streams_in_ = std::make_unique<StreamState[]>(n);
-    free_streams_.reserve(n);
+    stream_links_ = std::make_unique<std::atomic<uint32_t>[]>(n);
+    free_streams_.Attach(stream_links_.get());
     for (uint32_t i = 0; i < n; ++i) {
       streams_in_[i].consumer.Attach(StreamRing(i));
-      free_streams_.push_back(n - 1 - i);  // stream 0 is handed out first
+      free_streams_.Push(n - 1 - i);  // stream 0 is handed out first
     }
   } else {
     requests_in_.Attach(Ring(RingId::kRequests));
@@ -519,17 +520,13 @@ absl::StatusOr<uint32_t> Connection::OpenStream(bool notify) {
     return absl::FailedPreconditionError(
         "stream notifications were not negotiated on this connection");
   }
-  uint32_t stream;
-  {
-    std::lock_guard<std::mutex> lock(streams_mu_);
-    if (free_streams_.empty()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("all ", layout_.params.stream_count,
-                       " shared-memory streams are in use"));
-    }
-    stream = free_streams_.back();
-    free_streams_.pop_back();
+  const std::optional<uint32_t> popped = free_streams_.Pop();
+  if (!popped) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("all ", layout_.params.stream_count,
+                     " shared-memory streams are in use"));
   }
+  const uint32_t stream = *popped;
   StreamState& st = streams_in_[stream];
   st.interrupted.store(false, std::memory_order_relaxed);
   // The server reads this line on every message it sends: write it only
@@ -566,8 +563,7 @@ void Connection::CloseStream(uint32_t stream) {
   if (ctl->notify_mode.load(std::memory_order_relaxed) != kNotifyNone) {
     ctl->notify_mode.store(kNotifyNone, std::memory_order_relaxed);
   }
-  std::lock_guard<std::mutex> lock(streams_mu_);
-  free_streams_.push_back(stream);
+  free_streams_.Push(stream);
 }
 
 absl::StatusOr<InboundMessage> Connection::ReceiveStream(uint32_t stream,

@@ -52,6 +52,7 @@
 #include "transport/doorbell.h"
 #include "transport/event_loop.h"
 #include "transport/handshake.h"
+#include "transport/index_stack.h"
 #include "transport/ring.h"
 #include "transport/segment.h"
 
@@ -188,6 +189,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool peer_closing() const;
 
   // ---- sending -----------------------------------------------------------
+
+  // The largest payload one chunk of our data segment can carry.
+  size_t max_chunk_size() const { return pool_.max_chunk_size(); }
 
   // A chunk of at least `bytes` from our data segment to write a payload
   // into. Drains chunks the peer returned first; if none is free, waits for
@@ -345,8 +349,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic_flag returns_busy_ = ATOMIC_FLAG_INIT;
   RingConsumer returns_in_;  // guarded by returns_busy_
 
-  std::mutex streams_mu_;
-  std::vector<uint32_t> free_streams_ ABSL_GUARDED_BY(streams_mu_);
+  // Client: the streams not open now (lock-free, most recently closed
+  // first).
+  std::unique_ptr<std::atomic<uint32_t>[]> stream_links_;
+  IndexStack free_streams_;
 
   std::atomic<bool> closed_{false};
   mutable std::mutex close_mu_;
