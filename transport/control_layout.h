@@ -142,6 +142,11 @@ static_assert(sizeof(RingEntry) == kEntrySize);
 static_assert(alignof(RingEntry) == 128);
 static_assert(offsetof(RingEntry, desc) == 8);
 static_assert(offsetof(RingEntry, inline_data) == 40);
+// Inline bytes that share the entry's first cache line with seq and the
+// descriptor; the rest are in the second line.
+inline constexpr uint32_t kInlineInFirstLine =
+    kCacheLine - offsetof(RingEntry, inline_data);
+static_assert(kInlineInFirstLine == 24);
 
 // notify_mode values (stream rings only).
 inline constexpr uint32_t kNotifyNone = 0;  // the owner waits on data_bell

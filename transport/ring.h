@@ -152,7 +152,9 @@ class RingConsumer {
   bool HasData() const {
     const uint64_t pos = position_.load(std::memory_order_relaxed);
     const RingEntry& e = view_.entries[pos & mask_];
-    return e.seq.load(std::memory_order_acquire) == pos + 1;
+    if (e.seq.load(std::memory_order_acquire) == pos + 1) return true;
+    __builtin_prefetch(e.inline_data + kInlineInFirstLine);
+    return false;
   }
 
   Doorbell data_bell() const { return Doorbell(&view_.control->data_bell); }
@@ -222,14 +224,24 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
     }
   }
   RingEntry& e = view_.entries[pos & mask_];
-  std::memcpy(&e.desc, &desc, sizeof(Descriptor));
   if (desc.payload == static_cast<uint8_t>(PayloadKind::kInline) &&
       desc.length > 0) {
     // Never copy past the entry, whatever the caller claims; a consumer
     // rejects a length beyond kInlineCapacity.
-    std::memcpy(e.inline_data, inline_bytes,
-                std::min<uint32_t>(desc.length, kInlineCapacity));
+    const uint32_t n = std::min<uint32_t>(desc.length, kInlineCapacity);
+    const auto* bytes = static_cast<const uint8_t*>(inline_bytes);
+    // The entry's second line first, so that its first line (where the
+    // consumer spins on seq) is written in one go at the end: the consumer
+    // can then take the second line over while the first is still being
+    // written.
+    if (n > kInlineInFirstLine) {
+      std::memcpy(e.inline_data + kInlineInFirstLine,
+                  bytes + kInlineInFirstLine, n - kInlineInFirstLine);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+    std::memcpy(e.inline_data, bytes, std::min(n, kInlineInFirstLine));
   }
+  std::memcpy(&e.desc, &desc, sizeof(Descriptor));
   e.seq.store(pos + 1, std::memory_order_release);
   data_bell().Notify();
   if (position != nullptr) *position = pos;
@@ -265,6 +277,9 @@ inline PopResult RingConsumer::TryPop(RingMessage* out) {
   const uint64_t pos = position_.load(std::memory_order_relaxed);
   RingEntry& e = view_.entries[pos & mask_];
   if (e.seq.load(std::memory_order_acquire) != pos + 1) {
+    // While waiting, keep the entry's second line (inline bytes, written
+    // first by the producer) coming, so that it is here when seq is.
+    __builtin_prefetch(e.inline_data + kInlineInFirstLine);
     return PopResult::kEmpty;
   }
   // Read the descriptor once into `out`, then check only the copy.
