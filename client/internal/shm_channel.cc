@@ -527,7 +527,9 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
     }
     return false;
   };
-  const auto sent = Clock::now();
+  // The clock is first read after the first 128 spins (a fast answer never
+  // reads it); the spin budget and the kick are timed from then.
+  Clock::time_point sent{};
   // Once, after kKickAfter: if the server has not taken the request, wake an
   // idle server thread to take over from a busy one.
   bool kick_pending = true;
@@ -540,17 +542,22 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   bool got = take();
   // Spin for the configured budget.
   if (!got && conn.wait().spin.count() > 0) {
-    const auto spin_end = std::min(steady_deadline, sent + conn.wait().spin);
+    Clock::time_point spin_end{};
     for (uint32_t i = 1;; ++i) {
       transport::CpuRelax();
       if ((got = take())) break;
       if ((i & 127) == 0) {
         const auto now = Clock::now();
+        if (i == 128) {
+          sent = now;
+          spin_end = std::min(steady_deadline, now + conn.wait().spin);
+        }
         if (now >= spin_end) break;
         maybe_kick(now);
       }
     }
   }
+  if (!got && sent == Clock::time_point{}) sent = Clock::now();
   // Sleep, waking up now and then to look for cancellation.
   while (!got) {
     if (!t.ok()) {
