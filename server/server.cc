@@ -98,10 +98,15 @@ struct Server::Impl {
   void OnConnection(std::shared_ptr<Connection> conn);
   void Spawn(const std::shared_ptr<Served>& s);
   void WorkerLoop(const std::shared_ptr<Served>& s);
-  bool Acquire(Served& s, InboundMessage* m, bool* retire);
-  void Dispatch(Served& s, InboundMessage m);
-  void HandleCall(Served& s, InboundMessage m);
-  void Respond(Served& s, uint32_t stream, uint32_t generation,
+  // `last_bytes`: payload bytes of the exchange this thread just served
+  // (request and response), which scale the poller's spin (the client needs
+  // time to consume a large response and produce its next request).
+  bool Acquire(Served& s, size_t last_bytes, InboundMessage* m, bool* retire);
+  // These return the payload bytes of the exchange (request and response).
+  size_t Dispatch(Served& s, InboundMessage m);
+  size_t HandleCall(Served& s, InboundMessage m);
+  // Returns the bytes sent (0 if nothing was).
+  size_t Respond(Served& s, uint32_t stream, uint32_t generation,
                const grpc::Status& status,
                const google::protobuf::MessageLite* message,
                absl::string_view raw_message,
@@ -158,10 +163,14 @@ class UnaryCall final : public internal::ServerUnaryCall {
           nullptr, {}, &state_->initial_metadata, &state_->trailing_metadata);
       return;
     }
-    server_->Respond(*served_, stream_, generation_, status,
-                     status.ok() ? response : nullptr, {},
-                     &state_->initial_metadata, &state_->trailing_metadata);
+    response_bytes_ = server_->Respond(
+        *served_, stream_, generation_, status,
+        status.ok() ? response : nullptr, {}, &state_->initial_metadata,
+        &state_->trailing_metadata);
   }
+
+  // Bytes of the response sent by Finish (0 before, or if none was).
+  size_t response_bytes() const { return response_bytes_; }
 
  private:
   Server::Impl* const server_;
@@ -172,6 +181,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
   absl::Span<const uint8_t> message_;
   internal::ShmCallState* const state_;
   ServerContext context_;
+  size_t response_bytes_ = 0;
 };
 
 }  // namespace
@@ -218,8 +228,9 @@ void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
 void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
   InboundMessage m;
   bool retire = false;
-  while (Acquire(*s, &m, &retire)) {
-    Dispatch(*s, std::move(m));
+  size_t last_bytes = 0;
+  while (Acquire(*s, last_bytes, &m, &retire)) {
+    last_bytes = Dispatch(*s, std::move(m));
     s->busy.fetch_sub(1, std::memory_order_relaxed);
   }
   if (s->threads.fetch_sub(1) == 1 && !retire) {
@@ -237,10 +248,11 @@ void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
 // Waits for the next request of connection `s`. Returns false when the
 // thread should exit (connection closed, server stopping, or - with *retire
 // set - this thread is surplus).
-bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
+bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
+                           bool* retire) {
   Connection& c = *s.conn;
   transport::Doorbell bell = c.request_bell();
-  const auto spin = options.wait.spin;
+  const auto spin = options.wait.SpinFor(last_bytes);
   int idle_sleeps = 0;
   // A thread coming back from a call may take over polling at once. A thread
   // that was asleep does so only if a request is waiting: otherwise it would
@@ -307,19 +319,18 @@ bool Server::Impl::Acquire(Served& s, InboundMessage* m, bool* retire) {
   }
 }
 
-void Server::Impl::Dispatch(Served& s, InboundMessage m) {
+size_t Server::Impl::Dispatch(Served& s, InboundMessage m) {
   const Descriptor d = m.descriptor();
   switch (static_cast<rpc::FrameKind>(d.kind)) {
     case rpc::FrameKind::kCall:
       calls.fetch_add(1, std::memory_order_relaxed);
-      HandleCall(s, std::move(m));
-      return;
+      return HandleCall(s, std::move(m));
     case rpc::FrameKind::kCancel: {
       StreamSlot& slot = s.streams[d.stream];
       if (slot.generation.load(std::memory_order_relaxed) == d.generation) {
         slot.cancelled.store(true, std::memory_order_release);
       }
-      return;
+      return 0;
     }
     default:
       m.Release();
@@ -327,7 +338,7 @@ void Server::Impl::Dispatch(Served& s, InboundMessage m) {
               grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                            absl::StrCat("unsupported frame kind ", d.kind)),
               nullptr, {}, nullptr, nullptr);
-      return;
+      return 0;
   }
 }
 
@@ -339,7 +350,7 @@ void Server::Impl::CallDone() {
   }
 }
 
-void Server::Impl::HandleCall(Served& s, InboundMessage m) {
+size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
   const Descriptor d = m.descriptor();
   StreamSlot& slot = s.streams[d.stream];
   slot.cancelled.store(false, std::memory_order_relaxed);
@@ -358,7 +369,7 @@ void Server::Impl::HandleCall(Served& s, InboundMessage m) {
             grpc::Status(grpc::StatusCode::UNAVAILABLE,
                          "shmrpc server is shutting down"),
             nullptr, {}, nullptr, nullptr);
-    return;
+    return 0;
   }
   absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
   if (!f.ok()) {
@@ -368,21 +379,21 @@ void Server::Impl::HandleCall(Served& s, InboundMessage m) {
                          absl::StrCat("malformed request frame: ",
                                       f.status().message())),
             nullptr, {}, nullptr, nullptr);
-    return;
+    return 0;
   }
   const uint32_t method = d.aux;
   if (method == rpc::kListMethodsId) {
     m.Release();
     Respond(s, d.stream, d.generation, grpc::Status::OK, nullptr, method_table,
             nullptr, nullptr);
-    return;
+    return 0;
   }
   if (method > handlers.size()) {
     m.Release();
     Respond(s, d.stream, d.generation,
             grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), nullptr, {},
             nullptr, nullptr);
-    return;
+    return 0;
   }
   internal::ShmCallState state;
   if (f->flags & rpc::kHasDeadline) {
@@ -395,7 +406,7 @@ void Server::Impl::HandleCall(Served& s, InboundMessage m) {
               grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                            "Deadline Exceeded"),
               nullptr, {}, nullptr, nullptr);
-      return;
+      return 0;
     }
   }
   state.client_metadata = &f->metadata;
@@ -403,15 +414,16 @@ void Server::Impl::HandleCall(Served& s, InboundMessage m) {
   state.peer = &s.peer;
   UnaryCall call(this, &s, d, std::move(m), f->message, &state);
   handlers[method - 1]->RunUnary(&call);
+  return d.length + call.response_bytes();
 }
 
-void Server::Impl::Respond(
+size_t Server::Impl::Respond(
     Served& s, uint32_t stream, uint32_t generation, const grpc::Status& status,
     const google::protobuf::MessageLite* message, absl::string_view raw_message,
     const std::multimap<std::string, std::string>* initial,
     const std::multimap<std::string, std::string>* trailing) {
   Connection& c = *s.conn;
-  if (!c.ok()) return;
+  if (!c.ok()) return 0;
   MetadataEntries initial_entries, trailing_entries;
   if (initial != nullptr) initial_entries = Entries(*initial);
   if (trailing != nullptr) trailing_entries = Entries(*trailing);
@@ -461,8 +473,9 @@ void Server::Impl::Respond(
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
     write(buffer);
-    (void)send(transport::OutgoingPayload::Inline({buffer, total}));
-    return;
+    return send(transport::OutgoingPayload::Inline({buffer, total})).ok()
+               ? total
+               : 0;
   }
   absl::StatusOr<transport::Chunk> chunk =
       c.AllocateChunk(total, transport::Deadline{});
@@ -479,14 +492,16 @@ void Server::Impl::Respond(
                            std::string(chunk.status().message())),
               nullptr, {}, nullptr, nullptr);
     }
-    return;
+    return 0;
   }
   write(chunk->data);
   if (!send(transport::OutgoingPayload::InChunk(
                 *chunk, static_cast<uint32_t>(total)))
            .ok()) {
     c.DiscardChunk(*chunk);
+    return 0;
   }
+  return total;
 }
 
 void Server::Impl::ShutdownImpl(std::chrono::system_clock::time_point deadline) {

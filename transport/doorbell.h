@@ -34,9 +34,11 @@
 #ifndef SHMRPC_TRANSPORT_DOORBELL_H_
 #define SHMRPC_TRANSPORT_DOORBELL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 
 #include "transport/control_layout.h"
@@ -49,8 +51,23 @@ struct WaitPolicy {
   // How long to spin re-checking the condition before sleeping on the futex.
   // Zero sleeps at once (after one check). Spinning trades a CPU for latency:
   // a spinning waiter sees new work within ~100 ns; a sleeping one needs a
-  // futex wake-up (~5-20 us).
+  // futex wake-up (~5-20 us, and on a virtual machine whose idle CPU was
+  // handed back to the host, 100 us or more).
   std::chrono::nanoseconds spin = std::chrono::microseconds(50);
+  // For waits on a peer whose work grows with a payload (parsing, copying),
+  // extra spin per KiB of it (see SpinFor), up to max_spin in all. The
+  // default covers a peer that handles ~2 bytes per nanosecond, so that a
+  // large exchange is not slowed by a wake-up, while the CPU spent spinning
+  // stays within a small multiple of the CPU spent on the payload itself.
+  std::chrono::nanoseconds spin_per_kib = std::chrono::nanoseconds(512);
+  std::chrono::nanoseconds max_spin = std::chrono::milliseconds(5);
+
+  // The spin budget for a wait whose peer handles `bytes` of payload:
+  // spin + spin_per_kib per KiB, but not beyond max(spin, max_spin).
+  std::chrono::nanoseconds SpinFor(size_t bytes) const {
+    const auto extra = spin_per_kib * static_cast<int64_t>(bytes >> 10);
+    return std::max(spin, std::min(spin + extra, max_spin));
+  }
 };
 
 enum class WaitStatus {

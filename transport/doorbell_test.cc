@@ -164,6 +164,28 @@ TEST(FutexTest, WakeReachesOnlyMatchingClass) {
 
 // ---- doorbell -------------------------------------------------------------
 
+// The spin budget grows with the payload the peer handles, within bounds.
+TEST(WaitPolicyTest, SpinForScalesWithBytesUpToMaxSpin) {
+  using std::chrono::microseconds;
+  using std::chrono::nanoseconds;
+  WaitPolicy p;
+  p.spin = microseconds(50);
+  p.spin_per_kib = nanoseconds(500);
+  p.max_spin = microseconds(1000);
+  EXPECT_EQ(p.SpinFor(0), microseconds(50));
+  EXPECT_EQ(p.SpinFor(1023), microseconds(50));
+  EXPECT_EQ(p.SpinFor(1024), nanoseconds(50500));
+  EXPECT_EQ(p.SpinFor(100 * 1024), microseconds(100));
+  EXPECT_EQ(p.SpinFor(size_t{1} << 40), microseconds(1000));
+  // max_spin never shortens the plain budget.
+  p.max_spin = microseconds(10);
+  EXPECT_EQ(p.SpinFor(1 << 20), microseconds(50));
+  // Without a per-KiB part, every size gets the plain budget.
+  p.spin_per_kib = nanoseconds(0);
+  p.max_spin = microseconds(1000);
+  EXPECT_EQ(p.SpinFor(1 << 20), microseconds(50));
+}
+
 // A ready condition returns at once, with no sleeper announced and no change
 // to the bell.
 TEST(DoorbellTest, WaitReturnsReadyImmediately) {

@@ -94,11 +94,14 @@ absl::StatusOr<uint32_t> OpenStream(transport::Connection& t, bool notify,
   }
 }
 
-// Encodes the kCall frame for `io` and sends it on `stream`.
+// Encodes the kCall frame for `io` and sends it on `stream`. Sets
+// `*position` to the request's position in the requests ring and `*bytes` to
+// the frame's size.
 absl::Status SendCall(transport::Connection& t, uint32_t stream,
                       uint32_t generation, uint32_t method,
                       SysClock::time_point deadline, UnaryIo& io,
-                      transport::Deadline send_deadline, uint64_t* position) {
+                      transport::Deadline send_deadline, uint64_t* position,
+                      size_t* bytes) {
   const size_t message_size = io.RequestSize();
   uint16_t flags = rpc::kHasMessage | rpc::kHalfClose;
   absl::InlinedVector<rpc::MetadataEntry, 4> entries;
@@ -116,6 +119,7 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
             .count();
   }
   const size_t total = message_size + rpc::ExtrasSize(flags, extras);
+  *bytes = total;
   transport::MessageHeader h;
   h.stream = stream;
   h.generation = generation;
@@ -510,8 +514,9 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   if (!stream.ok()) return ToGrpc(stream.status());
   const uint32_t generation = conn.NextGeneration(*stream);
   uint64_t position = 0;
+  size_t request_bytes = 0;
   if (absl::Status s = SendCall(t, *stream, generation, method, deadline, io,
-                                steady_deadline, &position);
+                                steady_deadline, &position, &request_bytes);
       !s.ok()) {
     t.CloseStream(*stream);
     return absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s);
@@ -550,7 +555,8 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
         const auto now = Clock::now();
         if (i == 128) {
           sent = now;
-          spin_end = std::min(steady_deadline, now + conn.wait().spin);
+          spin_end = std::min(steady_deadline,
+                              now + conn.wait().SpinFor(request_bytes));
         }
         if (now >= spin_end) break;
         maybe_kick(now);
@@ -603,11 +609,13 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
 }
 
 // Sends the call for an asynchronous caller; on failure ends it at once.
-// Returns the stream, generation and position, or nullopt if it ended.
+// Returns the stream, generation, position and frame size, or nullopt if it
+// ended.
 struct SentCall {
   uint32_t stream;
   uint32_t generation;
   uint64_t position;
+  size_t bytes;
 };
 
 std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
@@ -623,7 +631,7 @@ std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
   }
   SentCall sent{*stream, conn.NextGeneration(*stream), 0};
   absl::Status s = SendCall(t, sent.stream, sent.generation, method, deadline,
-                            *io, steady_deadline, &sent.position);
+                            *io, steady_deadline, &sent.position, &sent.bytes);
   if (!s.ok()) {
     t.CloseStream(sent.stream);
     io->Done(absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s));
@@ -647,7 +655,8 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
   transport::Connection& t = conn->transport();
   // Spin for the answer; nobody else reads this stream until Defer.
   InboundMessage m;
-  const auto spin_end = Clock::now() + conn->wait().spin;
+  // The clock is first read after 128 looks (a fast answer never reads it).
+  Clock::time_point spin_end{};
   for (uint32_t i = 0;; ++i) {
     bool got = false;
     while (t.TryReceiveStream(sent->stream, &m)) {
@@ -664,7 +673,11 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
       io->Done(status);
       return;
     }
-    if ((i & 127) == 127 && Clock::now() >= spin_end) break;
+    if ((i & 127) == 127) {
+      const auto now = Clock::now();
+      if (i == 127) spin_end = now + conn->wait().SpinFor(sent->bytes);
+      if (now >= spin_end) break;
+    }
     transport::CpuRelax();
   }
   conn->Defer(sent->stream, sent->generation, sent->position, deadline, io);
