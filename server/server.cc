@@ -107,11 +107,11 @@ struct Server::Impl {
   size_t HandleCall(Served& s, InboundMessage m);
   // Returns the bytes sent (0 if nothing was).
   size_t Respond(Served& s, uint32_t stream, uint32_t generation,
-               const grpc::Status& status,
-               const google::protobuf::MessageLite* message,
-               absl::string_view raw_message,
-               const std::multimap<std::string, std::string>* initial,
-               const std::multimap<std::string, std::string>* trailing);
+                 const grpc::Status& status,
+                 const google::protobuf::MessageLite* message,
+                 absl::string_view raw_message,
+                 const std::multimap<std::string, std::string>* initial,
+                 const std::multimap<std::string, std::string>* trailing);
   void CallDone();
   void ShutdownImpl(std::chrono::system_clock::time_point deadline);
 };
@@ -157,16 +157,17 @@ class UnaryCall final : public internal::ServerUnaryCall {
     }
     if (state_->deadline != std::chrono::system_clock::time_point::max() &&
         std::chrono::system_clock::now() >= state_->deadline) {
-      server_->Respond(
-          *served_, stream_, generation_,
-          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
-          nullptr, {}, &state_->initial_metadata, &state_->trailing_metadata);
+      server_->Respond(*served_, stream_, generation_,
+                       grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                    "Deadline Exceeded"),
+                       nullptr, {}, &state_->initial_metadata,
+                       &state_->trailing_metadata);
       return;
     }
-    response_bytes_ = server_->Respond(
-        *served_, stream_, generation_, status,
-        status.ok() ? response : nullptr, {}, &state_->initial_metadata,
-        &state_->trailing_metadata);
+    response_bytes_ =
+        server_->Respond(*served_, stream_, generation_, status,
+                         status.ok() ? response : nullptr, {},
+                         &state_->initial_metadata, &state_->trailing_metadata);
   }
 
   // Bytes of the response sent by Finish (0 before, or if none was).
@@ -495,8 +496,8 @@ size_t Server::Impl::Respond(
     return 0;
   }
   write(chunk->data);
-  if (!send(transport::OutgoingPayload::InChunk(
-                *chunk, static_cast<uint32_t>(total)))
+  if (!send(transport::OutgoingPayload::InChunk(*chunk,
+                                                static_cast<uint32_t>(total)))
            .ok()) {
     c.DiscardChunk(*chunk);
     return 0;
@@ -504,7 +505,8 @@ size_t Server::Impl::Respond(
   return total;
 }
 
-void Server::Impl::ShutdownImpl(std::chrono::system_clock::time_point deadline) {
+void Server::Impl::ShutdownImpl(
+    std::chrono::system_clock::time_point deadline) {
   {
     std::unique_lock<std::mutex> lock(mu);
     if (shutdown_started) {
@@ -626,8 +628,8 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   for (internal::ShmService* service : services_) {
     for (const auto& method : service->shm_methods()) {
       if (!seen.insert(method.name).second) {
-        return fail(absl::StrCat("method ", method.name,
-                                 " is registered twice"));
+        return fail(
+            absl::StrCat("method ", method.name, " is registered twice"));
       }
       names.push_back(method.name);
       impl->handlers.push_back(method.handler.get());

@@ -11,7 +11,8 @@ namespace shmrpc::transport {
 namespace {
 
 constexpr uint64_t kMaxSegmentBytes = uint64_t{64} << 30;
-constexpr uint32_t kMaxChunks = 1u << 16;  // == kMaxRingCapacity: returns must fit a ring
+constexpr uint32_t kMaxChunks =
+    1u << 16;  // == kMaxRingCapacity: returns must fit a ring
 
 uint64_t RoundUpToPage(uint64_t n) {
   return (n + kPageSize - 1) / kPageSize * kPageSize;
@@ -30,9 +31,9 @@ PoolConfig PoolConfig::Default() {
 
 absl::StatusOr<PoolGeometry> PoolGeometry::Plan(const PoolConfig& config) {
   if (config.classes.empty() || config.classes.size() > kMaxSizeClasses) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a pool needs 1 to ", kMaxSizeClasses, " size classes, got ",
-        config.classes.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a pool needs 1 to ", kMaxSizeClasses,
+                     " size classes, got ", config.classes.size()));
   }
   PoolGeometry g;
   uint64_t at = kDataHeaderSize;
@@ -105,8 +106,7 @@ ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
   header.version = kProtocolVersion;
   header.class_count = static_cast<uint16_t>(classes);
   header.segment_size = geometry_.segment_size;
-  std::copy(geometry_.classes.begin(), geometry_.classes.end(),
-            header.classes);
+  std::copy(geometry_.classes.begin(), geometry_.classes.end(), header.classes);
   std::memcpy(base_, &header, sizeof(header));
 }
 

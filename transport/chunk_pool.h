@@ -92,9 +92,9 @@ enum class ReturnResult {
 
 // Counters for tests and monitoring. Plain value.
 struct PoolStats {
-  uint32_t free = 0;     // chunks in kFree
-  uint32_t held = 0;     // chunks in kHeld
-  uint32_t lent = 0;     // chunks in kLent
+  uint32_t free = 0;  // chunks in kFree
+  uint32_t held = 0;  // chunks in kHeld
+  uint32_t lent = 0;  // chunks in kLent
   uint64_t refused_returns = 0;
   uint64_t exhausted = 0;  // TryAllocate calls that found nothing
 };

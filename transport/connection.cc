@@ -309,10 +309,9 @@ absl::Status Connection::Send(const MessageHeader& header,
     return absl::InvalidArgumentError(
         "chunk is not held by this connection (already sent or discarded?)");
   }
-  PushResult r =
-      ring->Push(d, inline_bytes, options_.wait, deadline,
-                 [this] { return !ok(); },
-                 role_ == Role::kClient ? request_position : nullptr);
+  PushResult r = ring->Push(
+      d, inline_bytes, options_.wait, deadline, [this] { return !ok(); },
+      role_ == Role::kClient ? request_position : nullptr);
   if (r != PushResult::kOk) {
     if (lent) pool_.CancelLend(payload.chunk.offset);
     if (r == PushResult::kCorrupt) {

@@ -178,12 +178,12 @@ TEST_F(ConnectionTest, ClientSeesWhenItsRequestIsTaken) {
   uint64_t first = 99, second = 99;
   MessageHeader h;
   h.stream = *s;
-  ASSERT_TRUE(client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)),
-                            &first)
-                  .ok());
-  ASSERT_TRUE(client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)),
-                            &second)
-                  .ok());
+  ASSERT_TRUE(
+      client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &first)
+          .ok());
+  ASSERT_TRUE(
+      client_->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &second)
+          .ok());
   EXPECT_EQ(second, first + 1);
   EXPECT_FALSE(client_->RequestTaken(first));
   ASSERT_TRUE(server_->ReceiveRequest(In(milliseconds(1000))).ok());
@@ -213,7 +213,8 @@ TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
   client_->KickServer();
   sleeper.join();
   EXPECT_TRUE(woke.load());
-  EXPECT_LT(steady_clock::now() - kicked, milliseconds(1000));  // not its timeout
+  EXPECT_LT(steady_clock::now() - kicked,
+            milliseconds(1000));  // not its timeout
 }
 
 TEST_F(ConnectionTest, ReceiveStreamTimesOut) {

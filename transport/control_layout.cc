@@ -7,8 +7,7 @@
 namespace shmrpc::transport {
 namespace {
 
-absl::Status CheckCapacity(const char* name, uint32_t capacity,
-                           uint32_t max) {
+absl::Status CheckCapacity(const char* name, uint32_t capacity, uint32_t max) {
   if (capacity < kMinRingCapacity || capacity > max ||
       !absl::has_single_bit(capacity)) {
     return absl::InvalidArgumentError(
@@ -39,16 +38,15 @@ absl::StatusOr<ControlLayout> ControlLayout::Compute(
   }
   if (params.stream_count == 0 || params.stream_count > kMaxStreamCount) {
     return absl::InvalidArgumentError(
-        absl::StrCat("stream_count must be in [1, ", kMaxStreamCount,
-                     "], got ", params.stream_count));
+        absl::StrCat("stream_count must be in [1, ", kMaxStreamCount, "], got ",
+                     params.stream_count));
   }
   if (params.notify_capacity < params.stream_count) {
     // Notifications are coalesced per stream, so at most stream_count are
     // ever outstanding; a smaller notify ring could overflow.
-    return absl::InvalidArgumentError(
-        absl::StrCat("notify_capacity (", params.notify_capacity,
-                     ") must be at least stream_count (", params.stream_count,
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "notify_capacity (", params.notify_capacity,
+        ") must be at least stream_count (", params.stream_count, ")"));
   }
   ControlLayout layout{};
   layout.params = params;

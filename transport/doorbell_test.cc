@@ -511,8 +511,8 @@ TEST(DoorbellCrossProcessTest, ParentWakesChild) {
   }
 
   // Parent: wait until the child sleeps, then ring.
-  const bool child_slept = PollUntil([&] { return word->announced.load() == 1; },
-                                     milliseconds(10000));
+  const bool child_slept = PollUntil(
+      [&] { return word->announced.load() == 1; }, milliseconds(10000));
   EXPECT_TRUE(child_slept);
   std::this_thread::sleep_for(milliseconds(20));
   flag->store(1, std::memory_order_release);

@@ -12,7 +12,7 @@ namespace shmrpc::transport {
 EventLoop::EventLoop()
     : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  struct epoll_event ev{};
+  struct epoll_event ev {};
   ev.events = EPOLLIN;
   ev.data.fd = wake_.get();
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
@@ -42,7 +42,7 @@ void EventLoop::Wake() {
 absl::Status EventLoop::Add(int fd, uint32_t events, FdCallback callback) {
   auto watch = std::make_shared<Watch>(Watch{fd, std::move(callback)});
   std::lock_guard<std::mutex> lock(mu_);
-  struct epoll_event ev{};
+  struct epoll_event ev {};
   ev.events = events;
   ev.data.fd = fd;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -95,10 +95,10 @@ void EventLoop::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
       if (!timers_.empty()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        timers_.begin()->first -
-                        std::chrono::steady_clock::now())
-                        .count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                timers_.begin()->first - std::chrono::steady_clock::now())
+                .count();
         timeout_ms = static_cast<int>(std::clamp<int64_t>(left + 1, 0, 60000));
       }
     }

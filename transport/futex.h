@@ -17,10 +17,10 @@ using Deadline = std::chrono::steady_clock::time_point;
 inline constexpr Deadline kNoDeadline = Deadline::max();
 
 enum class FutexWaitResult {
-  kWoken,        // woken by FUTEX_WAKE (or spuriously)
-  kValueChanged, // *word != expected when the call started
-  kTimedOut,     // deadline passed
-  kInterrupted,  // a signal arrived
+  kWoken,         // woken by FUTEX_WAKE (or spuriously)
+  kValueChanged,  // *word != expected when the call started
+  kTimedOut,      // deadline passed
+  kInterrupted,   // a signal arrived
 };
 
 // Wait-queue classes: a waiter sleeps with a non-zero mask of classes, and a

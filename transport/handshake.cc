@@ -69,8 +69,8 @@ absl::StatusOr<std::pair<Segment, PoolGeometry>> MakeDataSegment(
     const PoolConfig& pool, const char* name) {
   absl::StatusOr<PoolGeometry> geometry = PoolGeometry::Plan(pool);
   if (!geometry.ok()) return geometry.status();
-  absl::StatusOr<Segment> segment = Segment::Create(
-      name, geometry->segment_size, SealMode::kOwnerWritesOnly);
+  absl::StatusOr<Segment> segment =
+      Segment::Create(name, geometry->segment_size, SealMode::kOwnerWritesOnly);
   if (!segment.ok()) return segment.status();
   return std::make_pair(std::move(*segment), std::move(*geometry));
 }
@@ -97,8 +97,7 @@ bool PeerAllowList::Allows(const PeerCredentials& peer) const {
 }
 
 std::optional<uint16_t> NegotiateVersion(uint16_t our_min, uint16_t our_max,
-                                         uint16_t peer_min,
-                                         uint16_t peer_max) {
+                                         uint16_t peer_min, uint16_t peer_max) {
   if (our_min > our_max || peer_min > peer_max) return std::nullopt;
   const uint16_t high = std::min(our_max, peer_max);
   const uint16_t low = std::max(our_min, peer_min);
@@ -126,9 +125,8 @@ absl::Status RefusalToStatus(Refusal refusal, const std::string& message) {
     case Refusal::kShuttingDown:
       return absl::UnavailableError(text);
   }
-  return absl::UnknownError(
-      absl::StrCat(text, " (unknown refusal code ", static_cast<int>(refusal),
-                   ")"));
+  return absl::UnknownError(absl::StrCat(text, " (unknown refusal code ",
+                                         static_cast<int>(refusal), ")"));
 }
 
 void SendRefusal(int socket, Refusal refusal, const std::string& message,
@@ -139,9 +137,8 @@ void SendRefusal(int socket, Refusal refusal, const std::string& message,
   const size_t n = std::min(message.size(), kRefusalMessageSize - 1);
   std::memcpy(reply.message, message.data(), n);
   // Best effort: the peer may already be gone.
-  (void)SendRecord(socket,
-                   {reinterpret_cast<const uint8_t*>(&reply), sizeof(reply)},
-                   {});
+  (void)SendRecord(
+      socket, {reinterpret_cast<const uint8_t*>(&reply), sizeof(reply)}, {});
 }
 
 // ---- client -------------------------------------------------------------
@@ -260,8 +257,7 @@ absl::StatusOr<Established> ClientHandshake(
   }
   // The header the server wrote must agree with the reply. Read each field
   // once into a local.
-  const auto* header =
-      reinterpret_cast<const ControlHeader*>(control->data());
+  const auto* header = reinterpret_cast<const ControlHeader*>(control->data());
   const uint32_t magic = header->magic;
   const uint16_t version = header->version;
   const uint64_t size = header->segment_size;
@@ -326,8 +322,8 @@ absl::StatusOr<Established> ServerHandshake(
   }
   ClientHello in;
   std::memcpy(&in, hello.bytes.data(), sizeof(in));
-  if (auto bad = CheckHeader(in.header, WireType::kClientHello,
-                             hello.bytes.size())) {
+  if (auto bad =
+          CheckHeader(in.header, WireType::kClientHello, hello.bytes.size())) {
     return refuse(Refusal::kMalformed, *bad);
   }
   if (in.zero0 != 0 || in.zero1 != 0) {
@@ -346,18 +342,18 @@ absl::StatusOr<Established> ServerHandshake(
   const uint64_t features = in.features & options.features;
 
   if (hello.fds.size() != 1 || hello.fds_truncated) {
-    return refuse(Refusal::kBadSegment,
-                  absl::StrCat("ClientHello must carry exactly 1 fd, got ",
-                               hello.fds.size(),
-                               hello.fds_truncated ? " or more" : ""));
+    return refuse(
+        Refusal::kBadSegment,
+        absl::StrCat("ClientHello must carry exactly 1 fd, got ",
+                     hello.fds.size(), hello.fds_truncated ? " or more" : ""));
   }
   if (in.data_segment_size < kDataHeaderSize + kChunkAlignment ||
       in.data_segment_size > options.max_peer_segment_size) {
-    return refuse(Refusal::kBadParameters,
-                  absl::StrCat("client data segment size ",
-                               in.data_segment_size, " is not in [",
-                               kDataHeaderSize + kChunkAlignment, ", ",
-                               options.max_peer_segment_size, "]"));
+    return refuse(
+        Refusal::kBadParameters,
+        absl::StrCat("client data segment size ", in.data_segment_size,
+                     " is not in [", kDataHeaderSize + kChunkAlignment, ", ",
+                     options.max_peer_segment_size, "]"));
   }
   if (in.chunk_count == 0 || in.chunk_count > kMaxRingCapacity) {
     return refuse(Refusal::kBadParameters,
@@ -383,22 +379,23 @@ absl::StatusOr<Established> ServerHandshake(
 
   // Grant what the client asked for, within our limits.
   ControlParams params{};
-  params.stream_count = std::clamp<uint32_t>(
-      in.stream_count == 0 ? 256 : in.stream_count, 1,
-      std::min(options.max_stream_count, kMaxStreamCount));
-  params.stream_capacity = std::min(
-      NextPowerOfTwo(in.stream_capacity, kMinRingCapacity),
-      absl::bit_floor(std::min(options.max_stream_capacity,
-                               kMaxStreamCapacity)));
-  params.request_capacity = std::min(
-      NextPowerOfTwo(in.request_capacity, kMinRingCapacity),
-      absl::bit_floor(std::min(options.max_request_capacity,
-                               kMaxRingCapacity)));
+  params.stream_count =
+      std::clamp<uint32_t>(in.stream_count == 0 ? 256 : in.stream_count, 1,
+                           std::min(options.max_stream_count, kMaxStreamCount));
+  params.stream_capacity =
+      std::min(NextPowerOfTwo(in.stream_capacity, kMinRingCapacity),
+               absl::bit_floor(
+                   std::min(options.max_stream_capacity, kMaxStreamCapacity)));
+  params.request_capacity =
+      std::min(NextPowerOfTwo(in.request_capacity, kMinRingCapacity),
+               absl::bit_floor(
+                   std::min(options.max_request_capacity, kMaxRingCapacity)));
   params.client_return_capacity =
       NextPowerOfTwo(in.chunk_count, kMinRingCapacity);
   params.server_return_capacity =
       NextPowerOfTwo(data->second.total_chunks, kMinRingCapacity);
-  params.notify_capacity = NextPowerOfTwo(params.stream_count, kMinRingCapacity);
+  params.notify_capacity =
+      NextPowerOfTwo(params.stream_count, kMinRingCapacity);
   absl::StatusOr<ControlLayout> layout = ControlLayout::Compute(params);
   if (!layout.ok()) {
     return refuse(Refusal::kBadParameters,

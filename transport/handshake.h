@@ -57,8 +57,8 @@ struct HandshakeOptions {
 
 // What a client asks for. The server may grant less. Plain value.
 struct ClientHandshakeOptions : HandshakeOptions {
-  uint32_t stream_count = 256;     // concurrent streams
-  uint32_t stream_capacity = 8;    // messages queued per stream
+  uint32_t stream_count = 256;   // concurrent streams
+  uint32_t stream_capacity = 8;  // messages queued per stream
   uint32_t request_capacity = 1024;
 };
 
@@ -77,11 +77,11 @@ struct Established {
   uint16_t version = 0;
   uint64_t features = 0;
   ControlLayout layout{};
-  Segment control;       // mapped read-write by both sides
-  Segment own_data;      // ours, read-write, sealed against other writers
-  PoolGeometry own_pool; // how own_data is cut into chunks
-  Segment peer_data;     // theirs, mapped read-only
-  UniqueFd socket;       // stays open for the life of the connection
+  Segment control;        // mapped read-write by both sides
+  Segment own_data;       // ours, read-write, sealed against other writers
+  PoolGeometry own_pool;  // how own_data is cut into chunks
+  Segment peer_data;      // theirs, mapped read-only
+  UniqueFd socket;        // stays open for the life of the connection
   PeerCredentials peer;
 };
 
@@ -97,9 +97,8 @@ std::optional<uint16_t> NegotiateVersion(uint16_t our_min, uint16_t our_max,
 // problems, ...) with the server's message; kDeadlineExceeded if the server
 // is silent; kPermissionDenied if the server's uid is not allowed;
 // kDataLoss/kFailedPrecondition if its reply or segments are malformed.
-absl::StatusOr<Established> ClientHandshake(UniqueFd socket,
-                                            const ClientHandshakeOptions& options,
-                                            Deadline deadline);
+absl::StatusOr<Established> ClientHandshake(
+    UniqueFd socket, const ClientHandshakeOptions& options, Deadline deadline);
 
 // Server side. `socket` is an accepted connection whose first record has
 // already been received as `hello` (see RecvRecord), and `peer` are its
@@ -107,9 +106,9 @@ absl::StatusOr<Established> ClientHandshake(UniqueFd socket,
 // server data segments and replies. On any refusal, sends a ServerHello
 // carrying the refusal code and message, and returns an error status with
 // the same message.
-absl::StatusOr<Established> ServerHandshake(UniqueFd socket, Record hello,
-                                            const PeerCredentials& peer,
-                                            const ServerHandshakeOptions& options);
+absl::StatusOr<Established> ServerHandshake(
+    UniqueFd socket, Record hello, const PeerCredentials& peer,
+    const ServerHandshakeOptions& options);
 
 // Sends a refusal ServerHello on `socket` (best effort). Used by the server
 // for refusals that happen before or outside ServerHandshake (timeouts,

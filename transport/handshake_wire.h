@@ -6,9 +6,10 @@
 //     |  connect(path)                                     |
 //     |--------------------------------------------------->|  SO_PEERCRED:
 //     |  ClientHello  + SCM_RIGHTS[client data segment]    |  uid allowed?
-//     |--------------------------------------------------->|  versions, features,
-//     |                                                    |  sizes, seals ok?
-//     |  ServerHello  + SCM_RIGHTS[control, server data]   |  (or ServerHello
+//     |--------------------------------------------------->|  versions,
+//     features, |                                                    |  sizes,
+//     seals ok? |  ServerHello  + SCM_RIGHTS[control, server data]   |  (or
+//     ServerHello
 //     |<---------------------------------------------------|   with a refusal
 //     |  SO_PEERCRED: uid allowed? seals, sizes,           |   code + message,
 //     |  header of the control segment ok?                 |   no fds, close)

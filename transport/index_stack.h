@@ -71,8 +71,7 @@ class IndexStack {
 
   // True if the stack was empty at the moment of the load.
   bool empty() const {
-    return static_cast<uint32_t>(head_.load(std::memory_order_relaxed)) ==
-           kNil;
+    return static_cast<uint32_t>(head_.load(std::memory_order_relaxed)) == kNil;
   }
 
  private:

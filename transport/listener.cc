@@ -85,9 +85,10 @@ void Listener::State::OnAcceptable() {
             if (auto s = weak.lock()) s->OnTimeout(fd);
           });
     }
-    absl::Status added = loop->Add(fd, EPOLLIN | EPOLLRDHUP, [weak, fd](uint32_t) {
-      if (auto s = weak.lock()) s->OnHelloReadable(fd);
-    });
+    absl::Status added =
+        loop->Add(fd, EPOLLIN | EPOLLRDHUP, [weak, fd](uint32_t) {
+          if (auto s = weak.lock()) s->OnHelloReadable(fd);
+        });
     if (!added.ok()) TakePending(fd);
   }
 }
@@ -154,8 +155,8 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
   }
   if (::flock(state->lock_file.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "another shmrpc server is listening on ", options.path));
+      return absl::AlreadyExistsError(
+          absl::StrCat("another shmrpc server is listening on ", options.path));
     }
     return ErrnoToStatus(errno, "flock");
   }
@@ -169,11 +170,11 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
   state->listen_socket = std::move(*socket);
 
   std::weak_ptr<State> weak = state;
-  if (absl::Status s =
-          loop->Add(state->listen_socket.get(), EPOLLIN,
-                    [weak](uint32_t) {
-                      if (auto st = weak.lock()) st->OnAcceptable();
-                    });
+  if (absl::Status s = loop->Add(state->listen_socket.get(), EPOLLIN,
+                                 [weak](uint32_t) {
+                                   if (auto st = weak.lock())
+                                     st->OnAcceptable();
+                                 });
       !s.ok()) {
     ::unlink(options.path.c_str());
     return s;

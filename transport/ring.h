@@ -66,10 +66,10 @@ struct RingView {
 
   // The view of the ring at `offset` in a control segment mapped at `base`.
   static RingView At(uint8_t* base, uint64_t offset, uint32_t capacity) {
-    return RingView{reinterpret_cast<RingControl*>(base + offset),
-                    reinterpret_cast<RingEntry*>(base + offset +
-                                                 kRingControlSize),
-                    capacity};
+    return RingView{
+        reinterpret_cast<RingControl*>(base + offset),
+        reinterpret_cast<RingEntry*>(base + offset + kRingControlSize),
+        capacity};
   }
 };
 
@@ -183,9 +183,9 @@ inline bool RingProducer::ReloadHead(uint64_t* head) {
   const uint64_t claimed = claim_.load(std::memory_order_acquire);
   if (h > claimed) return false;
   uint64_t cached = cached_head_.load(std::memory_order_relaxed);
-  while (cached < h && !cached_head_.compare_exchange_weak(
-                           cached, h, std::memory_order_release,
-                           std::memory_order_relaxed)) {
+  while (cached < h &&
+         !cached_head_.compare_exchange_weak(
+             cached, h, std::memory_order_release, std::memory_order_relaxed)) {
   }
   *head = h;
   return true;
@@ -218,8 +218,7 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
       }
       if (pos - head >= view_.capacity) return PushResult::kFull;
     }
-    if (claim_.compare_exchange_weak(pos, pos + 1,
-                                     std::memory_order_relaxed)) {
+    if (claim_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
       break;
     }
   }
@@ -264,8 +263,7 @@ PushResult RingProducer::Push(const Descriptor& desc, const void* inline_bytes,
             corrupt = true;
             return true;
           }
-          return claim_.load(std::memory_order_relaxed) - head <
-                 view_.capacity;
+          return claim_.load(std::memory_order_relaxed) - head < view_.capacity;
         },
         policy, deadline);
     if (corrupt) return PushResult::kCorrupt;

@@ -413,8 +413,8 @@ TEST(RingTest, PushWakesSleepingConsumer) {
         [&] { return ring.consumer().HasData(); }, NoSpin(),
         In(milliseconds(30000)))));
   });
-  ASSERT_TRUE(
-      PollUntil([&] { return ring.control().data_bell.announced.load() == 1; }));
+  ASSERT_TRUE(PollUntil(
+      [&] { return ring.control().data_bell.announced.load() == 1; }));
   std::this_thread::sleep_for(milliseconds(10));
   const auto start = steady_clock::now();
   ASSERT_EQ(ring.producer().TryPush(ChunkDesc(1), nullptr), PushResult::kOk);
@@ -651,10 +651,10 @@ TEST(RingTest, HasSpaceNeverFalseWhileRingNearlyEmpty) {
   EXPECT_FALSE(push_failed) << "after " << pushes << " pushes";
   EXPECT_GT(pushes, 0u);
   EXPECT_GT(checks.load(), 0u);
-  EXPECT_EQ(wrong.load(), 0u) << "HasSpace() said full with at most one of 2 "
-                                 "entries in use; "
-                              << pushes << " pushes, " << checks.load()
-                              << " checks";
+  EXPECT_EQ(wrong.load(), 0u)
+      << "HasSpace() said full with at most one of 2 "
+         "entries in use; "
+      << pushes << " pushes, " << checks.load() << " checks";
 }
 
 // 4 producer threads x 20000 messages through a 64-entry ring into one

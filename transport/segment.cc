@@ -52,9 +52,9 @@ absl::StatusOr<Segment> Segment::Adopt(UniqueFd fd, size_t expected_size,
   int seals = ::fcntl(fd.get(), F_GET_SEALS);
   if (seals < 0) {
     // EINVAL: not a memfd (or a file system without sealing).
-    return absl::FailedPreconditionError(absl::StrCat(
-        "segment fd is not a sealable memfd: ", ErrnoToStatus(errno, "fcntl")
-                                                    .message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("segment fd is not a sealable memfd: ",
+                     ErrnoToStatus(errno, "fcntl").message()));
   }
   if ((seals & kRequiredSeals) != kRequiredSeals) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -66,10 +66,10 @@ absl::StatusOr<Segment> Segment::Adopt(UniqueFd fd, size_t expected_size,
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError("segment fd is not a regular file");
   }
-  if (expected_size == 0 || static_cast<uint64_t>(st.st_size) != expected_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("segment is ", st.st_size, " bytes, expected ",
-                     expected_size));
+  if (expected_size == 0 ||
+      static_cast<uint64_t>(st.st_size) != expected_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "segment is ", st.st_size, " bytes, expected ", expected_size));
   }
   uint8_t* base = MapWhole(fd.get(), expected_size, access);
   if (base == nullptr) return ErrnoToStatus(errno, "mmap(peer segment)");

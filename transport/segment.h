@@ -42,9 +42,8 @@ enum class SealMode {
 };
 
 // The seals every received segment must carry.
-inline constexpr int kRequiredSeals = 0x0001 /*F_SEAL_SEAL*/ |
-                                      0x0002 /*F_SEAL_SHRINK*/ |
-                                      0x0004 /*F_SEAL_GROW*/;
+inline constexpr int kRequiredSeals =
+    0x0001 /*F_SEAL_SEAL*/ | 0x0002 /*F_SEAL_SHRINK*/ | 0x0004 /*F_SEAL_GROW*/;
 
 // An fd plus a mapping of the whole segment. Move-only; unmaps and closes on
 // destruction. Thread-compatible: const methods may be called concurrently.

@@ -52,8 +52,8 @@ absl::StatusOr<UniqueFd> ListenSeqpacket(const std::string& path, int backlog,
                                          mode_t mode) {
   absl::StatusOr<sockaddr_un> addr = MakeAddress(path);
   if (!addr.ok()) return addr.status();
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                       0));
+  UniqueFd fd(
+      ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return ErrnoToStatus(errno, "socket(AF_UNIX)");
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr),
              sizeof(*addr)) != 0) {
@@ -91,7 +91,7 @@ absl::Status SendRecord(int fd, absl::Span<const uint8_t> bytes,
   struct iovec iov;
   iov.iov_base = const_cast<uint8_t*>(bytes.data());
   iov.iov_len = bytes.size();
-  struct msghdr msg{};
+  struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
@@ -119,7 +119,9 @@ absl::Status SendRecord(int fd, absl::Span<const uint8_t> bytes,
 
 absl::Status WaitReadable(int fd, Deadline deadline) {
   for (;;) {
-    struct pollfd p{fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     int rc = ::poll(&p, 1, MillisUntil(deadline));
     if (rc > 0) return absl::OkStatus();
     if (rc == 0) {
@@ -140,11 +142,11 @@ absl::StatusOr<Record> RecvRecord(int fd, size_t max_bytes, size_t max_fds,
   struct iovec iov;
   iov.iov_base = record.bytes.data();
   iov.iov_len = record.bytes.size();
-  struct msghdr msg{};
+  struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * std::max<size_t>(
-                                                        max_fds, 1)));
+  std::vector<char> control(
+      CMSG_SPACE(sizeof(int) * std::max<size_t>(max_fds, 1)));
   msg.msg_control = control.data();
   msg.msg_controllen = control.size();
   ssize_t n;

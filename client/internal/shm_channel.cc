@@ -23,7 +23,8 @@ ShmMode EffectiveMode(ShmMode configured) {
   const std::string v = env;
   if (v == "auto") return ShmMode::kAuto;
   if (v == "off" || v == "disabled" || v == "grpc") return ShmMode::kDisabled;
-  if (v == "require" || v == "required" || v == "shm") return ShmMode::kRequired;
+  if (v == "require" || v == "required" || v == "shm")
+    return ShmMode::kRequired;
   return configured;
 }
 
@@ -69,7 +70,8 @@ grpc::Status CancelledStatus() {
 // Tells the server to stop working on a call we gave up on (best effort).
 // The server thread that would read it may be the one running that very
 // call, so wake a standby thread too.
-void SendCancel(transport::Connection& t, uint32_t stream, uint32_t generation) {
+void SendCancel(transport::Connection& t, uint32_t stream,
+                uint32_t generation) {
   transport::MessageHeader h;
   h.stream = stream;
   h.generation = generation;
@@ -133,12 +135,14 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
     return t.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
                   send_deadline, position);
   }
-  absl::StatusOr<transport::Chunk> chunk = t.AllocateChunk(total, send_deadline);
+  absl::StatusOr<transport::Chunk> chunk =
+      t.AllocateChunk(total, send_deadline);
   if (!chunk.ok()) return chunk.status();
   io.WriteRequest(chunk->data);
   rpc::EncodeExtras(flags, extras, chunk->data + message_size);
   absl::Status s = t.Send(
-      h, transport::OutgoingPayload::InChunk(*chunk, static_cast<uint32_t>(total)),
+      h,
+      transport::OutgoingPayload::InChunk(*chunk, static_cast<uint32_t>(total)),
       send_deadline, position);
   if (!s.ok()) t.DiscardChunk(*chunk);
   return s;
@@ -153,9 +157,9 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
   }
   absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
   if (!f.ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        absl::StrCat("malformed response frame: ",
-                                     f.status().message()));
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("malformed response frame: ", f.status().message()));
   }
   io.SetInitialMetadata(f->metadata);
   io.SetTrailingMetadata(f->trailing);
@@ -180,7 +184,8 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
 
 }  // namespace
 
-// ---- ChannelState ------------------------------------------------------------
+// ---- ChannelState
+// ------------------------------------------------------------
 
 ChannelState::ChannelState(std::string target, ShmChannelOptions options)
     : target_(std::move(target)),
@@ -224,16 +229,18 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
     if (connection_ != nullptr && connection_->usable()) return connection_;
     if (connection_ != nullptr) {
       // Lost (the server went away or is shutting down): try again at once.
-      why_not_ = absl::StrCat("lost the shared-memory connection: ",
-                              connection_->transport().status().ok()
-                                  ? "server is shutting down"
-                                  : connection_->transport().status().message());
+      why_not_ =
+          absl::StrCat("lost the shared-memory connection: ",
+                       connection_->transport().status().ok()
+                           ? "server is shutting down"
+                           : connection_->transport().status().message());
       connection_.reset();
       path_.store(ChannelPath::kGrpc);
       next_attempt_ = Clock::time_point{};
       Log(absl::StrCat("uses gRPC: ", why_not_));
     }
-    auto unavailable = [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
+    auto unavailable =
+        [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
       if (mode_ == ShmMode::kRequired) {
         return absl::UnavailableError(absl::StrCat(
             "shared memory is required but unavailable: ", why_not_));
@@ -277,10 +284,9 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
     lock.unlock();
 
     absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
-        endpoint.empty()
-            ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
-                  absl::NotFoundError(why_not_))
-            : ClientConnection::Open(endpoint, options_, epoch);
+        endpoint.empty() ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
+                               absl::NotFoundError(why_not_))
+                         : ClientConnection::Open(endpoint, options_, epoch);
 
     lock.lock();
     connecting_ = false;
@@ -310,7 +316,8 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
   }
 }
 
-// ---- ClientConnection --------------------------------------------------------
+// ---- ClientConnection
+// --------------------------------------------------------
 
 ClientConnection::ClientConnection(
     std::shared_ptr<transport::Connection> transport,
@@ -400,8 +407,9 @@ void ClientConnection::Defer(uint32_t stream, uint32_t generation,
       ++pending_count_;
       if (!thread_running_) {
         thread_running_ = true;
-        std::thread([self = shared_from_this()] { self->CompletionLoop(); })
-            .detach();
+        std::thread([self = shared_from_this()] {
+          self->CompletionLoop();
+        }).detach();
       }
       return;
     }
@@ -454,7 +462,8 @@ void ClientConnection::CompletionLoop() {
         // cancellations and dropped notifications.
         wake = now + kPollFirst;
         for (const Pending& p : pending_) {
-          if (p.io != nullptr) wake = std::min(wake, SteadyDeadline(p.deadline));
+          if (p.io != nullptr)
+            wake = std::min(wake, SteadyDeadline(p.deadline));
         }
       }
     }
@@ -491,7 +500,8 @@ void ClientConnection::CompletionLoop() {
         --pending_count_;
       }
     }
-    for (auto& [s, p, m] : answered) Finish(s, std::move(p), grpc::Status::OK, &m);
+    for (auto& [s, p, m] : answered)
+      Finish(s, std::move(p), grpc::Status::OK, &m);
     for (auto& [s, p, status] : ended) Finish(s, std::move(p), status, nullptr);
     if (closed) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -503,7 +513,8 @@ void ClientConnection::CompletionLoop() {
   }
 }
 
-// ---- calls -------------------------------------------------------------------
+// ---- calls
+// -------------------------------------------------------------------
 
 grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
                       SysClock::time_point deadline, UnaryIo& io) {
@@ -587,8 +598,8 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
     const auto poll = now - sent < kPollFirstFor ? kPollFirst : kPollLater;
     transport::Deadline tick = std::min(steady_deadline, now + poll);
     if (kick_pending) tick = std::min(tick, sent + kKickAfter);
-    absl::StatusOr<InboundMessage> r =
-        t.ReceiveStream(*stream, tick, transport::WaitPolicy{std::chrono::nanoseconds(0)});
+    absl::StatusOr<InboundMessage> r = t.ReceiveStream(
+        *stream, tick, transport::WaitPolicy{std::chrono::nanoseconds(0)});
     if (r.ok()) {
       if (r->descriptor().generation == generation) {
         m = std::move(*r);
