@@ -1,0 +1,1252 @@
+// rpc_latency: unary call latency of shmrpc against gRPC's own transports and
+// against the machine's floor, all from one run.
+//
+//   bazel run -c opt //bench:rpc_latency -- --csv=/tmp/rpc.csv
+//
+// Every call is one unary RoundTrip of shmrpc.bench.LatencyBench
+// (proto/bench.proto) carrying a payload of 64 B to 4 MiB each way. For EVERY
+// call, on every transport:
+//   - the client writes every byte of the request's payload with a pattern
+//     that differs from call to call (into the same request object, whose
+//     string keeps its capacity, so that malloc does not dominate);
+//   - the server reads every byte of it and checks each 64-bit word against
+//     the pattern (a mismatch fails the call with DATA_LOSS), then writes
+//     every byte of a response payload of the same size;
+//   - the client reads every byte of the response and checks it the same
+//     way, aborting on any mismatch.
+// A sample is the wall time (std::chrono::steady_clock) of all of that:
+// writing the request, the call through the stub (ClientContext included),
+// and checking the response. Rows report the median (p50) and 99th
+// percentile (p99) of their samples.
+//
+// Transports (--transports picks a subset):
+//
+//   shm-stub     The generated shmrpc stub (ShmLatencyBench::Stub) on a
+//                channel from shmrpc::CreateChannel("localhost:PORT", ...):
+//                the call goes over shared memory without touching gRPC.
+//   shm-creds    The unchanged grpc_cpp_plugin stub (LatencyBench::Stub) on a
+//                grpc::Channel made with shmrpc::ShmChannelCredentials
+//                (grpc::CreateCustomChannel, i.e. grpc::CreateChannel plus the
+//                raised message size limits): gRPC's call machinery runs, and
+//                shmrpc's interceptor answers the call over shared memory.
+//   grpc-tcp     Plain gRPC over TCP loopback (127.0.0.1:PORT).
+//   grpc-uds     Plain gRPC over a Unix domain socket (unix:PATH).
+//   grpc-inproc  gRPC's in-process transport (grpc::Server::InProcessChannel)
+//                to a grpc::Server inside the benchmark process: gRPC's cost
+//                without any socket.
+//   spin-floor   No RPC: two threads ping-pong one cache line (the client
+//                stores n+1 into an atomic counter in a shared memfd page, the
+//                other thread spins until it sees n+1 and stores n+2, ...).
+//                The cost of moving a cache line to the other core and back;
+//                no cross-core call can beat it. Payload 0.
+//   touch-floor  No RPC either: the spin-floor exchange plus the payload work
+//                that every row above must do, on plain buffers shared by the
+//                two threads: the client writes the request payload, the
+//                other thread (on the server CPU) checks every byte and
+//                writes the response payload, the client checks every byte.
+//                What no transport, however zero-copy, can go below at that
+//                payload size; it bounds the ratio any transport can reach
+//                against gRPC.
+//
+// Processes and CPUs. The server process is forked before the benchmark
+// creates any thread or gRPC object (gRPC does not survive fork). It runs one
+// grpc::Server listening on 127.0.0.1:0 and on unix:PATH, and one
+// shmrpc::Server on the same TCP address, both serving the same service
+// object; it dies with the benchmark (PR_SET_PDEATHSIG). Both processes use a
+// private SHMRPC_DIR (a fresh directory under /tmp, removed at the end) for
+// the shared-memory endpoint. With at least two CPUs the benchmark process is
+// pinned to CPU 0 and the server process to CPU 1 (their threads inherit
+// that), so every call crosses cores. For the two in-process transports the
+// "server" threads are put on CPU 1 as well: the spin-floor partner thread
+// pins itself, and the grpc-inproc server is built and started by a helper
+// thread pinned to CPU 1, so the server's threads (which inherit the
+// affinity of the thread that creates them) run there while the client stays
+// on CPU 0. gRPC's process-wide threads are created by the client thread
+// (grpc_init() runs on CPU 0 first).
+//
+// Memory allocator. Unless --malloc=default, both processes turn off glibc's
+// returning of freed memory to the kernel (M_TRIM_THRESHOLD 1 GiB) and its
+// sliding mmap threshold (M_MMAP_THRESHOLD 32 MiB) before the fork. With
+// glibc's defaults, whether a freed multi-MiB buffer goes back to the kernel
+// (madvise/munmap) and is page-faulted in again on the next call depends on
+// the allocation history: gRPC's 4 MiB calls measured ~1.8 ms when run alone
+// and ~28 ms when interleaved with 64 B rows, about half of it in page
+// faults. The setting applies to every transport alike; --malloc=default
+// shows what an untuned process gets.
+//
+// Rows are measured in --passes interleaved shares, each after its own
+// warm-up, so that slow drifts of the machine hit all transports alike.
+// Before the first pass every channel makes one call, and each shm-* channel
+// must report shmrpc::ChannelPath::kSharedMemory; every response also says
+// (through its seed) whether the server saw the call arrive over shared
+// memory, and a shm-* call that did not, or a grpc-* call that did, aborts the
+// run.
+
+#include <dirent.h>
+#include <grpc/grpc.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+#include <malloc.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/bench.grpc.pb.h"
+#include "proto/bench.pb.h"
+#include "proto/bench.shmrpc.h"
+#include "shmrpc/shmrpc.h"
+#include "transport/futex.h"
+#include "transport/segment.h"
+
+namespace shmrpc::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClientCpu = 0;
+constexpr int kServerCpu = 1;
+
+// gRPC's message size limits, raised for the 4 MiB rows (and some room).
+constexpr int kMaxMessageBytes = 64 << 20;
+
+// ---- errors -----------------------------------------------------------------
+
+// The private SHMRPC_DIR and the process that owns it (and removes it).
+std::string g_shm_dir;
+pid_t g_dir_owner = 0;
+
+// Removes g_shm_dir and everything in it (sockets only; no subdirectories).
+void RemoveShmDir() {
+  if (g_shm_dir.empty() || ::getpid() != g_dir_owner) return;
+  if (DIR* d = ::opendir(g_shm_dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      ::unlink((g_shm_dir + "/" + name).c_str());
+    }
+    ::closedir(d);
+  }
+  ::rmdir(g_shm_dir.c_str());
+  g_shm_dir.clear();
+}
+
+// Prints "rpc_latency (<side>): <message>", removes the temporary directory
+// (in the benchmark process) and aborts. Used for every broken invariant: a
+// benchmark that measured corrupted data, or the wrong transport, must not
+// print numbers.
+[[noreturn]] void Die(const char* side, const std::string& message) {
+  std::fprintf(stderr, "rpc_latency (%s): %s\n", side, message.c_str());
+  std::fflush(stderr);
+  RemoveShmDir();
+  std::abort();
+}
+
+// ---- transports and rows ----------------------------------------------------
+
+enum class Transport {
+  kSpinFloor,
+  kTouchFloor,
+  kShmStub,
+  kShmCreds,
+  kGrpcInproc,
+  kGrpcUds,
+  kGrpcTcp,
+};
+
+// Also the order of the table.
+constexpr Transport kAllTransports[] = {
+    Transport::kSpinFloor, Transport::kTouchFloor, Transport::kShmStub,
+    Transport::kShmCreds,  Transport::kGrpcInproc, Transport::kGrpcUds,
+    Transport::kGrpcTcp};
+
+const char* TransportName(Transport t) {
+  switch (t) {
+    case Transport::kSpinFloor:
+      return "spin-floor";
+    case Transport::kTouchFloor:
+      return "touch-floor";
+    case Transport::kShmStub:
+      return "shm-stub";
+    case Transport::kShmCreds:
+      return "shm-creds";
+    case Transport::kGrpcInproc:
+      return "grpc-inproc";
+    case Transport::kGrpcUds:
+      return "grpc-uds";
+    case Transport::kGrpcTcp:
+      return "grpc-tcp";
+  }
+  return "?";
+}
+
+std::optional<Transport> ParseTransport(const std::string& name) {
+  for (Transport t : kAllTransports) {
+    if (name == TransportName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+bool IsShm(Transport t) {
+  return t == Transport::kShmStub || t == Transport::kShmCreds;
+}
+
+// The rows that make no call.
+bool IsFloor(Transport t) {
+  return t == Transport::kSpinFloor || t == Transport::kTouchFloor;
+}
+
+// Whether the transport needs the server process.
+bool IsRemote(Transport t) {
+  return !IsFloor(t) && t != Transport::kGrpcInproc;
+}
+
+constexpr uint32_t kDefaultPayloads[] = {64, 4 << 10, 64 << 10, 1 << 20,
+                                         4 << 20};
+
+// One line of the result table, or the share of it measured in one pass.
+struct Row {
+  Transport transport;
+  uint32_t payload_bytes;
+  uint32_t warmup;  // untimed calls first
+  uint32_t calls;   // timed calls
+};
+
+// See transport_rtt.cc: every pass measures a share of every row.
+struct Slice {
+  uint32_t row;  // index into the table
+  Row part;      // this pass's share of it (with its own warm-up)
+};
+
+struct Result {
+  Row row;
+  uint64_t p50_ns = 0;
+  uint64_t p99_ns = 0;
+};
+
+// ---- command line -----------------------------------------------------------
+
+struct Options {
+  std::string csv;          // empty: print only
+  bool tune_malloc = true;  // --malloc=tuned
+  double calls = 1.0;       // scale factor for the default call counts
+  uint32_t passes = 5;
+  std::vector<Transport> transports{std::begin(kAllTransports),
+                                    std::end(kAllTransports)};
+  std::vector<uint32_t> payloads{std::begin(kDefaultPayloads),
+                                 std::end(kDefaultPayloads)};
+};
+
+constexpr char kUsage[] =
+    "usage: rpc_latency [--csv=PATH] [--transports=LIST] [--payloads=LIST]\n"
+    "                   [--calls=X] [--passes=N]\n"
+    "  --csv=PATH         also write the results as CSV to PATH\n"
+    "  --transports=LIST  comma-separated subset of spin-floor, touch-floor,\n"
+    "                     shm-stub, shm-creds, grpc-inproc, grpc-uds,\n"
+    "                     grpc-tcp\n"
+    "                     (default: all)\n"
+    "  --payloads=LIST    comma-separated payload sizes in bytes, multiples\n"
+    "                     of 8; K/KiB and M/MiB suffixes allowed (default:\n"
+    "                     64,4KiB,64KiB,1MiB,4MiB)\n"
+    "  --calls=X          scale every row's number of timed calls by X\n"
+    "                     (default 1; e.g. 0.1 for a quick look)\n"
+    "  --passes=N         measure every row in N interleaved shares, each\n"
+    "                     after its own warm-up (default 5)\n"
+    "  --malloc=M         'tuned' (default): no glibc heap trimming and a\n"
+    "                     fixed mmap threshold in both processes; 'default':\n"
+    "                     glibc's defaults\n";
+
+[[noreturn]] void UsageError(const std::string& message) {
+  std::fprintf(stderr, "rpc_latency: %s\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+std::vector<std::string> SplitCommas(const std::string& value) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    out.push_back(value.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+uint32_t ParseSize(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || end == text.c_str() || errno != 0) {
+    UsageError("bad payload size '" + text + "'");
+  }
+  std::string suffix = end;
+  for (char& c : suffix) c = static_cast<char>(std::tolower(c));
+  unsigned long long scale = 1;
+  if (suffix == "k" || suffix == "kib") {
+    scale = 1ull << 10;
+  } else if (suffix == "m" || suffix == "mib") {
+    scale = 1ull << 20;
+  } else if (!suffix.empty() && suffix != "b") {
+    UsageError("bad payload size '" + text + "'");
+  }
+  const unsigned long long bytes = v * scale;
+  if (bytes % 8 != 0 || bytes > (32ull << 20)) {
+    UsageError("payload size '" + text +
+               "' must be a multiple of 8 and at most 32 MiB");
+  }
+  return static_cast<uint32_t>(bytes);
+}
+
+Options ParseFlags(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) != 0 || eq == std::string::npos) {
+      UsageError("unknown argument '" + arg + "'");
+    }
+    const std::string flag = arg.substr(2, eq - 2);
+    const std::string value = arg.substr(eq + 1);
+    if (flag == "csv") {
+      if (value.empty()) UsageError("--csv needs a path");
+      o.csv = value;
+    } else if (flag == "calls") {
+      char* end = nullptr;
+      o.calls = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(o.calls > 0) || o.calls > 1000) {
+        UsageError("bad value for --calls: '" + value + "'");
+      }
+    } else if (flag == "passes") {
+      char* end = nullptr;
+      const long v = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || v < 1 || v > 1000) {
+        UsageError("bad value for --passes: '" + value + "'");
+      }
+      o.passes = static_cast<uint32_t>(v);
+    } else if (flag == "malloc") {
+      if (value != "tuned" && value != "default") {
+        UsageError("bad value for --malloc: '" + value + "'");
+      }
+      o.tune_malloc = value == "tuned";
+    } else if (flag == "transports") {
+      o.transports.clear();
+      for (const std::string& name : SplitCommas(value)) {
+        std::optional<Transport> t = ParseTransport(name);
+        if (!t) UsageError("unknown transport '" + name + "'");
+        if (std::find(o.transports.begin(), o.transports.end(), *t) ==
+            o.transports.end()) {
+          o.transports.push_back(*t);
+        }
+      }
+    } else if (flag == "payloads") {
+      o.payloads.clear();
+      for (const std::string& text : SplitCommas(value)) {
+        const uint32_t bytes = ParseSize(text);
+        if (std::find(o.payloads.begin(), o.payloads.end(), bytes) ==
+            o.payloads.end()) {
+          o.payloads.push_back(bytes);
+        }
+      }
+      std::sort(o.payloads.begin(), o.payloads.end());
+    } else {
+      UsageError("unknown flag '--" + flag + "'");
+    }
+  }
+  return o;
+}
+
+bool Selected(const Options& o, Transport t) {
+  return std::find(o.transports.begin(), o.transports.end(), t) !=
+         o.transports.end();
+}
+
+// Timed calls of a row at --calls=1: enough for a stable p99 where calls are
+// cheap, fewer where one call takes milliseconds, so that the default run
+// measures for about a minute on a 2-core machine (--malloc=default makes the
+// gRPC 4 MiB rows several times slower).
+uint32_t DefaultCalls(Transport t, uint32_t payload) {
+  if (t == Transport::kSpinFloor) return 400000;
+  if (IsShm(t) || t == Transport::kTouchFloor) {
+    if (payload <= (4u << 10)) return 100000;
+    if (payload <= (64u << 10)) return 20000;
+    if (payload <= (1u << 20)) return 3000;
+    return 1000;
+  }
+  if (payload <= (4u << 10)) return 20000;
+  if (payload <= (64u << 10)) return 10000;
+  if (payload <= (1u << 20)) return 2000;
+  return 600;
+}
+
+std::vector<Row> PlanRows(const Options& o) {
+  std::vector<Row> rows;
+  for (Transport t : kAllTransports) {
+    if (!Selected(o, t)) continue;
+    std::vector<uint32_t> payloads = o.payloads;
+    if (t == Transport::kSpinFloor) payloads = {0};
+    for (uint32_t payload : payloads) {
+      const double scaled = std::ceil(DefaultCalls(t, payload) * o.calls);
+      const uint32_t calls = static_cast<uint32_t>(
+          std::clamp(scaled, static_cast<double>(o.passes), 1e8));
+      rows.push_back(Row{t, payload, 0, calls});
+    }
+  }
+  return rows;
+}
+
+// Cuts every row into `passes` shares and orders them pass by pass. Each
+// share warms up with a fifth of its timed calls (at least 10, at most 2000).
+std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
+  std::vector<Slice> schedule;
+  for (uint32_t pass = 0; pass < passes; ++pass) {
+    for (uint32_t r = 0; r < rows.size(); ++r) {
+      const Row& row = rows[r];
+      const uint32_t timed =
+          row.calls / passes + (pass < row.calls % passes ? 1 : 0);
+      if (timed == 0) continue;
+      const uint32_t warmup = std::clamp<uint32_t>(timed / 5, 10, 2000);
+      schedule.push_back(
+          Slice{r, Row{row.transport, row.payload_bytes, warmup, timed}});
+    }
+  }
+  return schedule;
+}
+
+// ---- CPU pinning ------------------------------------------------------------
+
+// Whether CPUs 0 and 1 are both online and allowed to this process.
+bool CanPin() {
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) return false;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return false;
+  return CPU_ISSET(kClientCpu, &allowed) && CPU_ISSET(kServerCpu, &allowed);
+}
+
+// Pins the calling thread to `cpu` (no-op when `enabled` is false). Threads
+// it creates afterwards inherit the affinity.
+void PinTo(int cpu, bool enabled, const char* side) {
+  if (!enabled) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
+    Die(side, "sched_setaffinity(CPU " + std::to_string(cpu) +
+                  "): " + std::strerror(errno));
+  }
+}
+
+// Number of threads of process `pid` (0: this one), from /proc.
+int CountThreads(pid_t pid) {
+  const std::string dir =
+      pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
+  int n = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
+// "N threads: a on CPU 0, b on CPU 1, ..." for process `pid`, from the
+// Cpus_allowed_list of each of its threads.
+std::string DescribeThreadAffinity(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::map<std::string, int> by_cpus;
+  int n = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream status(dir + "/" + e->d_name + "/status");
+      std::string line;
+      while (std::getline(status, line)) {
+        if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+          std::string cpus = line.substr(line.find(':') + 1);
+          cpus.erase(0, cpus.find_first_not_of(" \t"));
+          ++by_cpus[cpus];
+          ++n;
+          break;
+        }
+      }
+    }
+    ::closedir(d);
+  }
+  std::string out = std::to_string(n) + " threads:";
+  bool first = true;
+  for (const auto& [cpus, count] : by_cpus) {
+    out += (first ? " " : ", ") + std::to_string(count) + " on CPU " + cpus;
+    first = false;
+  }
+  return out;
+}
+
+// ---- payload pattern --------------------------------------------------------
+
+// Golden-ratio step between consecutive words of a payload.
+constexpr uint64_t kPatternStep = 0x9e3779b97f4a7c15ull;
+
+uint64_t Mix64(uint64_t x) {  // splitmix64 finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The seed of the request of call `call` of slice `slice`: never the same for
+// two calls of a run, so stale bytes from an earlier call cannot pass.
+uint64_t RequestSeed(uint32_t slice, uint32_t call) {
+  return Mix64((uint64_t{slice} << 32) ^ call);
+}
+
+// The seed of the response to a request with `request_seed`; it also says
+// whether the call arrived at the server over shared memory.
+uint64_t ResponseSeed(uint64_t request_seed, bool shared_memory) {
+  return Mix64(request_seed ^
+               (shared_memory ? 0x73686d2d73686d2dull : 0x677270632d677270ull));
+}
+
+// Writes EVERY byte of [data, data + bytes) (bytes a multiple of 8) with the
+// pattern for `seed`.
+void WritePayload(char* data, size_t bytes, uint64_t seed) {
+  const size_t n = bytes / 8;
+  uint64_t value = seed;
+  for (size_t i = 0; i < n; ++i) {
+    std::memcpy(data + 8 * i, &value, 8);  // one unaligned-safe store
+    value += kPatternStep;
+  }
+}
+
+// Reads EVERY byte of [data, data + bytes) and returns the OR of the XOR of
+// every word with the word expected for `seed`: 0 only if every byte is as
+// expected.
+uint64_t CheckPayload(const char* data, size_t bytes, uint64_t seed) {
+  const size_t n = bytes / 8;
+  uint64_t value = seed;
+  uint64_t diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t w;
+    std::memcpy(&w, data + 8 * i, 8);
+    diff |= w ^ value;
+    value += kPatternStep;
+  }
+  return diff;
+}
+
+// ---- the service ------------------------------------------------------------
+
+// Registered with grpc::ServerBuilder and shmrpc::ServerBuilder alike; the
+// same handler serves every transport.
+class LatencyService final : public ShmLatencyBench::Service {
+ public:
+  grpc::Status RoundTrip(ServerContext* context, const LatencyRequest* request,
+                         LatencyResponse* response) override {
+    const std::string& in = request->payload();
+    if (in.size() % 8 != 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "payload size is not a multiple of 8");
+    }
+    if (CheckPayload(in.data(), in.size(), request->seed()) != 0) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          "request payload of " + std::to_string(in.size()) +
+                              " bytes does not match its seed");
+    }
+    const uint64_t seed =
+        ResponseSeed(request->seed(), context->is_shared_memory());
+    std::string* out = response->mutable_payload();
+    out->resize(in.size());
+    WritePayload(out->data(), out->size(), seed);
+    response->set_seed(seed);
+    return grpc::Status::OK;
+  }
+};
+
+// ---- the server process -----------------------------------------------------
+
+// Runs in the forked child: serves until killed. Reports "port N" (or
+// "error ...") on `report_fd`.
+[[noreturn]] void ServerMain(pid_t parent, int report_fd,
+                             const std::string& uds_path, bool pinned) {
+  // Die with the benchmark, however it dies.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(3);
+  if (::getppid() != parent) _exit(3);  // the parent is already gone
+  PinTo(kServerCpu, pinned, "server");
+  auto report = [&](const std::string& line) {
+    const std::string text = line + "\n";
+    if (::write(report_fd, text.data(), text.size()) < 0) _exit(4);
+    ::close(report_fd);
+  };
+
+  LatencyService service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.AddListeningPort("unix:" + uds_path,
+                           grpc::InsecureServerCredentials());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || port == 0) {
+    report("error: grpc::ServerBuilder::BuildAndStart failed");
+    _exit(5);
+  }
+
+  shmrpc::ServerBuilder shm_builder;
+  shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
+      .RegisterService(&service);
+  std::string error;
+  std::unique_ptr<shmrpc::Server> shm_server =
+      shm_builder.BuildAndStart(&error);
+  if (shm_server == nullptr) {
+    report("error: shmrpc::ServerBuilder::BuildAndStart: " + error);
+    _exit(5);
+  }
+  report("port " + std::to_string(port));
+  for (;;) ::pause();  // until the benchmark kills us
+}
+
+// Reads the server's one-line report; returns the port or dies.
+int ReadServerPort(int fd) {
+  std::string line;
+  char buf[256];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+    if (line.find('\n') != std::string::npos) break;
+  }
+  ::close(fd);
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.rfind("port ", 0) != 0) {
+    Die("client", "the server process did not start: " +
+                      (line.empty() ? std::string("it exited") : line));
+  }
+  return std::atoi(line.c_str() + 5);
+}
+
+// Set once the benchmark is about to kill the server process.
+std::atomic<bool> g_expect_server_exit{false};
+
+// Blocks until the server process ends (without reaping it); if that was not
+// asked for, the benchmark cannot go on.
+void WatchServer(pid_t server) {
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(server), &info, WEXITED | WNOWAIT) !=
+         0) {
+    if (errno != EINTR) return;
+  }
+  if (g_expect_server_exit.load()) return;
+  std::fprintf(
+      stderr, "rpc_latency: the server process died unexpectedly (%s %d)\n",
+      info.si_code == CLD_EXITED ? "exit status" : "signal", info.si_status);
+  std::fflush(stderr);
+  RemoveShmDir();
+  _exit(1);
+}
+
+// ---- the client -------------------------------------------------------------
+
+// The request and response objects, reused by every call of every transport
+// (their payload strings keep their capacity).
+struct CallBuffers {
+  LatencyRequest request;
+  LatencyResponse response;
+};
+
+// One call on `stub` (the transport's generated stub): writes the request
+// payload, calls RoundTrip, checks the response.
+template <class Stub>
+void OneCall(Stub& stub, Transport transport, CallBuffers& b, uint32_t bytes,
+             uint64_t seed) {
+  std::string* payload = b.request.mutable_payload();
+  if (payload->size() != bytes) payload->resize(bytes);
+  WritePayload(payload->data(), bytes, seed);
+  b.request.set_seed(seed);
+
+  grpc::ClientContext context;
+  const grpc::Status status = stub.RoundTrip(&context, b.request, &b.response);
+  if (!status.ok()) {
+    Die("client", std::string(TransportName(transport)) + " call with " +
+                      std::to_string(bytes) +
+                      " B failed: " + std::to_string(status.error_code()) +
+                      " " + status.error_message());
+  }
+  const bool shm = IsShm(transport);
+  const uint64_t expected = ResponseSeed(seed, shm);
+  const std::string& in = b.response.payload();
+  if (b.response.seed() != expected) {
+    if (b.response.seed() == ResponseSeed(seed, !shm)) {
+      Die("client",
+          std::string(TransportName(transport)) +
+              ": the server saw this call arrive over " +
+              (shm ? "gRPC, not shared memory" : "shared memory, not gRPC"));
+    }
+    Die("client", std::string(TransportName(transport)) +
+                      ": response seed does not match the request");
+  }
+  if (in.size() != bytes || CheckPayload(in.data(), in.size(), expected) != 0) {
+    Die("client", std::string(TransportName(transport)) + ": response of " +
+                      std::to_string(in.size()) + " bytes (expected " +
+                      std::to_string(bytes) + ") does not match its pattern");
+  }
+}
+
+// Runs `row.warmup` untimed then `row.calls` timed repetitions of `one(i)`.
+template <typename One>
+std::vector<uint64_t> TimeCalls(const Row& row, One&& one) {
+  std::vector<uint64_t> samples(row.calls, 0);  // touched up front
+  for (uint32_t i = 0; i < row.warmup; ++i) one(i);
+  for (uint32_t k = 0; k < row.calls; ++k) {
+    const Clock::time_point t0 = Clock::now();
+    one(row.warmup + k);
+    const Clock::time_point t1 = Clock::now();
+    samples[k] = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+  }
+  return samples;
+}
+
+// spin-floor: this thread and a partner pinned to the server CPU ping-pong
+// the counter at `word` (in a shared memfd page, the same kind of memory as
+// shmrpc's rings). The partner is started for the slice and joined after.
+std::vector<uint64_t> RunSpinFloor(std::atomic<uint64_t>* word, const Row& row,
+                                   bool pinned) {
+  std::atomic<uint64_t>& counter = *word;
+  counter.store(0, std::memory_order_relaxed);
+  const uint32_t total = row.warmup + row.calls;
+  std::thread partner([&] {
+    PinTo(kServerCpu, pinned, "spin-floor partner thread");
+    for (uint64_t i = 0; i < total; ++i) {
+      while (counter.load(std::memory_order_acquire) != 2 * i + 1) {
+        transport::CpuRelax();
+      }
+      counter.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  std::vector<uint64_t> samples = TimeCalls(row, [&](uint32_t i) {
+    counter.store(2 * uint64_t{i} + 1, std::memory_order_release);
+    while (counter.load(std::memory_order_acquire) != 2 * uint64_t{i} + 2) {
+      transport::CpuRelax();
+    }
+  });
+  partner.join();
+  return samples;
+}
+
+// touch-floor: the spin-floor exchange, plus the payload work of a call on
+// plain buffers (see the header comment). `slice` seeds the patterns as
+// RunCalls does. The buffers are allocated and touched before timing.
+std::vector<uint64_t> RunTouchFloor(uint32_t slice, const Row& row,
+                                    bool pinned) {
+  const size_t bytes = row.payload_bytes;
+  std::vector<char> request(bytes, 1), response(bytes, 1);
+  std::atomic<uint64_t> counter{0};
+  const uint32_t total = row.warmup + row.calls;
+  std::thread partner([&] {
+    PinTo(kServerCpu, pinned, "touch-floor partner thread");
+    for (uint32_t i = 0; i < total; ++i) {
+      while (counter.load(std::memory_order_acquire) != 2 * uint64_t{i} + 1) {
+        transport::CpuRelax();
+      }
+      const uint64_t seed = RequestSeed(slice, i);
+      if (CheckPayload(request.data(), bytes, seed) != 0) {
+        Die("touch-floor partner thread", "request does not match its pattern");
+      }
+      WritePayload(response.data(), bytes, ResponseSeed(seed, false));
+      counter.store(2 * uint64_t{i} + 2, std::memory_order_release);
+    }
+  });
+  std::vector<uint64_t> samples = TimeCalls(row, [&](uint32_t i) {
+    const uint64_t seed = RequestSeed(slice, i);
+    WritePayload(request.data(), bytes, seed);
+    counter.store(2 * uint64_t{i} + 1, std::memory_order_release);
+    while (counter.load(std::memory_order_acquire) != 2 * uint64_t{i} + 2) {
+      transport::CpuRelax();
+    }
+    if (CheckPayload(response.data(), bytes, ResponseSeed(seed, false)) != 0) {
+      Die("client", "touch-floor response does not match its pattern");
+    }
+  });
+  partner.join();
+  return samples;
+}
+
+// Nearest-rank percentile of sorted samples.
+uint64_t Percentile(const std::vector<uint64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(p * static_cast<double>(sorted.size()));
+  if (static_cast<double>(rank) < p * static_cast<double>(sorted.size())) {
+    ++rank;
+  }
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// ---- report -----------------------------------------------------------------
+
+std::string FormatBytes(uint32_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) {
+    return std::to_string(bytes >> 20) + " MiB";
+  }
+  if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) {
+    return std::to_string(bytes >> 10) + " KiB";
+  }
+  return std::to_string(bytes) + " B";
+}
+
+std::string FormatNs(uint64_t ns) {
+  char buf[32];
+  if (ns < 10000) {
+    std::snprintf(buf, sizeof(buf), "%llu ns",
+                  static_cast<unsigned long long>(ns));
+  } else if (ns < 10000000) {
+    std::snprintf(buf, sizeof(buf), "%.1f us", static_cast<double>(ns) / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.2f ms", static_cast<double>(ns) / 1e6);
+  }
+  return buf;
+}
+
+void Report(const std::vector<Result>& results, const Options& options,
+            bool pinned) {
+  auto p50_of = [&](Transport t, uint32_t payload) -> uint64_t {
+    for (const Result& r : results) {
+      if (r.row.transport == t && r.row.payload_bytes == payload) {
+        return r.p50_ns;
+      }
+    }
+    return 0;
+  };
+  // spin-floor (payload 0) is compared with grpc-uds at the smallest payload.
+  const uint32_t smallest =
+      options.payloads.empty() ? 0 : options.payloads.front();
+  std::printf("\n%-12s %9s %11s %11s %8s %23s\n", "transport", "payload", "p50",
+              "p99", "calls", "x faster than grpc-uds");
+  for (const Result& r : results) {
+    const bool floor = r.row.transport == Transport::kSpinFloor;
+    const uint64_t uds =
+        p50_of(Transport::kGrpcUds, floor ? smallest : r.row.payload_bytes);
+    std::string ratio = "-";
+    if (uds > 0 && r.p50_ns > 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.1fx%s",
+                    static_cast<double>(uds) / static_cast<double>(r.p50_ns),
+                    floor ? "*" : "");
+      ratio = buf;
+    }
+    std::printf(
+        "%-12s %9s %11s %11s %8u %23s\n", TransportName(r.row.transport),
+        FormatBytes(r.row.payload_bytes).c_str(), FormatNs(r.p50_ns).c_str(),
+        FormatNs(r.p99_ns).c_str(), r.row.calls, ratio.c_str());
+  }
+  std::printf(
+      "(x faster than grpc-uds: grpc-uds p50 / this row's p50 at the same "
+      "payload;\n * spin-floor moves no "
+      "payload and is compared with grpc-uds at %s)\n\n",
+      FormatBytes(smallest).c_str());
+
+  // The design targets, from this run.
+  auto ratio_line = [&](const std::string& what, uint64_t num, uint64_t den,
+                        bool at_most, double bound) {
+    if (num == 0 || den == 0) {
+      std::printf("target: %s: not measured in this run\n", what.c_str());
+      return;
+    }
+    const double r = static_cast<double>(num) / static_cast<double>(den);
+    const bool met = at_most ? r <= bound : r >= bound;
+    std::printf("target: %-45s %7.2fx  %s\n", (what + ":").c_str(), r,
+                met ? "met" : "MISSED");
+  };
+  constexpr uint32_t k64 = 64;
+  constexpr uint32_t k1M = 1u << 20;
+  ratio_line("64 B shm-stub p50 <= 3x spin-floor p50",
+             p50_of(Transport::kShmStub, k64), p50_of(Transport::kSpinFloor, 0),
+             true, 3.0);
+  ratio_line("64 B grpc-uds / shm-stub p50 >= 40x",
+             p50_of(Transport::kGrpcUds, k64), p50_of(Transport::kShmStub, k64),
+             false, 40.0);
+  ratio_line("64 B grpc-uds / shm-creds p50 >= 20x",
+             p50_of(Transport::kGrpcUds, k64),
+             p50_of(Transport::kShmCreds, k64), false, 20.0);
+  ratio_line("1 MiB grpc-uds / shm-stub p50 >= 10x",
+             p50_of(Transport::kGrpcUds, k1M), p50_of(Transport::kShmStub, k1M),
+             false, 10.0);
+  // What the payload work alone allows any transport at 1 MiB.
+  const uint64_t uds_1m = p50_of(Transport::kGrpcUds, k1M);
+  const uint64_t touch_1m = p50_of(Transport::kTouchFloor, k1M);
+  if (uds_1m > 0 && touch_1m > 0) {
+    std::printf(
+        "bound:  1 MiB grpc-uds / touch-floor p50 = %.2fx (the most any "
+        "transport could reach against grpc-uds here)\n",
+        static_cast<double>(uds_1m) / static_cast<double>(touch_1m));
+  }
+  if (!pinned) {
+    std::printf(
+        "note: fewer than 2 usable CPUs; nothing was pinned, so the numbers "
+        "above do not measure cross-core latency\n");
+  }
+
+  if (options.csv.empty()) return;
+  std::FILE* f = std::fopen(options.csv.c_str(), "w");
+  if (f == nullptr) {
+    Die("client", "cannot open " + options.csv + ": " + std::strerror(errno));
+  }
+  std::fprintf(f, "transport,payload_bytes,p50_ns,p99_ns,calls\n");
+  for (const Result& r : results) {
+    std::fprintf(f, "%s,%u,%llu,%llu,%u\n", TransportName(r.row.transport),
+                 r.row.payload_bytes, static_cast<unsigned long long>(r.p50_ns),
+                 static_cast<unsigned long long>(r.p99_ns), r.row.calls);
+  }
+  if (std::fclose(f) != 0) {
+    Die("client", "cannot write " + options.csv + ": " + std::strerror(errno));
+  }
+  std::printf("wrote %s\n", options.csv.c_str());
+}
+
+// Cost of one steady_clock::now() call, which every sample includes once.
+uint64_t ClockOverheadNs() {
+  constexpr int kCalls = 100000;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point t = start;
+  for (int i = 0; i < kCalls; ++i) t = Clock::now();
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t - start).count() /
+      kCalls);
+}
+
+grpc::ChannelArguments BigMessageArgs() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return args;
+}
+
+// The channels and stubs of the benchmark process.
+struct Clients {
+  std::shared_ptr<grpc::Channel> shm_stub_channel;
+  std::unique_ptr<ShmLatencyBench::Stub> shm_stub;
+  std::shared_ptr<grpc::Channel> shm_creds_channel;
+  std::unique_ptr<LatencyBench::Stub> shm_creds;
+  std::shared_ptr<grpc::Channel> tcp_channel;
+  std::unique_ptr<LatencyBench::Stub> tcp;
+  std::shared_ptr<grpc::Channel> uds_channel;
+  std::unique_ptr<LatencyBench::Stub> uds;
+  std::shared_ptr<grpc::Channel> inproc_channel;
+  std::unique_ptr<LatencyBench::Stub> inproc;
+};
+
+std::shared_ptr<grpc::Channel> ChannelOf(const Clients& c, Transport t) {
+  switch (t) {
+    case Transport::kShmStub:
+      return c.shm_stub_channel;
+    case Transport::kShmCreds:
+      return c.shm_creds_channel;
+    case Transport::kGrpcTcp:
+      return c.tcp_channel;
+    case Transport::kGrpcUds:
+      return c.uds_channel;
+    case Transport::kGrpcInproc:
+      return c.inproc_channel;
+    case Transport::kSpinFloor:
+    case Transport::kTouchFloor:
+      break;
+  }
+  return nullptr;
+}
+
+// Runs the calls of one slice on the transport's stub.
+std::vector<uint64_t> RunCalls(Clients& c, CallBuffers& b, uint32_t slice,
+                               const Row& row) {
+  auto run = [&](auto& stub) {
+    return TimeCalls(row, [&](uint32_t i) {
+      OneCall(stub, row.transport, b, row.payload_bytes, RequestSeed(slice, i));
+    });
+  };
+  switch (row.transport) {
+    case Transport::kShmStub:
+      return run(*c.shm_stub);
+    case Transport::kShmCreds:
+      return run(*c.shm_creds);
+    case Transport::kGrpcTcp:
+      return run(*c.tcp);
+    case Transport::kGrpcUds:
+      return run(*c.uds);
+    case Transport::kGrpcInproc:
+      return run(*c.inproc);
+    case Transport::kSpinFloor:
+    case Transport::kTouchFloor:
+      break;
+  }
+  Die("client", "RunCalls on a floor row");
+}
+
+int Main(int argc, char** argv) {
+  const Options options = ParseFlags(argc, argv);
+  const std::vector<Row> rows = PlanRows(options);
+  const std::vector<Slice> schedule = PlanSchedule(rows, options.passes);
+  const bool pinned = CanPin();
+  bool need_server = false;
+  for (Transport t : options.transports) need_server |= IsRemote(t);
+
+  // Before fork(), so that both processes get it (see the header comment).
+  if (options.tune_malloc && (::mallopt(M_TRIM_THRESHOLD, 1 << 30) != 1 ||
+                              ::mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1)) {
+    Die("client", "mallopt failed");
+  }
+
+  // A private endpoint directory, in the environment before fork() so that
+  // both processes derive the same endpoint from "localhost:PORT".
+  char dir_template[] = "/tmp/shmrpc-rpc-latency-XXXXXX";
+  if (::mkdtemp(dir_template) == nullptr) {
+    Die("client", std::string("mkdtemp: ") + std::strerror(errno));
+  }
+  g_shm_dir = dir_template;
+  g_dir_owner = ::getpid();
+  if (::setenv("SHMRPC_DIR", g_shm_dir.c_str(), 1) != 0) {
+    Die("client", std::string("setenv: ") + std::strerror(errno));
+  }
+  const std::string uds_path = g_shm_dir + "/grpc.sock";
+
+  // Everything both processes share exists now: the spin-floor page.
+  absl::StatusOr<transport::Segment> sync = transport::Segment::Create(
+      "shmrpc-bench-spin", 4096, transport::SealMode::kShared);
+  if (!sync.ok()) Die("client", "memfd: " + sync.status().ToString());
+  auto* spin_word = new (sync->data()) std::atomic<uint64_t>(0);
+
+  // Fork the server before any thread or gRPC object exists here.
+  pid_t server = -1;
+  int port = 0;
+  if (need_server) {
+    if (CountThreads(0) != 1) {
+      Die("client", "more than one thread before fork()");
+    }
+    int fds[2];
+    if (::pipe(fds) != 0) {
+      Die("client", std::string("pipe: ") + std::strerror(errno));
+    }
+    std::fflush(nullptr);
+    const pid_t parent = ::getpid();
+    server = ::fork();
+    if (server < 0) Die("client", std::string("fork: ") + std::strerror(errno));
+    if (server == 0) {
+      ::close(fds[0]);
+      ServerMain(parent, fds[1], uds_path, pinned);
+    }
+    ::close(fds[1]);
+    port = ReadServerPort(fds[0]);
+  }
+
+  PinTo(kClientCpu, pinned, "client");
+  std::thread watchdog;
+  if (server > 0) watchdog = std::thread(WatchServer, server);
+  grpc_init();  // gRPC's process-wide threads start here, on the client CPU
+
+  // The in-process gRPC server, started from a thread on the server CPU so
+  // that its threads run there.
+  LatencyService inproc_service;
+  std::unique_ptr<grpc::Server> inproc_server;
+  Clients c;
+  const grpc::ChannelArguments args = BigMessageArgs();
+  if (Selected(options, Transport::kGrpcInproc)) {
+    std::thread starter([&] {
+      PinTo(kServerCpu, pinned, "grpc-inproc server starter");
+      grpc::ServerBuilder builder;
+      builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+      builder.SetMaxSendMessageSize(kMaxMessageBytes);
+      builder.RegisterService(&inproc_service);
+      inproc_server = builder.BuildAndStart();
+    });
+    starter.join();
+    if (inproc_server == nullptr) {
+      Die("client", "the in-process grpc::Server did not start");
+    }
+    c.inproc_channel = inproc_server->InProcessChannel(args);
+    c.inproc = LatencyBench::NewStub(c.inproc_channel);
+  }
+  const std::string local = "localhost:" + std::to_string(port);
+  if (Selected(options, Transport::kShmStub)) {
+    c.shm_stub_channel = shmrpc::CreateChannel(
+        local, grpc::InsecureChannelCredentials(), ShmChannelOptions(), args);
+    c.shm_stub = ShmLatencyBench::NewStub(c.shm_stub_channel);
+  }
+  if (Selected(options, Transport::kShmCreds)) {
+    c.shm_creds_channel = grpc::CreateCustomChannel(
+        local,
+        shmrpc::ShmChannelCredentials(grpc::InsecureChannelCredentials()),
+        args);
+    c.shm_creds = LatencyBench::NewStub(c.shm_creds_channel);
+  }
+  if (Selected(options, Transport::kGrpcTcp)) {
+    c.tcp_channel =
+        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                  grpc::InsecureChannelCredentials(), args);
+    c.tcp = LatencyBench::NewStub(c.tcp_channel);
+  }
+  if (Selected(options, Transport::kGrpcUds)) {
+    c.uds_channel = grpc::CreateCustomChannel(
+        "unix:" + uds_path, grpc::InsecureChannelCredentials(), args);
+    c.uds = LatencyBench::NewStub(c.uds_channel);
+  }
+
+  if (pinned) {
+    std::printf(
+        "client pinned to CPU %d; server process and in-process server "
+        "threads to CPU %d\n",
+        kClientCpu, kServerCpu);
+  } else {
+    std::printf("fewer than 2 usable CPUs: pinning nothing\n");
+  }
+  if (server > 0) {
+    std::printf(
+        "server process %d: SHMRPC_DIR=%s, gRPC on 127.0.0.1:%d and "
+        "unix:%s\n",
+        static_cast<int>(server), g_shm_dir.c_str(), port, uds_path.c_str());
+  }
+  std::printf("malloc: %s\n",
+              options.tune_malloc
+                  ? "tuned (no heap trimming, mmap threshold 32 MiB) in both "
+                    "processes"
+                  : "glibc defaults");
+  std::printf("steady_clock::now() costs ~%llu ns (included once per sample)\n",
+              static_cast<unsigned long long>(ClockOverheadNs()));
+
+  // One call per channel to connect it; then the shm-* channels must be on
+  // shared memory.
+  CallBuffers buffers;
+  for (Transport t : options.transports) {
+    if (IsFloor(t)) continue;
+    const Row connect{t, 64, 0, 1};
+    (void)RunCalls(c, buffers, 0xffffffffu, connect);
+    const std::shared_ptr<grpc::Channel> channel = ChannelOf(c, t);
+    std::printf("%-12s path: %s\n", TransportName(t),
+                shmrpc::DescribeChannelPath(channel).c_str());
+    if (IsShm(t) &&
+        shmrpc::GetChannelPath(channel) != ChannelPath::kSharedMemory) {
+      Die("client", std::string(TransportName(t)) +
+                        " does not use shared memory: " +
+                        shmrpc::DescribeChannelPath(channel));
+    }
+  }
+
+  for (const Row& row : rows) {
+    std::printf("  %-11s %9s: %6u timed calls\n", TransportName(row.transport),
+                FormatBytes(row.payload_bytes).c_str(), row.calls);
+  }
+  std::printf(
+      "in %u interleaved passes, each share after a warm-up of a "
+      "fifth of its calls (10 to 2000)\n",
+      options.passes);
+
+  std::vector<std::vector<uint64_t>> samples(rows.size());
+  for (uint32_t r = 0; r < rows.size(); ++r) samples[r].reserve(rows[r].calls);
+  const Clock::time_point start = Clock::now();
+  uint32_t pass = 0;
+  for (uint32_t index = 0; index < schedule.size(); ++index) {
+    const Slice& slice = schedule[index];
+    if (index == 0 || slice.row <= schedule[index - 1].row) {
+      std::printf("pass %u/%u (%.0f s)\n", ++pass, options.passes,
+                  std::chrono::duration<double>(Clock::now() - start).count());
+      std::fflush(stdout);
+    }
+    std::vector<uint64_t> measured;
+    switch (slice.part.transport) {
+      case Transport::kSpinFloor:
+        measured = RunSpinFloor(spin_word, slice.part, pinned);
+        break;
+      case Transport::kTouchFloor:
+        measured = RunTouchFloor(index, slice.part, pinned);
+        break;
+      default:
+        measured = RunCalls(c, buffers, index, slice.part);
+        break;
+    }
+    samples[slice.row].insert(samples[slice.row].end(), measured.begin(),
+                              measured.end());
+  }
+  std::printf("measured in %.0f s\n",
+              std::chrono::duration<double>(Clock::now() - start).count());
+
+  // Still on shared memory at the end?
+  for (Transport t : options.transports) {
+    if (!IsShm(t)) continue;
+    const std::shared_ptr<grpc::Channel> channel = ChannelOf(c, t);
+    if (shmrpc::GetChannelPath(channel) != ChannelPath::kSharedMemory) {
+      Die("client", std::string(TransportName(t)) +
+                        " left shared memory during the run: " +
+                        shmrpc::DescribeChannelPath(channel));
+    }
+  }
+  std::printf("benchmark process: %s\n",
+              DescribeThreadAffinity(::getpid()).c_str());
+  if (server > 0) {
+    std::printf("server process:    %s\n",
+                DescribeThreadAffinity(server).c_str());
+  }
+
+  std::vector<Result> results;
+  for (uint32_t r = 0; r < rows.size(); ++r) {
+    std::sort(samples[r].begin(), samples[r].end());
+    results.push_back(Result{rows[r], Percentile(samples[r], 0.50),
+                             Percentile(samples[r], 0.99)});
+  }
+
+  // Tear down: clients first, then the servers.
+  c = Clients();
+  if (inproc_server != nullptr) {
+    inproc_server->Shutdown();
+    inproc_server.reset();
+  }
+  if (server > 0) {
+    g_expect_server_exit.store(true);
+    ::kill(server, SIGKILL);
+    watchdog.join();
+    int status = 0;
+    (void)::waitpid(server, &status, 0);
+  }
+  RemoveShmDir();
+
+  Report(results, options, pinned);
+  grpc_shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace shmrpc::bench
+
+int main(int argc, char** argv) { return shmrpc::bench::Main(argc, argv); }
