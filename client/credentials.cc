@@ -36,8 +36,9 @@ using internal::ClientConnection;
 class ShmCallInterceptor final : public grpc::experimental::Interceptor,
                                  public internal::AsyncUnaryIo {
  public:
-  ShmCallInterceptor(ClientRpcInfo* info, std::shared_ptr<ClientConnection> conn,
-                     uint32_t method, const internal::MethodCodec* codec)
+  ShmCallInterceptor(ClientRpcInfo* info,
+                     std::shared_ptr<ClientConnection> conn, uint32_t method,
+                     const internal::MethodCodec* codec)
       : info_(info), conn_(std::move(conn)), method_(method), codec_(codec) {}
 
   void Intercept(InterceptorBatchMethods* m) override;
@@ -93,8 +94,8 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
   // views); never resized after being filled.
   std::vector<std::pair<std::string, std::string>> initial_;
   std::vector<std::pair<std::string, std::string>> trailing_;
-  bool parsed_ = false;          // the answer went straight into the object
-  std::string response_bytes_;   // or waits here for the receive op
+  bool parsed_ = false;         // the answer went straight into the object
+  std::string response_bytes_;  // or waits here for the receive op
 };
 
 size_t ShmCallInterceptor::RequestSize() {
@@ -254,7 +255,8 @@ void ShmCallInterceptor::Done(const grpc::Status& status) {
 // memory required but unavailable).
 class FailCallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit FailCallInterceptor(grpc::Status status) : status_(std::move(status)) {}
+  explicit FailCallInterceptor(grpc::Status status)
+      : status_(std::move(status)) {}
 
   void Intercept(InterceptorBatchMethods* m) override {
     using H = InterceptionHookPoints;

@@ -32,7 +32,9 @@ class ContextUnaryIo : public UnaryIo {
   const std::multimap<std::string, std::string>* Metadata() override {
     return &SentMetadata(*context_);
   }
-  bool CancelRequested() override { return internal::CancelRequested(*context_); }
+  bool CancelRequested() override {
+    return internal::CancelRequested(*context_);
+  }
   void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
     SetServerInitialMetadata(*context_, md);
   }
@@ -158,9 +160,9 @@ bool StubCore::TryUnaryAsync(const StubMethod& method,
     (*done)(status);
     return true;
   }
-  StartUnary(conn, id, context->deadline(),
-             new AsyncContextUnaryIo(context, request, response,
-                                     std::move(*done)));
+  StartUnary(
+      conn, id, context->deadline(),
+      new AsyncContextUnaryIo(context, request, response, std::move(*done)));
   return true;
 }
 

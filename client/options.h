@@ -58,7 +58,7 @@ struct ShmChannelOptions {
 enum class ChannelPath {
   kNotConnected,  // no call yet
   kSharedMemory,
-  kGrpc,          // shared memory disabled, not offered, or unreachable
+  kGrpc,  // shared memory disabled, not offered, or unreachable
 };
 
 // The mode after applying kShmModeEnvVar.

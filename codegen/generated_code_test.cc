@@ -177,11 +177,11 @@ TEST(GeneratedCodeTest, StubsConstructOnAGrpcChannel) {
 }
 
 TEST(GeneratedCodeTest, OnlyUnaryMethodsAreServedOverSharedMemory) {
-  EXPECT_EQ(ShmMethodNames(EchoImpl()),
-            (std::vector<std::string>{
-                "/shmrpc.testing.EchoService/Echo",
-                "/shmrpc.testing.EchoService/LastCall",
-                "/shmrpc.testing.EchoService/Unimplemented"}));
+  EXPECT_EQ(
+      ShmMethodNames(EchoImpl()),
+      (std::vector<std::string>{"/shmrpc.testing.EchoService/Echo",
+                                "/shmrpc.testing.EchoService/LastCall",
+                                "/shmrpc.testing.EchoService/Unimplemented"}));
   EXPECT_EQ(
       ShmMethodNames(MixedImpl()),
       (std::vector<std::string>{"/shmrpc.codegen_test.streaming.Mixed/Unary",

@@ -61,7 +61,7 @@ struct ServerStats {
   uint64_t connections = 0;  // accepted so far
   uint64_t calls = 0;        // calls dispatched so far
   int live_connections = 0;
-  int threads = 0;           // serving threads alive
+  int threads = 0;  // serving threads alive
 };
 
 class Server {

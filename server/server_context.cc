@@ -70,7 +70,8 @@ std::shared_ptr<const grpc::AuthContext> ServerContext::auth_context() const {
 }
 
 grpc_compression_level ServerContext::compression_level() const {
-  return grpc_ != nullptr ? grpc_->compression_level() : GRPC_COMPRESS_LEVEL_NONE;
+  return grpc_ != nullptr ? grpc_->compression_level()
+                          : GRPC_COMPRESS_LEVEL_NONE;
 }
 
 void ServerContext::set_compression_level(grpc_compression_level level) {

@@ -50,7 +50,8 @@ TEST_F(ServerTest, ListensOnAPrivateEndpointDerivedFromTheAddress) {
                     .BuildAndStart(&error);
   ASSERT_NE(server, nullptr) << error;
   ASSERT_EQ(server->endpoints().size(), 1u);
-  EXPECT_EQ(server->endpoints()[0], dir_.File("endpoints") + "/port-40001.sock");
+  EXPECT_EQ(server->endpoints()[0],
+            dir_.File("endpoints") + "/port-40001.sock");
   struct stat st;
   ASSERT_EQ(::stat(dir_.File("endpoints").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);

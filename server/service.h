@@ -67,7 +67,8 @@ class UnaryMethodHandler final : public ShmMethodHandler {
     google::protobuf::Arena arena(options);
     Request* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
     const absl::Span<const uint8_t> bytes = call->request();
-    if (!request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    if (!request->ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
       call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
                                 "Error parsing request message"),
                    nullptr);

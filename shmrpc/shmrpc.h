@@ -1,8 +1,8 @@
 // shmrpc: gRPC for processes on the same host, over shared memory.
 //
-// Clients: make the channel with shmrpc's credentials (or shmrpc::CreateChannel)
-// and keep using gRPC's stubs, or use the generated shmrpc stubs for the
-// fastest path:
+// Clients: make the channel with shmrpc's credentials (or
+// shmrpc::CreateChannel) and keep using gRPC's stubs, or use the generated
+// shmrpc stubs for the fastest path:
 //
 //   auto channel = grpc::CreateChannel(
 //       "localhost:50051",
@@ -21,9 +21,9 @@
 #ifndef SHMRPC_SHMRPC_H_
 #define SHMRPC_SHMRPC_H_
 
-#include "client/credentials.h"  // IWYU pragma: export
-#include "client/options.h"      // IWYU pragma: export
-#include "server/server.h"       // IWYU pragma: export
+#include "client/credentials.h"     // IWYU pragma: export
+#include "client/options.h"         // IWYU pragma: export
+#include "server/server.h"          // IWYU pragma: export
 #include "server/server_context.h"  // IWYU pragma: export
 
 #endif  // SHMRPC_SHMRPC_H_

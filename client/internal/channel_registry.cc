@@ -17,7 +17,8 @@ std::mutex& Mu() {
 }
 
 std::unordered_map<const grpc::ChannelInterface*, Entry>& Map() {
-  static auto* map = new std::unordered_map<const grpc::ChannelInterface*, Entry>;
+  static auto* map =
+      new std::unordered_map<const grpc::ChannelInterface*, Entry>;
   return *map;
 }
 

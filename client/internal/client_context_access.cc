@@ -23,11 +23,11 @@ struct Steal {
   friend typename Tag::type Get(Tag) { return kMember; }
 };
 
-#define SHMRPC_PRIVATE_MEMBER(TagName, Type, Member)               \
-  struct TagName {                                                 \
-    using type = Type grpc::ClientContext::*;                      \
-    friend type Get(TagName);                                      \
-  };                                                               \
+#define SHMRPC_PRIVATE_MEMBER(TagName, Type, Member) \
+  struct TagName {                                   \
+    using type = Type grpc::ClientContext::*;        \
+    friend type Get(TagName);                        \
+  };                                                 \
   template struct Steal<TagName, &grpc::ClientContext::Member>
 
 using StringMultimap = std::multimap<std::string, std::string>;

@@ -123,7 +123,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
   transport::Connection& transport() { return *transport_; }
   // Usable for new calls: open, and the server is not shutting down.
-  bool usable() const { return transport_->ok() && !transport_->peer_closing(); }
+  bool usable() const {
+    return transport_->ok() && !transport_->peer_closing();
+  }
   // The id of method `name` ("/pkg.Service/Method"), 0 if not served.
   uint32_t MethodId(absl::string_view name) const;
   // Changes whenever the channel makes a new connection.
@@ -140,8 +142,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // place in the requests ring. If the answer is already there, finishes
   // it on this thread.
   void Defer(uint32_t stream, uint32_t generation, uint64_t position,
-             std::chrono::system_clock::time_point deadline,
-             AsyncUnaryIo* io);
+             std::chrono::system_clock::time_point deadline, AsyncUnaryIo* io);
 
  private:
   struct Pending {

@@ -106,8 +106,8 @@ absl::Status EchoCall(Connection& connection, size_t size, uint32_t seed,
       status = absl::DataLossError(
           absl::StrCat("server checksum mismatch for ", size, " bytes"));
     } else if (reply->payload().size() != size ||
-               (size > 0 && std::memcmp(reply->payload().data(),
-                                        payload.data(), size) != 0)) {
+               (size > 0 && std::memcmp(reply->payload().data(), payload.data(),
+                                        size) != 0)) {
       status = absl::DataLossError(
           absl::StrCat("echoed payload differs (", size, " bytes)"));
     }
