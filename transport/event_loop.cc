@@ -36,7 +36,10 @@ EventLoop& EventLoop::Default() {
 
 void EventLoop::Wake() {
   uint64_t one = 1;
-  (void)::write(wake_.get(), &one, sizeof(one));
+  // Fails only if the eventfd counter would overflow (EAGAIN), and then a
+  // wake-up is pending anyway.
+  const ssize_t n = ::write(wake_.get(), &one, sizeof(one));
+  static_cast<void>(n);
 }
 
 absl::Status EventLoop::Add(int fd, uint32_t events, FdCallback callback) {
@@ -108,7 +111,9 @@ void EventLoop::Run() {
       const int fd = events[i].data.fd;
       if (fd == wake_.get()) {
         uint64_t drained;
-        (void)::read(wake_.get(), &drained, sizeof(drained));
+        // Resets the counter; a failure (EAGAIN: already zero) is harmless.
+        const ssize_t r = ::read(wake_.get(), &drained, sizeof(drained));
+        static_cast<void>(r);
         continue;
       }
       std::shared_ptr<Watch> watch;

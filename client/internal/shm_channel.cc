@@ -640,7 +640,7 @@ std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
     io->Done(ToGrpc(stream.status()));
     return std::nullopt;
   }
-  SentCall sent{*stream, conn.NextGeneration(*stream), 0};
+  SentCall sent{*stream, conn.NextGeneration(*stream), 0, 0};
   absl::Status s = SendCall(t, sent.stream, sent.generation, method, deadline,
                             *io, steady_deadline, &sent.position, &sent.bytes);
   if (!s.ok()) {
