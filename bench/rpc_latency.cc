@@ -93,7 +93,6 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <malloc.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -121,6 +120,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bench/bench_util.h"
 #include "proto/bench.grpc.pb.h"
 #include "proto/bench.pb.h"
 #include "proto/bench.shmrpc.h"
@@ -130,8 +130,6 @@
 
 namespace shmrpc::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr int kClientCpu = 0;
 constexpr int kServerCpu = 1;
@@ -290,18 +288,6 @@ constexpr char kUsage[] =
   std::exit(2);
 }
 
-std::vector<std::string> SplitCommas(const std::string& value) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t comma = value.find(',', start);
-    if (comma == std::string::npos) comma = value.size();
-    out.push_back(value.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 uint32_t ParseSize(const std::string& text) {
   char* end = nullptr;
   errno = 0;
@@ -435,8 +421,7 @@ std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
   for (uint32_t pass = 0; pass < passes; ++pass) {
     for (uint32_t r = 0; r < rows.size(); ++r) {
       const Row& row = rows[r];
-      const uint32_t timed =
-          row.calls / passes + (pass < row.calls % passes ? 1 : 0);
+      const uint32_t timed = ShareOf(row.calls, passes, pass);
       if (timed == 0) continue;
       const uint32_t warmup = std::clamp<uint32_t>(timed / 5, 10, 2000);
       schedule.push_back(
@@ -448,25 +433,12 @@ std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
 
 // ---- CPU pinning ------------------------------------------------------------
 
-// Whether CPUs 0 and 1 are both online and allowed to this process.
-bool CanPin() {
-  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) return false;
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return false;
-  return CPU_ISSET(kClientCpu, &allowed) && CPU_ISSET(kServerCpu, &allowed);
-}
-
 // Pins the calling thread to `cpu` (no-op when `enabled` is false). Threads
 // it creates afterwards inherit the affinity.
 void PinTo(int cpu, bool enabled, const char* side) {
   if (!enabled) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
-    Die(side, "sched_setaffinity(CPU " + std::to_string(cpu) +
-                  "): " + std::strerror(errno));
+  if (absl::Status s = PinCallingThread(cpu); !s.ok()) {
+    Die(side, std::string(s.message()));
   }
 }
 
@@ -733,16 +705,7 @@ void OneCall(Stub& stub, Transport transport, CallBuffers& b, uint32_t bytes,
 // Runs `row.warmup` untimed then `row.calls` timed repetitions of `one(i)`.
 template <typename One>
 std::vector<uint64_t> TimeCalls(const Row& row, One&& one) {
-  std::vector<uint64_t> samples(row.calls, 0);  // touched up front
-  for (uint32_t i = 0; i < row.warmup; ++i) one(i);
-  for (uint32_t k = 0; k < row.calls; ++k) {
-    const Clock::time_point t0 = Clock::now();
-    one(row.warmup + k);
-    const Clock::time_point t1 = Clock::now();
-    samples[k] = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-  }
-  return samples;
+  return TimeRepetitions(row.warmup, row.calls, one);
 }
 
 // spin-floor: this thread and a partner pinned to the server CPU ping-pong
@@ -808,16 +771,6 @@ std::vector<uint64_t> RunTouchFloor(uint32_t slice, const Row& row,
   });
   partner.join();
   return samples;
-}
-
-// Nearest-rank percentile of sorted samples.
-uint64_t Percentile(const std::vector<uint64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p * static_cast<double>(sorted.size()));
-  if (static_cast<double>(rank) < p * static_cast<double>(sorted.size())) {
-    ++rank;
-  }
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
 // ---- report -----------------------------------------------------------------
@@ -941,17 +894,6 @@ void Report(const std::vector<Result>& results, const Options& options,
   std::printf("wrote %s\n", options.csv.c_str());
 }
 
-// Cost of one steady_clock::now() call, which every sample includes once.
-uint64_t ClockOverheadNs() {
-  constexpr int kCalls = 100000;
-  const Clock::time_point start = Clock::now();
-  Clock::time_point t = start;
-  for (int i = 0; i < kCalls; ++i) t = Clock::now();
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t - start).count() /
-      kCalls);
-}
-
 grpc::ChannelArguments BigMessageArgs() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -1022,7 +964,7 @@ int Main(int argc, char** argv) {
   const Options options = ParseFlags(argc, argv);
   const std::vector<Row> rows = PlanRows(options);
   const std::vector<Slice> schedule = PlanSchedule(rows, options.passes);
-  const bool pinned = CanPin();
+  const bool pinned = CanPinTo(kClientCpu, kServerCpu);
   bool need_server = false;
   for (Transport t : options.transports) need_server |= IsRemote(t);
 

@@ -54,7 +54,6 @@
 // counter and the futex-floor word live in a MAP_SHARED memfd page, the same
 // kind of memory as the rings.
 
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -77,6 +76,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bench/bench_util.h"
 #include "transport/chunk_pool.h"
 #include "transport/control_layout.h"
 #include "transport/data_layout.h"
@@ -89,7 +89,6 @@
 namespace shmrpc::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using transport::Access;
 using transport::ChunkPool;
 using transport::ControlLayout;
@@ -266,18 +265,13 @@ Options ParseFlags(int argc, char** argv) {
       o.passes = ParseCount(flag, value, 1);
     } else if (flag == "mechanisms") {
       o.mechanisms.clear();
-      size_t start = 0;
-      while (start <= value.size()) {
-        size_t comma = value.find(',', start);
-        if (comma == std::string::npos) comma = value.size();
-        const std::string name = value.substr(start, comma - start);
+      for (const std::string& name : SplitCommas(value)) {
         std::optional<Mechanism> m = ParseMechanism(name);
         if (!m) UsageError("unknown mechanism '" + name + "'");
         if (std::find(o.mechanisms.begin(), o.mechanisms.end(), *m) ==
             o.mechanisms.end()) {
           o.mechanisms.push_back(*m);
         }
-        start = comma + 1;
       }
     } else {
       UsageError("unknown flag '--" + flag + "'");
@@ -316,8 +310,7 @@ std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
   for (uint32_t pass = 0; pass < passes; ++pass) {
     for (uint32_t r = 0; r < rows.size(); ++r) {
       const Row& row = rows[r];
-      const uint32_t timed =
-          row.round_trips / passes + (pass < row.round_trips % passes ? 1 : 0);
+      const uint32_t timed = ShareOf(row.round_trips, passes, pass);
       if (timed == 0) continue;
       const uint32_t warmup = (row.warmup + passes - 1) / passes;
       schedule.push_back(
@@ -329,24 +322,11 @@ std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
 
 // ---- CPU pinning ------------------------------------------------------------
 
-// Whether CPUs 0 and 1 are both online and allowed to this process.
-bool CanPin() {
-  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) return false;
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return false;
-  return CPU_ISSET(kClientCpu, &allowed) && CPU_ISSET(kServerCpu, &allowed);
-}
-
 // Pins the calling thread to `cpu` (no-op when `enabled` is false).
 void PinTo(int cpu, bool enabled, const char* side) {
   if (!enabled) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
-    Die(side, "sched_setaffinity(CPU " + std::to_string(cpu) +
-                  "): " + std::strerror(errno));
+  if (absl::Status s = PinCallingThread(cpu); !s.ok()) {
+    Die(side, std::string(s.message()));
   }
 }
 
@@ -705,26 +685,7 @@ void ServerLoop(World& world) {
 // Timed round trips of one row; `one` performs round trip i.
 template <typename OneRoundTrip>
 std::vector<uint64_t> TimeRoundTrips(const Row& row, OneRoundTrip&& one) {
-  std::vector<uint64_t> samples(row.round_trips, 0);  // touched up front
-  for (uint32_t i = 0; i < row.warmup; ++i) one(i);
-  for (uint32_t k = 0; k < row.round_trips; ++k) {
-    const Clock::time_point t0 = Clock::now();
-    one(row.warmup + k);
-    const Clock::time_point t1 = Clock::now();
-    samples[k] = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-  }
-  return samples;
-}
-
-// Nearest-rank percentile of sorted samples.
-uint64_t Percentile(const std::vector<uint64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p * static_cast<double>(sorted.size()));
-  if (static_cast<double>(rank) < p * static_cast<double>(sorted.size())) {
-    ++rank;
-  }
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+  return TimeRepetitions(row.warmup, row.round_trips, one);
 }
 
 // spin-floor: two threads of this process, both spinning, ping-pong one
@@ -874,17 +835,6 @@ void Report(const std::vector<Result>& results, const Options& options,
   std::printf("wrote %s\n", options.csv.c_str());
 }
 
-// Cost of one steady_clock::now() call, which every sample includes once.
-uint64_t ClockOverheadNs() {
-  constexpr int kCalls = 100000;
-  const Clock::time_point start = Clock::now();
-  Clock::time_point t = start;
-  for (int i = 0; i < kCalls; ++i) t = Clock::now();
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t - start).count() /
-      kCalls);
-}
-
 int Main(int argc, char** argv) {
   const Options options = ParseFlags(argc, argv);
 
@@ -912,7 +862,7 @@ int Main(int argc, char** argv) {
       "client", "creating the server's data segment");
   world.rows = PlanRows(options);
   world.schedule = PlanSchedule(world.rows, options.passes);
-  world.pinned = CanPin();
+  world.pinned = CanPinTo(kClientCpu, kServerCpu);
 
   // Fork the server before any thread exists.
   std::fflush(nullptr);
