@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/notification.h"
+#include "tests/util/poll.h"
 #include "tests/util/temp_dir.h"
 #include "transport/connector.h"
 #include "transport/listener.h"
@@ -24,7 +25,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
-Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
+using shmrpc::testing::In;
 
 // A listener plus one connected client, all in this process.
 class ConnectionTest : public ::testing::Test {

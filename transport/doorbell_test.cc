@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/util/poll.h"
 #include "transport/futex.h"
 #include "transport/segment.h"
 
@@ -22,7 +23,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
+using shmrpc::testing::In;
+using shmrpc::testing::PollUntil;
 
 WaitPolicy NoSpin() {
   WaitPolicy p;
@@ -34,17 +36,6 @@ WaitPolicy Spin(std::chrono::nanoseconds spin) {
   WaitPolicy p;
   p.spin = spin;
   return p;
-}
-
-// Polls `cond` until it holds or `timeout` passes; returns its last value.
-template <typename Cond>
-bool PollUntil(Cond cond, milliseconds timeout = milliseconds(5000)) {
-  const Deadline end = In(timeout);
-  while (!cond()) {
-    if (steady_clock::now() >= end) return cond();
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
 }
 
 // ---- futex ----------------------------------------------------------------

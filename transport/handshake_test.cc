@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/poll.h"
 
 namespace shmrpc::transport {
 namespace {
@@ -22,7 +23,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
-Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
+using shmrpc::testing::In;
 
 // A connected SOCK_SEQPACKET pair: [0] plays the client, [1] the server.
 struct SocketPair {

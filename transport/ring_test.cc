@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/util/poll.h"
 #include "transport/control_layout.h"
 #include "transport/segment.h"
 
@@ -17,22 +18,13 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-Deadline In(milliseconds ms) { return steady_clock::now() + ms; }
+using shmrpc::testing::In;
+using shmrpc::testing::PollUntil;
 
 WaitPolicy NoSpin() {
   WaitPolicy p;
   p.spin = std::chrono::nanoseconds(0);
   return p;
-}
-
-template <typename Cond>
-bool PollUntil(Cond cond, milliseconds timeout = milliseconds(5000)) {
-  const Deadline end = In(timeout);
-  while (!cond()) {
-    if (steady_clock::now() >= end) return cond();
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
 }
 
 constexpr auto kNeverStop = [] { return false; };
