@@ -6,7 +6,6 @@
 #include <grpcpp/support/interceptor.h>
 
 #include <atomic>
-#include <cstring>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "client/generated_stub.h"
 #include "client/internal/channel_registry.h"
 #include "client/internal/shm_channel.h"
+#include "transport/peer_copy.h"
 
 namespace shmrpc {
 namespace {
@@ -45,7 +45,7 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
 
   // internal::AsyncUnaryIo: what the shared-memory call needs from us.
   size_t RequestSize() override;
-  void WriteRequest(uint8_t* out) override;
+  bool WriteRequest(uint8_t* out) override;
   bool ParseResponse(absl::Span<const uint8_t> bytes) override;
   const std::multimap<std::string, std::string>* Metadata() override {
     return &metadata_;
@@ -80,6 +80,7 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
   std::multimap<std::string, std::string> metadata_;
   const void* message_ = nullptr;  // the application's request object
   std::string serialized_;         // or its serialized form
+  size_t request_size_ = 0;        // from RequestSize()
   bool have_message_ = false;
   std::atomic<bool> cancel_requested_{false};
 
@@ -99,16 +100,17 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
 };
 
 size_t ShmCallInterceptor::RequestSize() {
-  return message_ != nullptr ? codec_->request_size(message_)
-                             : serialized_.size();
+  request_size_ =
+      message_ != nullptr ? codec_->request_size(message_) : serialized_.size();
+  return request_size_;
 }
 
-void ShmCallInterceptor::WriteRequest(uint8_t* out) {
+bool ShmCallInterceptor::WriteRequest(uint8_t* out) {
   if (message_ != nullptr) {
-    codec_->write_request(message_, out);
-  } else if (!serialized_.empty()) {
-    std::memcpy(out, serialized_.data(), serialized_.size());
+    return codec_->write_request(message_, request_size_, out);
   }
+  transport::CopyToPeer(out, serialized_.data(), serialized_.size());
+  return true;
 }
 
 bool ShmCallInterceptor::ParseResponse(absl::Span<const uint8_t> bytes) {

@@ -7,6 +7,7 @@
 #include "client/internal/channel_registry.h"
 #include "client/internal/client_context_access.h"
 #include "client/internal/shm_channel.h"
+#include "message/peer_serialize.h"
 
 namespace shmrpc::internal {
 namespace {
@@ -21,9 +22,9 @@ class ContextUnaryIo : public UnaryIo {
                  google::protobuf::MessageLite* response)
       : context_(context), request_(request), response_(response) {}
 
-  size_t RequestSize() override { return request_.ByteSizeLong(); }
-  void WriteRequest(uint8_t* out) override {
-    request_.SerializeWithCachedSizesToArray(out);
+  size_t RequestSize() override { return size_ = request_.ByteSizeLong(); }
+  bool WriteRequest(uint8_t* out) override {
+    return message::SerializeToPeer(request_, size_, out);
   }
   bool ParseResponse(absl::Span<const uint8_t> bytes) override {
     return response_->ParseFromArray(bytes.data(),
@@ -46,6 +47,7 @@ class ContextUnaryIo : public UnaryIo {
   grpc::ClientContext* const context_;
   const google::protobuf::MessageLite& request_;
   google::protobuf::MessageLite* const response_;
+  size_t size_ = 0;  // of the request, from RequestSize()
 };
 
 class AsyncContextUnaryIo final : public AsyncUnaryIo {
@@ -57,7 +59,7 @@ class AsyncContextUnaryIo final : public AsyncUnaryIo {
       : io_(context, *request, response), done_(std::move(done)) {}
 
   size_t RequestSize() override { return io_.RequestSize(); }
-  void WriteRequest(uint8_t* out) override { io_.WriteRequest(out); }
+  bool WriteRequest(uint8_t* out) override { return io_.WriteRequest(out); }
   bool ParseResponse(absl::Span<const uint8_t> bytes) override {
     return io_.ParseResponse(bytes);
   }

@@ -21,6 +21,7 @@
 
 #include "absl/strings/string_view.h"
 #include "codegen/version.h"
+#include "message/peer_serialize.h"
 
 namespace shmrpc::internal {
 
@@ -82,7 +83,9 @@ class StubCore {
 // method, under its full name.
 struct MethodCodec {
   size_t (*request_size)(const void* request);
-  void (*write_request)(const void* request, uint8_t* out);
+  // Writes the request (whose request_size was just taken) for the server;
+  // false if it did not come out at that size.
+  bool (*write_request)(const void* request, size_t size, uint8_t* out);
   bool (*parse_response)(void* response, const uint8_t* bytes, size_t size);
 };
 
@@ -92,8 +95,9 @@ const MethodCodec* CodecFor() {
       [](const void* r) {
         return static_cast<const Request*>(r)->ByteSizeLong();
       },
-      [](const void* r, uint8_t* out) {
-        static_cast<const Request*>(r)->SerializeWithCachedSizesToArray(out);
+      [](const void* r, size_t size, uint8_t* out) {
+        return message::SerializeToPeer(*static_cast<const Request*>(r), size,
+                                        out);
       },
       [](void* r, const uint8_t* bytes, size_t size) {
         return static_cast<Response*>(r)->ParseFromArray(

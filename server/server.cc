@@ -12,9 +12,11 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "message/peer_serialize.h"
 #include "rpc/endpoint.h"
 #include "rpc/frame.h"
 #include "transport/listener.h"
+#include "transport/peer_copy.h"
 
 namespace shmrpc {
 namespace {
@@ -463,17 +465,27 @@ size_t Server::Impl::Respond(
     }
     return st;
   };
+  // False if the message did not come out at message_size (the handler
+  // changed it after returning).
   auto write = [&](uint8_t* out) {
     if (message != nullptr) {
-      message->SerializeWithCachedSizesToArray(out);
+      if (!message::SerializeToPeer(*message, message_size, out)) return false;
     } else if (!raw_message.empty()) {
-      std::memcpy(out, raw_message.data(), raw_message.size());
+      transport::CopyToPeer(out, raw_message.data(), raw_message.size());
     }
     rpc::EncodeExtras(flags, extras, out + message_size);
+    return true;
+  };
+  auto changed = [&] {
+    return Respond(s, stream, generation,
+                   grpc::Status(grpc::StatusCode::INTERNAL,
+                                "the response message changed while it was "
+                                "being serialized"),
+                   nullptr, {}, nullptr, nullptr);
   };
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
-    write(buffer);
+    if (!write(buffer)) return changed();
     return send(transport::OutgoingPayload::Inline({buffer, total})).ok()
                ? total
                : 0;
@@ -495,7 +507,10 @@ size_t Server::Impl::Respond(
     }
     return 0;
   }
-  write(chunk->data);
+  if (!write(chunk->data)) {
+    c.DiscardChunk(*chunk);
+    return changed();
+  }
   if (!send(transport::OutgoingPayload::InChunk(*chunk,
                                                 static_cast<uint32_t>(total)))
            .ok()) {

@@ -96,6 +96,11 @@ absl::StatusOr<uint32_t> OpenStream(transport::Connection& t, bool notify,
   }
 }
 
+absl::Status RequestChangedError() {
+  return absl::InternalError(
+      "the request message changed while it was being serialized");
+}
+
 // Encodes the kCall frame for `io` and sends it on `stream`. Sets
 // `*position` to the request's position in the requests ring and `*bytes` to
 // the frame's size.
@@ -130,7 +135,7 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   h.aux = method;
   if (t.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
-    io.WriteRequest(buffer);
+    if (!io.WriteRequest(buffer)) return RequestChangedError();
     rpc::EncodeExtras(flags, extras, buffer + message_size);
     return t.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
                   send_deadline, position);
@@ -138,7 +143,10 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   absl::StatusOr<transport::Chunk> chunk =
       t.AllocateChunk(total, send_deadline);
   if (!chunk.ok()) return chunk.status();
-  io.WriteRequest(chunk->data);
+  if (!io.WriteRequest(chunk->data)) {
+    t.DiscardChunk(*chunk);
+    return RequestChangedError();
+  }
   rpc::EncodeExtras(flags, extras, chunk->data + message_size);
   absl::Status s = t.Send(
       h,

@@ -44,9 +44,12 @@ class UnaryIo {
  public:
   virtual ~UnaryIo() = default;
   // Size of the serialized request, then the request itself written to
-  // `out` (exactly that many bytes).
+  // `out` (exactly that many bytes; `out` is shared memory the server reads
+  // next, or a small private buffer). WriteRequest returns false if the
+  // request did not come out at the size RequestSize() said (the message was
+  // changed in between); the call then fails with INTERNAL.
   virtual size_t RequestSize() = 0;
-  virtual void WriteRequest(uint8_t* out) = 0;
+  virtual bool WriteRequest(uint8_t* out) = 0;
   // Parses the response from `bytes` (read in place from shared memory).
   virtual bool ParseResponse(absl::Span<const uint8_t> bytes) = 0;
   // Metadata to send (may be null).
