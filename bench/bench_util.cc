@@ -8,6 +8,11 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "transport/peer_copy.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace shmrpc::bench {
 
@@ -59,6 +64,51 @@ std::vector<std::string> SplitCommas(const std::string& value) {
     start = comma + 1;
   }
   return out;
+}
+
+uint64_t WritePatternForPeer(void* data, size_t bytes, uint64_t seed,
+                             uint64_t step) {
+  auto* out = static_cast<uint8_t*>(data);
+  size_t n = bytes / 8;
+  uint64_t value = seed;
+  uint64_t sum = 0;
+  auto scalar = [&](size_t words) {
+    for (size_t i = 0; i < words; ++i) {
+      std::memcpy(out, &value, 8);
+      sum += value;
+      value += step;
+      out += 8;
+    }
+    n -= words;
+  };
+#if defined(__SSE2__)
+  if (bytes >= transport::kStreamingCopyMinBytes) {
+    // Up to a 16-byte boundary (if the buffer is 8-byte aligned), then two
+    // words per streaming store.
+    if (reinterpret_cast<uintptr_t>(out) % 16 == 8) scalar(1);
+    if (reinterpret_cast<uintptr_t>(out) % 16 == 0) {
+      const size_t pairs = n / 2;
+      __m128i v = _mm_set_epi64x(static_cast<int64_t>(value + step),
+                                 static_cast<int64_t>(value));
+      const __m128i v_step = _mm_set1_epi64x(static_cast<int64_t>(2 * step));
+      __m128i v_sum = _mm_setzero_si128();
+      for (size_t i = 0; i < pairs; ++i) {
+        _mm_stream_si128(reinterpret_cast<__m128i*>(out + 16 * i), v);
+        v_sum = _mm_add_epi64(v_sum, v);
+        v = _mm_add_epi64(v, v_step);
+      }
+      _mm_sfence();
+      uint64_t lanes[2];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), v_sum);
+      sum += lanes[0] + lanes[1];
+      value += 2 * pairs * step;
+      out += 16 * pairs;
+      n -= 2 * pairs;
+    }
+  }
+#endif
+  scalar(n);
+  return sum;
 }
 
 }  // namespace shmrpc::bench

@@ -4,6 +4,7 @@
 #define SHMRPC_BENCH_BENCH_UTIL_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,17 @@ uint64_t ClockOverheadNs();
 inline uint32_t ShareOf(uint32_t total, uint32_t passes, uint32_t pass) {
   return total / passes + (pass < total % passes ? 1 : 0);
 }
+
+// Writes the words seed, seed + step, seed + 2 * step, ... (native byte
+// order) over [data, data + bytes), for a buffer in memory that another core
+// reads next (a shared-memory chunk). `bytes` must be a multiple of 8. From
+// transport::kStreamingCopyMinBytes on (on x86-64) the words go out with
+// streaming stores, as transport::CopyToPeer copies into shared memory;
+// smaller payloads are written with ordinary stores. Ends with a store fence,
+// so a release store after it publishes every word. Returns the sum of the
+// words written (mod 2^64).
+uint64_t WritePatternForPeer(void* data, size_t bytes, uint64_t seed,
+                             uint64_t step);
 
 // "a,b,,c" -> {"a", "b", "", "c"}.
 std::vector<std::string> SplitCommas(const std::string& value);

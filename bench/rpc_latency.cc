@@ -123,10 +123,6 @@
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "absl/status/statusor.h"
 #include "bench/bench_util.h"
 #include "proto/bench.grpc.pb.h"
@@ -535,31 +531,10 @@ void WritePayload(char* data, size_t bytes, uint64_t seed) {
 }
 
 // WritePayload for a buffer the other core read last (the touch-floor's
-// shared buffers): the same bytes, written with streaming stores from
-// kStreamingCopyMinBytes on (when the CPU has them and `data` is 16-byte
-// aligned), as transport::CopyToPeer writes into shared memory. Ends with a
-// store fence, so a release store after it publishes the bytes.
+// shared buffers): the same bytes, with streaming stores from
+// transport::kStreamingCopyMinBytes on, as shmrpc copies into shared memory.
 void WritePayloadForPeer(char* data, size_t bytes, uint64_t seed) {
-#if defined(__SSE2__)
-  if (bytes >= transport::kStreamingCopyMinBytes &&
-      reinterpret_cast<uintptr_t>(data) % 16 == 0) {
-    const size_t pairs = bytes / 16;
-    __m128i value = _mm_set_epi64x(static_cast<int64_t>(seed + kPatternStep),
-                                   static_cast<int64_t>(seed));
-    const __m128i step =
-        _mm_set1_epi64x(static_cast<int64_t>(2 * kPatternStep));
-    for (size_t i = 0; i < pairs; ++i) {
-      _mm_stream_si128(reinterpret_cast<__m128i*>(data + 16 * i), value);
-      value = _mm_add_epi64(value, step);
-    }
-    _mm_sfence();
-    // An odd last word (bytes is a multiple of 8).
-    WritePayload(data + 16 * pairs, bytes - 16 * pairs,
-                 seed + 2 * pairs * kPatternStep);
-    return;
-  }
-#endif
-  WritePayload(data, bytes, seed);
+  WritePatternForPeer(data, bytes, seed, kPatternStep);
 }
 
 // Reads EVERY byte of [data, data + bytes) and returns the OR of the XOR of

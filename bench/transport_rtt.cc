@@ -37,7 +37,9 @@
 // rows (64 B to 1 MiB) each sender allocates a chunk from the ChunkPool of its
 // own data segment (sealed kOwnerWritesOnly; the peer maps it read-only),
 // writes EVERY byte of the payload with a pattern derived from the row, the
-// pass and the round-trip number, and sends a kChunk descriptor. The receiver
+// pass and the round-trip number (from 32 KiB on with streaming stores, as
+// shmrpc copies into shared memory: see transport/peer_copy.h), and sends a
+// kChunk descriptor. The receiver
 // reads EVERY byte, checks each 64-bit word against the expected pattern and
 // the checksum (the sum of all words) against both the closed-form value for
 // that round trip and the value the sender put in the descriptor, aborting on
@@ -361,19 +363,12 @@ uint64_t ExpectedChecksum(size_t bytes, uint64_t seed) {
   return n * seed + kPatternStep * pairs;
 }
 
-// Writes EVERY byte of [data, data + bytes) with the pattern for `seed`.
-// Returns the checksum of what it wrote.
+// Writes EVERY byte of [data, data + bytes) (a chunk the peer reads next)
+// with the pattern for `seed`; from transport::kStreamingCopyMinBytes on with
+// streaming stores, as shmrpc copies into shared memory. Returns the
+// checksum of what it wrote.
 uint64_t WritePayload(uint8_t* data, size_t bytes, uint64_t seed) {
-  uint64_t* words = reinterpret_cast<uint64_t*>(data);
-  const size_t n = bytes / 8;
-  uint64_t value = seed;
-  uint64_t sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    words[i] = value;
-    sum += value;
-    value += kPatternStep;
-  }
-  return sum;
+  return WritePatternForPeer(data, bytes, seed, kPatternStep);
 }
 
 // Reads EVERY byte of [data, data + bytes): returns the sum of its words and
