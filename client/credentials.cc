@@ -79,8 +79,10 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
   bool started_ = false;
   std::multimap<std::string, std::string> metadata_;
   const void* message_ = nullptr;  // the application's request object
-  std::string serialized_;         // or its serialized form
-  size_t request_size_ = 0;        // from RequestSize()
+  // Or its serialized form (the async API serializes before we see the
+  // call): gRPC's slices, referenced, copied once, into shared memory.
+  std::vector<grpc::Slice> serialized_;
+  size_t request_size_ = 0;  // from RequestSize()
   bool have_message_ = false;
   std::atomic<bool> cancel_requested_{false};
 
@@ -100,8 +102,12 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
 };
 
 size_t ShmCallInterceptor::RequestSize() {
-  request_size_ =
-      message_ != nullptr ? codec_->request_size(message_) : serialized_.size();
+  if (message_ != nullptr) {
+    request_size_ = codec_->request_size(message_);
+  } else {
+    request_size_ = 0;
+    for (const grpc::Slice& s : serialized_) request_size_ += s.size();
+  }
   return request_size_;
 }
 
@@ -109,7 +115,10 @@ bool ShmCallInterceptor::WriteRequest(uint8_t* out) {
   if (message_ != nullptr) {
     return codec_->write_request(message_, request_size_, out);
   }
-  transport::CopyToPeer(out, serialized_.data(), serialized_.size());
+  for (const grpc::Slice& s : serialized_) {
+    transport::CopyToPeer(out, s.begin(), s.size());
+    out += s.size();
+  }
   return true;
 }
 
@@ -151,13 +160,8 @@ void ShmCallInterceptor::CaptureMessage(InterceptorBatchMethods* m) {
   message_ = m->GetSendMessage();
   if (message_ == nullptr) {
     if (grpc::ByteBuffer* buffer = m->GetSerializedSendMessage()) {
-      std::vector<grpc::Slice> slices;
-      if (buffer->Dump(&slices).ok()) {
-        for (const grpc::Slice& s : slices) {
-          serialized_.append(reinterpret_cast<const char*>(s.begin()),
-                             s.size());
-        }
-      }
+      // References the slices; copies nothing.
+      if (!buffer->Dump(&serialized_).ok()) serialized_.clear();
     }
   }
   have_message_ = true;
