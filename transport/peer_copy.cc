@@ -10,6 +10,7 @@
 namespace shmrpc::transport {
 
 void CopyToPeer(void* dst, const void* src, size_t n) {
+  if (n == 0) return;  // memcpy wants valid pointers even for 0 bytes
 #if defined(__SSE2__)
   if (n >= kStreamingCopyMinBytes) {
     auto* d = static_cast<uint8_t*>(dst);

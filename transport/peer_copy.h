@@ -30,7 +30,8 @@ namespace shmrpc::transport {
 inline constexpr size_t kStreamingCopyMinBytes = 32 * 1024;
 
 // Copies `n` bytes from `src` to `dst`, like memcpy (the ranges must not
-// overlap). `dst` is memory another process will read; `src` is anything.
+// overlap; with `n` 0 either may be null). `dst` is memory another process
+// will read; `src` is anything.
 //
 // On return every byte is written and ordered before any later store of this
 // thread: publishing the bytes with a release store (a ring push) is enough

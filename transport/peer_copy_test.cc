@@ -39,7 +39,9 @@ TEST(PeerCopyTest, CopiesExactlyAtEverySizeAndAlignment) {
   for (const size_t n : sizes) {
     for (size_t dst_off : {0, 1, 15, 16, 33, 63}) {
       for (size_t src_off : {0, 7, 32}) {
-        const std::vector<uint8_t> src = Pattern(n + src_off, 1);
+        // One spare byte, so that data() is never null (memcmp of 0 bytes wants
+        // valid pointers too).
+        const std::vector<uint8_t> src = Pattern(n + src_off + 1, 1);
         std::vector<uint8_t> dst(n + dst_off + 2 * kGuard, 0xa5);
         CopyToPeer(dst.data() + kGuard + dst_off, src.data() + src_off, n);
         ASSERT_EQ(0, std::memcmp(dst.data() + kGuard + dst_off,
@@ -67,6 +69,14 @@ TEST(PeerCopyTest, OverwritesAnEarlierCopy) {
   ASSERT_EQ(dst, a);
   CopyToPeer(dst.data(), b.data(), n);
   EXPECT_EQ(dst, b);
+}
+
+// Zero bytes with null pointers is a no-op (UBSan would flag a memcpy).
+TEST(PeerCopyTest, ZeroBytesMayUseNullPointers) {
+  CopyToPeer(nullptr, nullptr, 0);
+  uint8_t byte = 7;
+  CopyToPeer(&byte, nullptr, 0);
+  EXPECT_EQ(byte, 7);
 }
 
 }  // namespace
