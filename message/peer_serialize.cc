@@ -17,7 +17,7 @@ namespace {
 class PeerArrayOutputStream final
     : public google::protobuf::io::ZeroCopyOutputStream {
  public:
-  static constexpr size_t kBlock = 8 * 1024;
+  static constexpr size_t kBlock = size_t{8} * 1024;
 
   PeerArrayOutputStream(uint8_t* out, size_t size) : out_(out), size_(size) {}
 

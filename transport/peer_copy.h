@@ -27,7 +27,7 @@ namespace shmrpc::transport {
 
 // Copies of at least this many bytes use streaming stores where the CPU has
 // them (x86-64); smaller ones are a plain memcpy.
-inline constexpr size_t kStreamingCopyMinBytes = 32 * 1024;
+inline constexpr size_t kStreamingCopyMinBytes = size_t{32} * 1024;
 
 // Copies `n` bytes from `src` to `dst`, like memcpy (the ranges must not
 // overlap; with `n` 0 either may be null). `dst` is memory another process
