@@ -130,7 +130,6 @@
 #include "proto/bench.shmrpc.h"
 #include "shmrpc/shmrpc.h"
 #include "transport/futex.h"
-#include "transport/peer_copy.h"
 #include "transport/segment.h"
 
 namespace shmrpc::bench {

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
