@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "transport/peer_copy.h"
+#include "shmrpc/transport/peer_copy.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>

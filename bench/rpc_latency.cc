@@ -129,8 +129,8 @@
 #include "proto/bench.pb.h"
 #include "proto/bench.shmrpc.h"
 #include "shmrpc/shmrpc.h"
-#include "transport/futex.h"
-#include "transport/segment.h"
+#include "shmrpc/transport/futex.h"
+#include "shmrpc/transport/segment.h"
 
 namespace shmrpc::bench {
 namespace {

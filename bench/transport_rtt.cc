@@ -79,14 +79,14 @@
 
 #include "absl/status/statusor.h"
 #include "bench/bench_util.h"
-#include "transport/chunk_pool.h"
-#include "transport/control_layout.h"
-#include "transport/data_layout.h"
-#include "transport/doorbell.h"
-#include "transport/futex.h"
-#include "transport/internal/posix.h"
-#include "transport/ring.h"
-#include "transport/segment.h"
+#include "shmrpc/transport/chunk_pool.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/data_layout.h"
+#include "shmrpc/transport/doorbell.h"
+#include "shmrpc/transport/futex.h"
+#include "shmrpc/transport/internal/posix.h"
+#include "shmrpc/transport/ring.h"
+#include "shmrpc/transport/segment.h"
 
 namespace shmrpc::bench {
 namespace {

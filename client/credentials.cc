@@ -1,4 +1,4 @@
-#include "client/credentials.h"
+#include "shmrpc/client/credentials.h"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/byte_buffer.h>
@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "client/generated_stub.h"
-#include "client/internal/channel_registry.h"
-#include "client/internal/shm_channel.h"
-#include "transport/peer_copy.h"
+#include "shmrpc/client/generated_stub.h"
+#include "shmrpc/client/internal/channel_registry.h"
+#include "shmrpc/client/internal/shm_channel.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc {
 namespace {

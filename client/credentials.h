@@ -19,6 +19,10 @@
 #ifndef SHMRPC_CLIENT_CREDENTIALS_H_
 #define SHMRPC_CLIENT_CREDENTIALS_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -26,7 +30,7 @@
 #include <memory>
 #include <string>
 
-#include "client/options.h"
+#include "shmrpc/client/options.h"
 
 namespace shmrpc {
 

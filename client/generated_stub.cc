@@ -1,13 +1,13 @@
-#include "client/generated_stub.h"
+#include "shmrpc/client/generated_stub.h"
 
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
-#include "client/internal/channel_registry.h"
-#include "client/internal/client_context_access.h"
-#include "client/internal/shm_channel.h"
-#include "message/peer_serialize.h"
+#include "shmrpc/client/internal/channel_registry.h"
+#include "shmrpc/client/internal/client_context_access.h"
+#include "shmrpc/client/internal/shm_channel.h"
+#include "shmrpc/message/peer_serialize.h"
 
 namespace shmrpc::internal {
 namespace {

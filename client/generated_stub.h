@@ -8,6 +8,10 @@
 #ifndef SHMRPC_CLIENT_GENERATED_STUB_H_
 #define SHMRPC_CLIENT_GENERATED_STUB_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <google/protobuf/message_lite.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/impl/codegen/channel_interface.h>
@@ -20,8 +24,8 @@
 #include <memory>
 
 #include "absl/strings/string_view.h"
-#include "codegen/version.h"
-#include "message/peer_serialize.h"
+#include "shmrpc/codegen/version.h"
+#include "shmrpc/message/peer_serialize.h"
 
 namespace shmrpc::internal {
 

@@ -2,11 +2,15 @@
 #ifndef SHMRPC_CLIENT_OPTIONS_H_
 #define SHMRPC_CLIENT_OPTIONS_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <chrono>
 #include <string>
 
-#include "transport/doorbell.h"
-#include "transport/handshake.h"
+#include "shmrpc/transport/doorbell.h"
+#include "shmrpc/transport/handshake.h"
 
 namespace shmrpc {
 

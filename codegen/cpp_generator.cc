@@ -1,4 +1,4 @@
-#include "codegen/cpp_generator.h"
+#include "shmrpc/codegen/cpp_generator.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/printer.h>
@@ -18,7 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "codegen/version.h"
+#include "shmrpc/codegen/version.h"
 
 namespace shmrpc::codegen {
 namespace {
@@ -740,9 +740,11 @@ std::string GetHeaderPrologue(const FileDescriptor* file,
 std::string GetHeaderIncludes(const FileDescriptor* file,
                               const Parameters& parameters) {
   return PrintToString([&](Printer* printer) {
+    // Before anything else: a pre-C++17 build stops at one #error there.
+    printer->Print("#include \"shmrpc/config.h\"\n\n");
     const std::string base = StripProto(file->name());
     std::vector<std::string> project = {
-        Quoted("codegen/version.h"),
+        Quoted("shmrpc/codegen/version.h"),
         Quoted(base + parameters.grpc_header_extension),
         Quoted(base + parameters.message_header_extension),
     };
@@ -759,9 +761,9 @@ std::string GetHeaderIncludes(const FileDescriptor* file,
         grpc.push_back("<grpcpp/support/sync_stream.h>");
       }
       PrintIncludeGroup(std::move(grpc), printer);
-      project.push_back(Quoted("client/generated_stub.h"));
-      project.push_back(Quoted("server/server_context.h"));
-      project.push_back(Quoted("server/service.h"));
+      project.push_back(Quoted("shmrpc/client/generated_stub.h"));
+      project.push_back(Quoted("shmrpc/server/server_context.h"));
+      project.push_back(Quoted("shmrpc/server/service.h"));
     }
     PrintIncludeGroup(std::move(project), printer);
   });

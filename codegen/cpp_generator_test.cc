@@ -1,4 +1,4 @@
-#include "codegen/cpp_generator.h"
+#include "shmrpc/codegen/cpp_generator.h"
 
 #include <google/protobuf/compiler/parser.h>
 #include <google/protobuf/descriptor.h>
@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "codegen/version.h"
+#include "shmrpc/codegen/version.h"
 
 namespace shmrpc::codegen {
 namespace {
@@ -245,7 +245,8 @@ TEST_F(GeneratorTest, DefaultIncludes) {
   const std::string includes = GetHeaderIncludes(file_, parameters_);
   EXPECT_TRUE(absl::StrContains(includes, "#include \"dir/x-y.pb.h\"\n"));
   EXPECT_TRUE(absl::StrContains(includes, "#include \"dir/x-y.grpc.pb.h\"\n"));
-  EXPECT_TRUE(absl::StrContains(includes, "#include \"codegen/version.h\"\n"));
+  EXPECT_TRUE(
+      absl::StrContains(includes, "#include \"shmrpc/codegen/version.h\"\n"));
   // Streaming methods use gRPC's stream interfaces.
   EXPECT_TRUE(
       absl::StrContains(includes, "#include <grpcpp/support/sync_stream.h>\n"));
@@ -411,9 +412,11 @@ TEST(GeneratorNoServiceTest, OnlyBannerIncludesAndGuards) {
             "\n"
             "#include \"d/m.shmrpc.h\"\n");
   EXPECT_EQ(GetHeaderIncludes(file, parameters),
-            "#include \"codegen/version.h\"\n"
+            "#include \"shmrpc/config.h\"\n"
+            "\n"
             "#include \"d/m.grpc.pb.h\"\n"
             "#include \"d/m.pb.h\"\n"
+            "#include \"shmrpc/codegen/version.h\"\n"
             "\n");
   const std::string header = GenerateHeader(file, parameters);
   EXPECT_FALSE(absl::StrContains(header, "namespace")) << header;

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "client/generated_stub.h"
 #include "no_package.shmrpc.h"
 #include "no_service.shmrpc.h"
 #include "proto/echo.shmrpc.h"
-#include "server/server_context.h"
+#include "shmrpc/client/generated_stub.h"
+#include "shmrpc/server/server_context.h"
 #include "streaming.shmrpc.h"
 
 namespace shmrpc::codegen {

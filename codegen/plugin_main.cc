@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "codegen/cpp_generator.h"
+#include "shmrpc/codegen/cpp_generator.h"
 
 namespace shmrpc::codegen {
 namespace {

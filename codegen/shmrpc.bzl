@@ -189,6 +189,7 @@ def cc_shm_grpc_library(
     ]
     if shmrpc:
         runtime += [
+            Label("//:config"),
             Label("//client:generated_stub"),
             Label("//server:service"),
         ]

@@ -6,6 +6,10 @@
 #ifndef SHMRPC_CODEGEN_VERSION_H_
 #define SHMRPC_CODEGEN_VERSION_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #define SHMRPC_CODEGEN_VERSION 1
 
 #endif  // SHMRPC_CODEGEN_VERSION_H_

@@ -1,11 +1,11 @@
-#include "message/peer_serialize.h"
+#include "shmrpc/message/peer_serialize.h"
 
 #include <algorithm>
 #include <climits>
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream.h"
-#include "transport/peer_copy.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc::message {
 namespace {

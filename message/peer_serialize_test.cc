@@ -1,4 +1,4 @@
-#include "message/peer_serialize.h"
+#include "shmrpc/message/peer_serialize.h"
 
 #include <cstdint>
 #include <string>
@@ -7,7 +7,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
 #include "proto/echo.pb.h"
-#include "transport/peer_copy.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc::message {
 namespace {

@@ -1,4 +1,4 @@
-#include "rpc/endpoint.h"
+#include "shmrpc/rpc/endpoint.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

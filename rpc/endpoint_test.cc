@@ -1,4 +1,4 @@
-#include "rpc/endpoint.h"
+#include "shmrpc/rpc/endpoint.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

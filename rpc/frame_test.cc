@@ -1,4 +1,4 @@
-#include "rpc/frame.h"
+#include "shmrpc/rpc/frame.h"
 
 #include <cstring>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/server.h"
+#include "shmrpc/server/server.h"
 
 #include <grpc/support/log.h>
 
@@ -11,11 +11,11 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
-#include "message/peer_serialize.h"
-#include "rpc/endpoint.h"
-#include "rpc/frame.h"
-#include "transport/listener.h"
-#include "transport/peer_copy.h"
+#include "shmrpc/message/peer_serialize.h"
+#include "shmrpc/rpc/endpoint.h"
+#include "shmrpc/rpc/frame.h"
+#include "shmrpc/transport/listener.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc {
 namespace {

@@ -30,15 +30,19 @@
 #ifndef SHMRPC_SERVER_SERVER_H_
 #define SHMRPC_SERVER_SERVER_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "server/service.h"
-#include "transport/doorbell.h"
-#include "transport/handshake.h"
+#include "shmrpc/server/service.h"
+#include "shmrpc/transport/doorbell.h"
+#include "shmrpc/transport/handshake.h"
 
 namespace shmrpc {
 

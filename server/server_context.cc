@@ -1,4 +1,4 @@
-#include "server/server_context.h"
+#include "shmrpc/server/server_context.h"
 
 #include <grpcpp/support/time.h>
 

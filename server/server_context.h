@@ -11,6 +11,10 @@
 #ifndef SHMRPC_SERVER_SERVER_CONTEXT_H_
 #define SHMRPC_SERVER_SERVER_CONTEXT_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <grpc/compression.h>
 #include <grpc/support/time.h>
 #include <grpcpp/security/auth_context.h>
@@ -24,7 +28,7 @@
 #include <optional>
 #include <string>
 
-#include "rpc/frame.h"
+#include "shmrpc/rpc/frame.h"
 
 namespace shmrpc {
 

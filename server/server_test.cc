@@ -1,4 +1,4 @@
-#include "server/server.h"
+#include "shmrpc/server/server.h"
 
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
-#include "client/credentials.h"
 #include "gtest/gtest.h"
+#include "shmrpc/client/credentials.h"
 #include "tests/rpc/echo_service.h"
 #include "tests/util/temp_dir.h"
 

@@ -10,6 +10,10 @@
 #ifndef SHMRPC_SERVER_SERVICE_H_
 #define SHMRPC_SERVER_SERVICE_H_
 
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
 #include <google/protobuf/arena.h>
 #include <google/protobuf/message_lite.h>
 #include <grpcpp/support/status.h>
@@ -20,8 +24,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "codegen/version.h"
-#include "server/server_context.h"
+#include "shmrpc/codegen/version.h"
+#include "shmrpc/server/server_context.h"
 
 namespace shmrpc::internal {
 

@@ -21,9 +21,13 @@
 #ifndef SHMRPC_SHMRPC_H_
 #define SHMRPC_SHMRPC_H_
 
-#include "client/credentials.h"     // IWYU pragma: export
-#include "client/options.h"         // IWYU pragma: export
-#include "server/server.h"          // IWYU pragma: export
-#include "server/server_context.h"  // IWYU pragma: export
+// clang-format off
+#include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
+// clang-format on
+
+#include "shmrpc/client/credentials.h"     // IWYU pragma: export
+#include "shmrpc/client/options.h"         // IWYU pragma: export
+#include "shmrpc/server/server.h"          // IWYU pragma: export
+#include "shmrpc/server/server_context.h"  // IWYU pragma: export
 
 #endif  // SHMRPC_SHMRPC_H_

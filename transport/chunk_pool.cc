@@ -1,11 +1,11 @@
-#include "transport/chunk_pool.h"
+#include "shmrpc/transport/chunk_pool.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "transport/control_layout.h"
+#include "shmrpc/transport/control_layout.h"
 
 namespace shmrpc::transport {
 namespace {

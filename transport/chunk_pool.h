@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "transport/data_layout.h"
-#include "transport/index_stack.h"
+#include "shmrpc/transport/data_layout.h"
+#include "shmrpc/transport/index_stack.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "transport/chunk_pool.h"
+#include "shmrpc/transport/chunk_pool.h"
 
 #include <fcntl.h>
 
@@ -17,10 +17,10 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "transport/control_layout.h"
-#include "transport/data_layout.h"
-#include "transport/internal/posix.h"
-#include "transport/segment.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/data_layout.h"
+#include "shmrpc/transport/internal/posix.h"
+#include "shmrpc/transport/segment.h"
 
 namespace shmrpc::transport {
 namespace {

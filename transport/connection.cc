@@ -1,4 +1,4 @@
-#include "transport/connection.h"
+#include "shmrpc/transport/connection.h"
 
 #include <sys/socket.h>
 

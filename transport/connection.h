@@ -47,14 +47,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "transport/chunk_pool.h"
-#include "transport/control_layout.h"
-#include "transport/doorbell.h"
-#include "transport/event_loop.h"
-#include "transport/handshake.h"
-#include "transport/index_stack.h"
-#include "transport/ring.h"
-#include "transport/segment.h"
+#include "shmrpc/transport/chunk_pool.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/doorbell.h"
+#include "shmrpc/transport/event_loop.h"
+#include "shmrpc/transport/handshake.h"
+#include "shmrpc/transport/index_stack.h"
+#include "shmrpc/transport/ring.h"
+#include "shmrpc/transport/segment.h"
 
 namespace shmrpc::transport {
 

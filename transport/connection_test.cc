@@ -1,4 +1,4 @@
-#include "transport/connection.h"
+#include "shmrpc/transport/connection.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,11 +12,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "shmrpc/transport/connector.h"
+#include "shmrpc/transport/listener.h"
 #include "tests/util/notification.h"
 #include "tests/util/poll.h"
 #include "tests/util/temp_dir.h"
-#include "transport/connector.h"
-#include "transport/listener.h"
 
 namespace shmrpc::transport {
 namespace {

@@ -1,4 +1,4 @@
-#include "transport/connector.h"
+#include "shmrpc/transport/connector.h"
 
 #include <utility>
 

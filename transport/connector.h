@@ -14,9 +14,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "transport/connection.h"
-#include "transport/event_loop.h"
-#include "transport/handshake.h"
+#include "shmrpc/transport/connection.h"
+#include "shmrpc/transport/event_loop.h"
+#include "shmrpc/transport/handshake.h"
 
 namespace shmrpc::transport {
 

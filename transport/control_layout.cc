@@ -1,4 +1,4 @@
-#include "transport/control_layout.h"
+#include "shmrpc/transport/control_layout.h"
 
 #include "absl/numeric/bits.h"
 #include "absl/status/status.h"

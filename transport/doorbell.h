@@ -41,8 +41,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "transport/control_layout.h"
-#include "transport/futex.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/futex.h"
 
 namespace shmrpc::transport {
 

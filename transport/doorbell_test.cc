@@ -1,4 +1,4 @@
-#include "transport/doorbell.h"
+#include "shmrpc/transport/doorbell.h"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "shmrpc/transport/futex.h"
+#include "shmrpc/transport/segment.h"
 #include "tests/util/poll.h"
-#include "transport/futex.h"
-#include "transport/segment.h"
 
 namespace shmrpc::transport {
 namespace {

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "transport/futex.h"
-#include "transport/internal/posix.h"
+#include "shmrpc/transport/futex.h"
+#include "shmrpc/transport/internal/posix.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "transport/event_loop.h"
+#include "shmrpc/transport/event_loop.h"
 
 #include <fcntl.h>
 #include <unistd.h>

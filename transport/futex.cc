@@ -1,4 +1,4 @@
-#include "transport/futex.h"
+#include "shmrpc/transport/futex.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "transport/chunk_pool.h"
-#include "transport/control_layout.h"
-#include "transport/handshake_wire.h"
-#include "transport/segment.h"
-#include "transport/unix_socket.h"
+#include "shmrpc/transport/chunk_pool.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/handshake_wire.h"
+#include "shmrpc/transport/segment.h"
+#include "shmrpc/transport/unix_socket.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "transport/handshake.h"
+#include "shmrpc/transport/handshake.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

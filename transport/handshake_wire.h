@@ -54,7 +54,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "transport/control_layout.h"
+#include "shmrpc/transport/control_layout.h"
 
 namespace shmrpc::transport {
 

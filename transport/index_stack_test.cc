@@ -1,4 +1,4 @@
-#include "transport/index_stack.h"
+#include "shmrpc/transport/index_stack.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "transport/listener.h"
+#include "shmrpc/transport/listener.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

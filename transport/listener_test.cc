@@ -1,4 +1,4 @@
-#include "transport/listener.h"
+#include "shmrpc/transport/listener.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -13,10 +13,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "shmrpc/transport/connector.h"
 #include "tests/util/notification.h"
 #include "tests/util/poll.h"
 #include "tests/util/temp_dir.h"
-#include "transport/connector.h"
 
 namespace shmrpc::transport {
 namespace {

@@ -1,4 +1,4 @@
-#include "transport/peer_copy.h"
+#include "shmrpc/transport/peer_copy.h"
 
 #include <cstdint>
 #include <cstring>

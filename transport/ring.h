@@ -34,8 +34,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "transport/control_layout.h"
-#include "transport/doorbell.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/doorbell.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "transport/ring.h"
+#include "shmrpc/transport/ring.h"
 
 #include <atomic>
 #include <chrono>
@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shmrpc/transport/control_layout.h"
+#include "shmrpc/transport/segment.h"
 #include "tests/util/poll.h"
-#include "transport/control_layout.h"
-#include "transport/segment.h"
 
 namespace shmrpc::transport {
 namespace {

@@ -1,4 +1,4 @@
-#include "transport/segment.h"
+#include "shmrpc/transport/segment.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -23,7 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "transport/internal/posix.h"
+#include "shmrpc/transport/internal/posix.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "transport/segment.h"
+#include "shmrpc/transport/segment.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "transport/internal/posix.h"
+#include "shmrpc/transport/internal/posix.h"
 
 namespace shmrpc::transport {
 namespace {

@@ -1,4 +1,4 @@
-#include "transport/unix_socket.h"
+#include "shmrpc/transport/unix_socket.h"
 
 #include <fcntl.h>
 #include <poll.h>

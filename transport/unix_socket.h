@@ -14,8 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "transport/futex.h"
-#include "transport/internal/posix.h"
+#include "shmrpc/transport/futex.h"
+#include "shmrpc/transport/internal/posix.h"
 
 namespace shmrpc::transport {
 

@@ -1,4 +1,4 @@
-#include "client/internal/channel_registry.h"
+#include "shmrpc/client/internal/channel_registry.h"
 
 #include <mutex>
 #include <unordered_map>

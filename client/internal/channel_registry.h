@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "client/internal/shm_channel.h"
+#include "shmrpc/client/internal/shm_channel.h"
 
 namespace shmrpc::internal {
 

@@ -1,4 +1,4 @@
-#include "client/internal/client_context_access.h"
+#include "shmrpc/client/internal/client_context_access.h"
 
 #include <grpc/grpc.h>
 #include <grpc/slice.h>

@@ -19,7 +19,7 @@
 #include <map>
 #include <string>
 
-#include "rpc/frame.h"
+#include "shmrpc/rpc/frame.h"
 
 namespace shmrpc::internal {
 

@@ -2,7 +2,7 @@
 // ClientContext methods then report, so that a gRPC whose private layout
 // differs fails here (the file also refuses to compile against another gRPC
 // version).
-#include "client/internal/client_context_access.h"
+#include "shmrpc/client/internal/client_context_access.h"
 
 #include <grpcpp/client_context.h>
 

@@ -1,4 +1,4 @@
-#include "client/internal/shm_channel.h"
+#include "shmrpc/client/internal/shm_channel.h"
 
 #include <grpc/support/log.h>
 
@@ -12,8 +12,8 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/endpoint.h"
-#include "transport/connector.h"
+#include "shmrpc/rpc/endpoint.h"
+#include "shmrpc/transport/connector.h"
 
 namespace shmrpc {
 

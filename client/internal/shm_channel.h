@@ -31,9 +31,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "client/options.h"
-#include "rpc/frame.h"
-#include "transport/connection.h"
+#include "shmrpc/client/options.h"
+#include "shmrpc/rpc/frame.h"
+#include "shmrpc/transport/connection.h"
 
 namespace shmrpc::internal {
 

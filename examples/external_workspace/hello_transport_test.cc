@@ -10,8 +10,8 @@
 #include <mutex>
 #include <string>
 
-#include "transport/connector.h"
-#include "transport/listener.h"
+#include "shmrpc/transport/connector.h"
+#include "shmrpc/transport/listener.h"
 
 namespace {
 

@@ -20,9 +20,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "transport/connection.h"
-#include "transport/event_loop.h"
-#include "transport/listener.h"
+#include "shmrpc/transport/connection.h"
+#include "shmrpc/transport/event_loop.h"
+#include "shmrpc/transport/listener.h"
 
 namespace shmrpc::testing {
 

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shmrpc/transport/connector.h"
 #include "tests/transport/echo_peer.h"
 #include "tests/util/notification.h"
 #include "tests/util/subprocess.h"
 #include "tests/util/temp_dir.h"
-#include "transport/connector.h"
 
 namespace shmrpc::testing {
 namespace {

@@ -23,8 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "shmrpc/transport/connector.h"
 #include "tests/transport/echo_peer.h"
-#include "transport/connector.h"
 
 namespace shmrpc::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "transport/internal/posix.h"
+#include "shmrpc/transport/internal/posix.h"
 
 #include <errno.h>
 #include <string.h>
