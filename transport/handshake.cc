@@ -305,6 +305,12 @@ absl::StatusOr<Established> ServerHandshake(
                   absl::StrCat("peer ", PeerDescription(peer),
                                " is not on the server's allow-list"));
   }
+  if (options.admit) {
+    if (absl::Status admitted = options.admit(peer); !admitted.ok()) {
+      return refuse(Refusal::kResourceExhausted,
+                    std::string(admitted.message()));
+    }
+  }
 
   if (hello.truncated || hello.bytes.size() != sizeof(ClientHello)) {
     if (hello.bytes.size() >= sizeof(WireHeader)) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,12 @@ struct ServerHandshakeOptions : HandshakeOptions {
   uint32_t max_stream_count = 1024;
   uint32_t max_stream_capacity = 64;
   uint32_t max_request_capacity = 4096;
+  // Admission control, asked once per handshake right after the peer passed
+  // the allow-list and before anything is created for it: a non-OK status
+  // refuses the client with Refusal::kResourceExhausted and the status's
+  // message (e.g. the server's connection cap). Empty: admit everyone.
+  // Called on the listener's loop thread; must not block.
+  std::function<absl::Status(const PeerCredentials&)> admit;
 };
 
 enum class Role { kClient, kServer };

@@ -268,6 +268,45 @@ TEST(HandshakeTest, ServerRefusesUidNotOnAllowList) {
   EXPECT_TRUE(absl::IsPermissionDenied(srv.status()));
 }
 
+TEST(HandshakeTest, AdmissionRefusalReachesTheClient) {
+  SocketPair pair;
+  ServerHandshakeOptions so = ServerOptions();
+  int asked = 0;
+  so.admit = [&asked](const PeerCredentials& peer) {
+    ++asked;
+    EXPECT_EQ(peer.pid, ::getpid());
+    return absl::ResourceExhaustedError("server has 3 of 3 connections");
+  };
+  auto server = std::async(std::launch::async,
+                           [fd = std::move(pair.server), so]() mutable {
+                             return Serve(std::move(fd), so);
+                           });
+  absl::StatusOr<Established> client = ClientHandshake(
+      std::move(pair.client), ClientOptions(), In(milliseconds(5000)));
+  absl::StatusOr<Established> srv = server.get();
+  ASSERT_FALSE(client.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(client.status())) << client.status();
+  EXPECT_THAT(client.status().message(),
+              HasSubstr("server has 3 of 3 connections"));
+  EXPECT_TRUE(absl::IsResourceExhausted(srv.status()));
+  EXPECT_EQ(asked, 1);
+}
+
+TEST(HandshakeTest, AdmissionIsNotAskedForPeersOffTheAllowList) {
+  ServerHandshakeOptions so = ServerOptions();
+  so.allow.uids = {::geteuid() + 1};
+  bool asked = false;
+  so.admit = [&asked](const PeerCredentials&) {
+    asked = true;
+    return absl::OkStatus();
+  };
+  Segment segment = MakeDataSegment();
+  RawOutcome out = SendHello(GoodHello(segment.size()), {segment.fd()}, so);
+  EXPECT_EQ(out.reply.refusal,
+            static_cast<uint16_t>(Refusal::kPermissionDenied));
+  EXPECT_FALSE(asked);
+}
+
 TEST(HandshakeTest, AllowListAcceptsByGroupOrAnyone) {
   PeerAllowList by_gid;
   by_gid.gids = {::getegid()};
