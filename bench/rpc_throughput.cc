@@ -61,6 +61,11 @@
 //   vcs/call     voluntary context switches (a thread blocked: futex, poll,
 //                sleep) of the client process(es) and of the server per
 //                call: roughly the sleep/wake-up cycles a call costs.
+//   sched        while the row ran, the benchmark process slept 1 ms at a
+//                time: the latest of those wake-ups. On a shared machine other
+//                processes (or the hypervisor) can keep any thread off the
+//                CPU for this long; a "max gap" no longer than it says more
+//                about the machine than about the transport.
 //   spread       (max - min) / mean of calls/s between the passes of the
 //                row: how much the machine moved under it.
 //
@@ -792,6 +797,7 @@ struct LoadResult {
   uint64_t calls = 0;
   LatencyHistogram latency;
   uint64_t max_gap_ns = 0;
+  uint64_t sched_max_ns = 0;  // the latest wake-up of a 1 ms sleeper
   uint64_t client_cpu_ns = 0;
   uint64_t server_cpu_ns = 0;
   ContextSwitches client_cs;
@@ -830,6 +836,23 @@ struct Env {
   const Options* options = nullptr;
 };
 
+// Sleeps 1 ms at a time until `end` and returns how late the latest of
+// those wake-ups came: what the machine (other processes, the hypervisor)
+// costs a blocked thread in the meantime, a floor for the "max gap" of the
+// rows. About 1,000 wake-ups a second of this process, which is not
+// counted in any row's CPU.
+uint64_t WorstWakeUpUntil(Clock::time_point end) {
+  ::prctl(PR_SET_TIMERSLACK, 1UL);
+  uint64_t worst = 0;
+  for (;;) {
+    const Clock::time_point target =
+        Clock::now() + std::chrono::milliseconds(1);
+    if (target >= end) return worst;
+    SleepUntil(target);
+    worst = std::max(worst, ToNs(Clock::now()) - ToNs(target));
+  }
+}
+
 // Measures one share of a closed- or open-loop row.
 void MeasureSlice(const Env& env, uint32_t slice, double seconds,
                   LoadResult* result) {
@@ -862,6 +885,9 @@ void MeasureSlice(const Env& env, uint32_t slice, double seconds,
   SleepUntil(start);
   const Clock::time_point t0 = Clock::now();
   const Sample s0 = TakeSample(env.server, workers);
+  // Meanwhile, how late the machine wakes a sleeping thread (see the
+  // header comment, "sched").
+  result->sched_max_ns = std::max(result->sched_max_ns, WorstWakeUpUntil(end));
   SleepUntil(end);
   const Clock::time_point t1 = Clock::now();
   const Sample s1 = TakeSample(env.server, workers);
@@ -1021,12 +1047,12 @@ void PrintLoadTable(const std::vector<LoadResult>& results, bool open) {
                                           std::to_string(r.row.threads)
                                     : std::to_string(r.row.threads);
     std::printf(
-        "%-17s %7s %11s %8s %9s %9s %9s %9s %9s %9s %6s %6s %5.0f%%\n",
+        "%-17s %7s %11s %8s %9s %9s %9s %9s %9s %9s %9s %6s %6s %5.0f%%\n",
         r.row.name.c_str(), threads.c_str(), Thousands(r.rate()).c_str(),
         ratio.c_str(), FormatNs(r.latency.ValueAt(0.5)).c_str(),
         FormatNs(r.latency.ValueAt(0.99)).c_str(),
         FormatNs(r.latency.ValueAt(0.999)).c_str(),
-        FormatNs(r.max_gap_ns).c_str(),
+        FormatNs(r.max_gap_ns).c_str(), FormatNs(r.sched_max_ns).c_str(),
         FormatNs(static_cast<uint64_t>(r.PerCall(r.client_cpu_ns))).c_str(),
         FormatNs(static_cast<uint64_t>(r.PerCall(r.server_cpu_ns))).c_str(),
         Fixed(r.PerCall(r.client_cs.voluntary), 2).c_str(),
@@ -1058,10 +1084,12 @@ void Report(const std::vector<LoadResult>& loads,
   }
   PrintLoadTable(loads, false);
   std::printf(
-      "(x uds: calls/s / grpc-uds calls/s with the same threads; cli/srv CPU: "
-      "CPU time per call\n of the client process(es) and of the server; cs: "
-      "voluntary context switches per call;\n spread: (max - min) / mean "
-      "calls/s of the passes)\n");
+      "(x uds: calls/s / grpc-uds calls/s with the same threads; sched: the "
+      "latest wake-up of a\n 1 ms sleeper in the benchmark process meanwhile "
+      "(the machine's own stalls); cli/srv CPU:\n CPU time per call of the "
+      "client process(es) and of the server; cs: voluntary context\n "
+      "switches per call; spread: (max - min) / mean calls/s of the "
+      "passes)\n");
   PrintLoadTable(loads, true);
   std::printf(
       "(CPU x: grpc-uds (client + server) CPU per call / this row's; latency "
@@ -1117,6 +1145,12 @@ void Report(const std::vector<LoadResult>& loads,
                 "no row has a gap without completions > 20 ms:", "",
                 over.empty() ? "met" : "MISSED");
     if (!over.empty()) std::printf("        longer gaps: %s\n", over.c_str());
+    uint64_t sched = 0;
+    for (const LoadResult& r : loads) sched = std::max(sched, r.sched_max_ns);
+    std::printf(
+        "        (meanwhile the machine woke a sleeping thread up to %s "
+        "late)\n",
+        FormatNs(sched).c_str());
   }
 
   if (options.csv.empty()) return;
@@ -1124,15 +1158,16 @@ void Report(const std::vector<LoadResult>& loads,
   if (f == nullptr) {
     Die("main", "cannot open " + options.csv + ": " + std::strerror(errno));
   }
-  std::fprintf(f,
-               "row,transport,kind,processes,threads,rate_target,seconds,"
-               "calls,calls_per_s,p50_ns,p99_ns,p999_ns,max_gap_ns,"
-               "client_cpu_ns_per_call,server_cpu_ns_per_call,"
-               "client_vcs_per_call,server_vcs_per_call,client_ics_per_call,"
-               "server_ics_per_call,pass_spread,idle_channels,server_rss_kib,"
-               "server_rss_anon_kib,server_rss_shmem_kib,server_threads,"
-               "server_fds,server_idle_cpu_ms_per_s,client_idle_cpu_ms_per_s,"
-               "server_idle_vcs_per_s\n");
+  std::fprintf(
+      f,
+      "row,transport,kind,processes,threads,rate_target,seconds,"
+      "calls,calls_per_s,p50_ns,p99_ns,p999_ns,max_gap_ns,sched_max_ns,"
+      "client_cpu_ns_per_call,server_cpu_ns_per_call,"
+      "client_vcs_per_call,server_vcs_per_call,client_ics_per_call,"
+      "server_ics_per_call,pass_spread,idle_channels,server_rss_kib,"
+      "server_rss_anon_kib,server_rss_shmem_kib,server_threads,"
+      "server_fds,server_idle_cpu_ms_per_s,client_idle_cpu_ms_per_s,"
+      "server_idle_vcs_per_s\n");
   for (const IdleResult& r : idles) {
     std::fprintf(f,
                  "%s,%s,%s,1,0,,%.3f,,,,,,,,,,,,,,%d,%llu,%llu,%llu,%d,%d,%.3f,"
@@ -1150,7 +1185,7 @@ void Report(const std::vector<LoadResult>& loads,
   for (const LoadResult& r : loads) {
     std::fprintf(
         f,
-        "%s,%s,%s,%d,%d,%.0f,%.3f,%llu,%.1f,%llu,%llu,%llu,%llu,%.1f,%.1f,"
+        "%s,%s,%s,%d,%d,%.0f,%.3f,%llu,%.1f,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
         "%.3f,%.3f,%.3f,%.3f,%.3f,,,,,,,,,\n",
         r.row.name.c_str(), TransportName(r.row.transport), r.row.kind.c_str(),
         r.row.processes, r.row.threads, r.row.rate, r.seconds,
@@ -1159,6 +1194,7 @@ void Report(const std::vector<LoadResult>& loads,
         static_cast<unsigned long long>(r.latency.ValueAt(0.99)),
         static_cast<unsigned long long>(r.latency.ValueAt(0.999)),
         static_cast<unsigned long long>(r.max_gap_ns),
+        static_cast<unsigned long long>(r.sched_max_ns),
         r.PerCall(r.client_cpu_ns), r.PerCall(r.server_cpu_ns),
         r.PerCall(r.client_cs.voluntary), r.PerCall(r.server_cs.voluntary),
         r.PerCall(r.client_cs.involuntary), r.PerCall(r.server_cs.involuntary),
