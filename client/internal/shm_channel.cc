@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <system_error>
 #include <thread>
 #include <tuple>
 
@@ -38,6 +39,10 @@ using transport::InboundMessage;
 // A waiting caller whose request the server has not taken after this long
 // wakes an idle server thread (see server/server.h, "Threads").
 constexpr auto kKickAfter = std::chrono::microseconds(30);
+// And again this often while the server still has not taken it (a kick is
+// a wake-up; one lost, e.g. to a thread that went back to sleep, must not
+// leave the request waiting for the busy thread).
+constexpr auto kKickAgain = std::chrono::milliseconds(10);
 // While a caller sleeps, it looks for cancellation this often: every
 // millisecond for the first 100 ms, then every 10 ms.
 constexpr auto kPollFirst = std::chrono::milliseconds(1);
@@ -78,6 +83,20 @@ grpc::Status CancelledStatus() {
 // gRPC's wording, anything else as it is.
 grpc::Status SendFailure(const absl::Status& s) {
   return absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s);
+}
+
+// The takeover kick of the request at `position`, due at `*next`: if the
+// server has not taken it by then, wakes an idle server thread and plans
+// the next kick kKickAgain later; once taken, no more.
+void MaybeKick(transport::Connection& t, uint64_t position,
+               Clock::time_point now, Clock::time_point* next) {
+  if (now < *next) return;
+  if (t.RequestTaken(position)) {
+    *next = Clock::time_point::max();
+    return;
+  }
+  t.KickServer();
+  *next = now + kKickAgain;
 }
 
 // Tells the server to stop working on a call we gave up on (best effort).
@@ -365,6 +384,15 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get(
   auto deadline_exceeded = [] {
     return absl::DeadlineExceededError("Deadline Exceeded");
   };
+  auto unavailable =
+      [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
+    if (mode_ == ShmMode::kRequired) {
+      return absl::UnavailableError(absl::StrCat(
+          "shared memory is required but unavailable: ", why_not_));
+    }
+    return nullptr;
+  };
+  bool saw_attempt = false;  // an attempt ended while we were here
   for (;;) {
     if (connection_ != nullptr && connection_->usable()) return connection_;
     if (connection_ != nullptr) {
@@ -380,94 +408,103 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get(
       next_attempt_ = Clock::time_point{};
       Log(absl::StrCat("uses gRPC: ", why_not_));
     }
-    auto unavailable =
-        [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
-      if (mode_ == ShmMode::kRequired) {
-        return absl::UnavailableError(absl::StrCat(
-            "shared memory is required but unavailable: ", why_not_));
-      }
-      return nullptr;
-    };
     if (connecting_) {
-      // Another thread is connecting (briefly: a local handshake); its
-      // outcome is ours too, unless our deadline comes first.
+      // An attempt is under way (briefly: a local handshake); its outcome
+      // is ours too, unless our deadline comes first.
       if (steady_deadline == transport::kNoDeadline) {
         connected_.wait(lock, [&] { return !connecting_; });
       } else if (!connected_.wait_until(lock, steady_deadline,
                                         [&] { return !connecting_; })) {
         return deadline_exceeded();
       }
+      saw_attempt = true;
       continue;
     }
+    // The attempt we waited for failed: gRPC for now.
+    if (saw_attempt) return unavailable();
     const auto now = Clock::now();
     if (now < next_attempt_) return unavailable();
-    // No attempt that could not finish in time.
     if (now >= steady_deadline) return deadline_exceeded();
     connecting_ = true;
-    const bool resolved = resolved_;
-    lock.unlock();
-
-    // Find the endpoint once (may involve name resolution), then connect.
-    std::string endpoint;
-    std::string failure;
-    if (!resolved) {
-      if (!options_.endpoint_path.empty()) {
-        endpoint = options_.endpoint_path;
-      } else {
-        absl::StatusOr<std::string> e = rpc::ClientEndpoint(target_);
-        if (e.ok()) {
-          endpoint = *e;
-        } else {
-          failure = std::string(e.status().message());
-        }
+    if (steady_deadline != transport::kNoDeadline) {
+      // On its own thread, so that it goes on (for later calls) if our
+      // deadline comes first, as gRPC keeps connecting after a call gives
+      // up.
+      try {
+        std::thread([self = shared_from_this()] { self->Attempt(); }).detach();
+        continue;
+      } catch (const std::system_error&) {
+        // No thread to be had: attempt here (bounded by connect_timeout).
       }
     }
-    lock.lock();
-    if (!resolved) {
-      resolved_ = true;
-      endpoint_ = endpoint;
-      if (endpoint_.empty()) why_not_ = failure;
-    }
-    endpoint = endpoint_;
-    const uint64_t epoch = ++epoch_;
-    const std::string not_found = why_not_;
     lock.unlock();
-
-    const transport::Deadline attempt_deadline =
-        std::min(steady_deadline, Clock::now() + options_.connect_timeout);
-    absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
-        endpoint.empty() ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
-                               absl::NotFoundError(not_found))
-                         : ClientConnection::Open(endpoint, options_, limits_,
-                                                  epoch, attempt_deadline);
-
+    Attempt();
     lock.lock();
-    connecting_ = false;
-    connected_.notify_all();
-    if (opened.ok()) {
-      connection_ = std::move(*opened);
-      backoff_ = options_.initial_backoff;
-      path_.store(ChannelPath::kSharedMemory);
-      Log(absl::StrCat("uses shared memory (", endpoint_, ", server pid ",
-                       connection_->transport().peer().pid, ")"));
-      return connection_;
-    }
-    why_not_ = std::string(opened.status().message());
-    path_.store(ChannelPath::kGrpc);
-    // Back off, randomized as gRPC does.
-    thread_local std::minstd_rand rng(std::random_device{}());
-    std::uniform_real_distribution<double> jitter(-options_.backoff_jitter,
-                                                  options_.backoff_jitter);
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        backoff_ * (1.0 + jitter(rng)));
-    next_attempt_ = Clock::now() + wait;
-    backoff_ = std::min(options_.max_backoff,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                            backoff_ * options_.backoff_multiplier));
-    Log(absl::StrCat("uses gRPC: ", why_not_));
-    if (Clock::now() >= steady_deadline) return deadline_exceeded();
-    return unavailable();
+    saw_attempt = true;
   }
+}
+
+void ChannelState::Attempt() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool resolved = resolved_;
+  lock.unlock();
+  // Find the endpoint once (may involve name resolution), then connect.
+  std::string endpoint;
+  std::string failure;
+  if (!resolved) {
+    if (!options_.endpoint_path.empty()) {
+      endpoint = options_.endpoint_path;
+    } else {
+      absl::StatusOr<std::string> e = rpc::ClientEndpoint(target_);
+      if (e.ok()) {
+        endpoint = *e;
+      } else {
+        failure = std::string(e.status().message());
+      }
+    }
+  }
+  lock.lock();
+  if (!resolved) {
+    resolved_ = true;
+    endpoint_ = endpoint;
+    if (endpoint_.empty()) why_not_ = failure;
+  }
+  endpoint = endpoint_;
+  const uint64_t epoch = ++epoch_;
+  const std::string not_found = why_not_;
+  lock.unlock();
+
+  absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
+      endpoint.empty()
+          ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
+                absl::NotFoundError(not_found))
+          : ClientConnection::Open(endpoint, options_, limits_, epoch,
+                                   Clock::now() + options_.connect_timeout);
+
+  lock.lock();
+  connecting_ = false;
+  connected_.notify_all();
+  if (opened.ok()) {
+    connection_ = std::move(*opened);
+    backoff_ = options_.initial_backoff;
+    path_.store(ChannelPath::kSharedMemory);
+    Log(absl::StrCat("uses shared memory (", endpoint_, ", server pid ",
+                     connection_->transport().peer().pid, ")"));
+    return;
+  }
+  why_not_ = std::string(opened.status().message());
+  path_.store(ChannelPath::kGrpc);
+  // Back off, randomized as gRPC does.
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(-options_.backoff_jitter,
+                                                options_.backoff_jitter);
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      backoff_ * (1.0 + jitter(rng)));
+  next_attempt_ = Clock::now() + wait;
+  backoff_ = std::min(options_.max_backoff,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          backoff_ * options_.backoff_multiplier));
+  Log(absl::StrCat("uses gRPC: ", why_not_));
 }
 
 // ---- ClientConnection
@@ -585,7 +622,7 @@ void ClientConnection::Retire() {
 void ClientConnection::Defer(uint32_t stream, uint32_t generation,
                              uint64_t position, SysClock::time_point deadline,
                              AsyncUnaryIo* io, Clock::time_point sent,
-                             bool kick_pending) {
+                             Clock::time_point next_kick) {
   InboundMessage m;
   Pending p;
   {
@@ -595,7 +632,7 @@ void ClientConnection::Defer(uint32_t stream, uint32_t generation,
     slot.position = position;
     slot.deadline = deadline;
     slot.sent = sent;
-    slot.kick_pending = kick_pending;
+    slot.next_kick = next_kick;
     slot.io = io;
     // From now on the server notifies us of news on the stream; whatever
     // came before, we look for right here.
@@ -669,7 +706,7 @@ void ClientConnection::CompletionLoop() {
       for (const Pending& p : pending_) {
         if (p.io == nullptr) continue;
         wake = std::min(wake, SteadyDeadline(p.deadline));
-        if (p.kick_pending) wake = std::min(wake, p.sent + kKickAfter);
+        wake = std::min(wake, p.next_kick);
         if (now - p.sent < kPollFirstFor)
           wake = std::min(wake, now + kPollFirst);
       }
@@ -697,10 +734,7 @@ void ClientConnection::CompletionLoop() {
         } else if (p.io->CancelRequested()) {
           ended.emplace_back(s, std::move(p), CancelledStatus());
         } else {
-          if (p.kick_pending && now - p.sent >= kKickAfter) {
-            if (!transport_->RequestTaken(p.position)) transport_->KickServer();
-            p.kick_pending = false;
-          }
+          MaybeKick(*transport_, p.position, now, &p.next_kick);
           continue;
         }
         p = Pending{};
@@ -754,15 +788,10 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   // The clock is first read after the first 128 spins (a fast answer never
   // reads it); the spin budget and the kick are timed from then.
   Clock::time_point sent{};
-  // Once, after kKickAfter: if the server has not taken the request, wake an
-  // idle server thread to take over from a busy one.
-  bool kick_pending = true;
-  auto maybe_kick = [&](Clock::time_point now) {
-    if (kick_pending && now - sent >= kKickAfter) {
-      if (!t.RequestTaken(position)) t.KickServer();
-      kick_pending = false;
-    }
-  };
+  // After kKickAfter (and every kKickAgain after that): if the server has
+  // not taken the request, wake an idle server thread to take over from a
+  // busy one. Planned once `sent` is known.
+  Clock::time_point next_kick = Clock::time_point::max();
   bool got = take();
   // Spin for the configured budget.
   if (!got && conn.wait().spin.count() > 0) {
@@ -774,15 +803,19 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
         const auto now = Clock::now();
         if (i == 128) {
           sent = now;
+          next_kick = sent + kKickAfter;
           spin_end = std::min(steady_deadline,
                               now + conn.wait().SpinFor(request_bytes));
         }
         if (now >= spin_end) break;
-        maybe_kick(now);
+        MaybeKick(t, position, now, &next_kick);
       }
     }
   }
-  if (!got && sent == Clock::time_point{}) sent = Clock::now();
+  if (!got && sent == Clock::time_point{}) {
+    sent = Clock::now();
+    next_kick = sent + kKickAfter;
+  }
   // Sleep, waking up now and then to look for cancellation.
   while (!got) {
     if (!t.ok()) {
@@ -802,10 +835,10 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
       t.CloseStream(*stream);
       return CancelledStatus();
     }
-    maybe_kick(now);
+    MaybeKick(t, position, now, &next_kick);
     const auto poll = now - sent < kPollFirstFor ? kPollFirst : kPollLater;
     transport::Deadline tick = std::min(steady_deadline, now + poll);
-    if (kick_pending) tick = std::min(tick, sent + kKickAfter);
+    tick = std::min(tick, next_kick);
     absl::StatusOr<InboundMessage> r = t.ReceiveStream(
         *stream, tick, transport::WaitPolicy{std::chrono::nanoseconds(0)});
     if (r.ok()) {
@@ -864,8 +897,9 @@ void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
                 SysClock::time_point deadline, AsyncUnaryIo* io) {
   std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
   if (!sent) return;
-  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io,
-              Clock::now(), /*kick_pending=*/true);
+  const auto now = Clock::now();
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io, now,
+              now + kKickAfter);
 }
 
 void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
@@ -880,9 +914,10 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
   // the spin budget and the kick are timed from then.
   Clock::time_point sent_at{};
   Clock::time_point spin_end{};
-  // Once, after kKickAfter: if the server has not taken the request, wake an
-  // idle server thread to take over from a busy one (as RunUnary does).
-  bool kick_pending = true;
+  // After kKickAfter: if the server has not taken the request, wake an idle
+  // server thread to take over from a busy one (as RunUnary does); the
+  // completion thread goes on from there.
+  Clock::time_point next_kick = Clock::time_point::max();
   for (uint32_t i = 0;; ++i) {
     bool got = false;
     while (t.TryReceiveStream(sent->stream, &m)) {
@@ -903,19 +938,17 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
       const auto now = Clock::now();
       if (i == 127) {
         sent_at = now;
+        next_kick = sent_at + kKickAfter;
         spin_end = std::min(SteadyDeadline(deadline),
                             now + conn->wait().SpinFor(sent->bytes));
       }
-      if (kick_pending && now - sent_at >= kKickAfter) {
-        if (!t.RequestTaken(sent->position)) t.KickServer();
-        kick_pending = false;
-      }
+      MaybeKick(t, sent->position, now, &next_kick);
       if (now >= spin_end) break;
     }
     transport::CpuRelax();
   }
   conn->Defer(sent->stream, sent->generation, sent->position, deadline, io,
-              sent_at, kick_pending);
+              sent_at, next_kick);
 }
 
 }  // namespace internal

@@ -77,8 +77,9 @@ class AsyncUnaryIo : public UnaryIo {
 
 class ClientConnection;
 
-// One per channel. Thread-safe.
-class ChannelState {
+// One per channel; always owned by a shared_ptr (a connection attempt holds
+// one while it runs). Thread-safe.
+class ChannelState : public std::enable_shared_from_this<ChannelState> {
  public:
   // `limits`: gRPC's message and metadata size limits, from the channel's
   // arguments (see client/credentials.cc), applied to every call over
@@ -91,12 +92,14 @@ class ChannelState {
   // or nullptr if it should use gRPC (shared memory disabled, server not on
   // this host or not offering shared memory, or reconnection backing off).
   // In ShmMode::kRequired an unavailable connection is an error
-  // (UNAVAILABLE) instead. May block for a connection attempt, at most
-  // options.connect_timeout and never past `deadline`; one thread at a time
-  // attempts, the others wait for its outcome (also never past their
-  // deadline). A call whose deadline passes before it has a connection gets
+  // (UNAVAILABLE) instead. Without a connection, starts an attempt (one at
+  // a time, each bounded by options.connect_timeout) and waits for its
+  // outcome, never past `deadline`: a call whose deadline passes first gets
   // DEADLINE_EXCEEDED, whatever the mode (as a gRPC call waiting for its
-  // channel would); an attempt cut short by it counts as a failed attempt.
+  // channel would), and the attempt goes on, on a thread of its own, for
+  // the calls that come after (as gRPC keeps connecting after a call gives
+  // up). A call without a deadline makes the attempt on its own (the
+  // calling) thread.
   absl::StatusOr<std::shared_ptr<ClientConnection>> Get(
       std::chrono::system_clock::time_point deadline =
           std::chrono::system_clock::time_point::max());
@@ -111,6 +114,10 @@ class ChannelState {
 
  private:
   void Log(const std::string& message);
+  // One connection attempt (connecting_ is set): resolves the endpoint,
+  // opens the connection, records the outcome (or backs off), clears
+  // connecting_ and wakes the waiters.
+  void Attempt();
 
   const std::string target_;
   const ShmChannelOptions options_;
@@ -178,16 +185,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Hands a call that was sent on `stream` (opened without notifications)
   // to the completion thread, which finishes it: answer, deadline,
   // cancellation, or loss of the connection. `position` is the request's
-  // place in the requests ring and `sent` when it was sent; with
-  // `kick_pending`, the completion thread wakes an idle server thread if the
-  // server has not taken the request kKickAfter after `sent`. If the answer
-  // is already there, finishes it on this thread. Wakes the completion
-  // thread (starting it if needed); the thread sleeps no longer than the
-  // earliest deadline or kick time of its calls, and 1 ms (10 ms for calls
-  // older than 100 ms) at most, so it sees cancellations that soon.
+  // place in the requests ring and `sent` when it was sent; from
+  // `next_kick` on, and every 10 ms after, the completion thread wakes an
+  // idle server thread while the server has not taken the request (the
+  // takeover kick, see server/server.h). If the answer is already there,
+  // finishes it on this thread. Wakes the completion thread (starting it if
+  // needed); the thread sleeps no longer than the earliest deadline or kick
+  // of its calls, and 1 ms (10 ms once every call is older than 100 ms) at
+  // most, so it sees cancellations that soon.
   void Defer(uint32_t stream, uint32_t generation, uint64_t position,
              std::chrono::system_clock::time_point deadline, AsyncUnaryIo* io,
-             std::chrono::steady_clock::time_point sent, bool kick_pending);
+             std::chrono::steady_clock::time_point sent,
+             std::chrono::steady_clock::time_point next_kick);
 
  private:
   struct Pending {
@@ -195,7 +204,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     uint64_t position = 0;
     std::chrono::system_clock::time_point deadline;
     std::chrono::steady_clock::time_point sent;
-    bool kick_pending = false;
+    std::chrono::steady_clock::time_point next_kick;  // max: no more
     AsyncUnaryIo* io = nullptr;  // null: the stream is not deferred
   };
 

@@ -298,7 +298,7 @@ TEST_P(HostileStyleTest, ConnectingEndsAtTheCallsDeadline) {
     for (ShmMode shm_mode : {ShmMode::kRequired, ShmMode::kAuto}) {
       ShmChannelOptions options;
       options.mode = shm_mode;
-      options.connect_timeout = milliseconds(5000);
+      options.connect_timeout = milliseconds(10000);
       std::unique_ptr<Client> client = NewClient(options);
       EchoResponse response;
       const auto start = Clock::now();
@@ -307,9 +307,9 @@ TEST_P(HostileStyleTest, ConnectingEndsAtTheCallsDeadline) {
       const auto took = Clock::now() - start;
       EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
           << s.error_message();
-      EXPECT_LT(took, milliseconds(1500)) << Ms(took) << " ms";
+      EXPECT_LT(took, milliseconds(3000)) << Ms(took) << " ms";
     }
-    server_.reset();
+    server_.reset();  // ends the attempts still under way
   }
 }
 
@@ -318,7 +318,7 @@ TEST_P(HostileStyleTest, ConnectingEndsAtTheCallsDeadline) {
 TEST_F(HostileServerTest, WaitingForAnotherThreadsAttemptEndsAtTheDeadline) {
   StartServer("silent_handshake");
   ShmChannelOptions options = Required();
-  options.connect_timeout = milliseconds(4000);
+  options.connect_timeout = milliseconds(10000);
   std::unique_ptr<Client> client = NewClient(options);
   std::thread connecting([&] { ConnectSharedMemory(client->channel()); });
   std::this_thread::sleep_for(milliseconds(100));  // it is attempting
@@ -330,8 +330,9 @@ TEST_F(HostileServerTest, WaitingForAnotherThreadsAttemptEndsAtTheDeadline) {
     const auto took = Clock::now() - start;
     EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
         << s.error_message();
-    EXPECT_LT(took, milliseconds(1500)) << Ms(took) << " ms";
+    EXPECT_LT(took, milliseconds(3000)) << Ms(took) << " ms";
   }
+  server_.reset();  // ends the attempt
   connecting.join();
 }
 
@@ -378,7 +379,7 @@ TEST_P(HostileStyleTest, UnansweredCallEndsAtItsDeadline) {
   const auto took = Clock::now() - start;
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_GE(took, milliseconds(290));
-  EXPECT_LT(took, milliseconds(1500)) << Ms(took) << " ms";
+  EXPECT_LT(took, milliseconds(3000)) << Ms(took) << " ms";
 }
 
 // Starts calls without a deadline that the server keeps waiting, then one
@@ -421,7 +422,7 @@ void CancelWaitingCalls(Client* client, Style style, int blockers,
     Call& c = *calls[i];
     const auto cancelled = Clock::now();
     c.context.TryCancel();
-    if (!c.done.WaitForNotificationWithTimeout(milliseconds(5000))) {
+    if (!c.done.WaitForNotificationWithTimeout(milliseconds(10000))) {
       ADD_FAILURE() << "call " << i << " ignored TryCancel()";
       hung = true;
       break;
@@ -430,7 +431,8 @@ void CancelWaitingCalls(Client* client, Style style, int blockers,
         Clock::time_point(Clock::duration(c.ended_ns.load())) - cancelled;
     EXPECT_EQ(c.status.error_code(), grpc::StatusCode::CANCELLED)
         << "call " << i << ": " << c.status.error_message();
-    EXPECT_LT(latency, milliseconds(1000))
+    // Generous for a loaded machine; the defect was a wait without end.
+    EXPECT_LT(latency, milliseconds(3000))
         << "call " << i << ": " << Ms(latency) << " ms";
   }
   // A call that ignored its cancellation only ends with the connection.
