@@ -2,6 +2,7 @@
 
 #include <grpc/support/log.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <list>
@@ -42,29 +43,67 @@ MetadataEntries Entries(const std::multimap<std::string, std::string>& m) {
   return out;
 }
 
-// Per-stream call bookkeeping of a connection.
-struct StreamSlot {
-  std::atomic<uint32_t> generation{0};
-  std::atomic<bool> cancelled{false};
+// The call one serving thread is running, as cancellation sees it. Each
+// thread of a connection owns one slot. Its word is 0 while the thread runs
+// no call, and CallKey(stream, generation) from the moment the thread takes
+// the call's kCall off the request ring (while it still holds the poll
+// token, so before any later request can be taken: a kCancel that follows
+// its call always finds it) until the call is over. A kCancel sets
+// kCancelledBit in the slot whose word is exactly its call's key, by
+// compare-and-swap, so it can never mark a later call of that thread; a newer
+// call on the same stream has another generation (and another thread) and is
+// not touched.
+struct CallSlot {
+  std::atomic<uint64_t> word{0};
 };
+
+constexpr uint64_t kCancelledBit = internal::ShmCallState::kCancelledBit;
+constexpr uint64_t kCallLive = uint64_t{1} << 62;
+static_assert(transport::kMaxStreamCount <= (uint32_t{1} << 30),
+              "a stream id must fit in bits 32..61 of a call key");
+
+uint64_t CallKey(uint32_t stream, uint32_t generation) {
+  return kCallLive | (uint64_t{stream} << 32) | generation;
+}
+
+// Marks the call in `slot` cancelled if its key is `key`, or whatever call
+// it holds if `key` is 0.
+void CancelSlot(CallSlot& slot, uint64_t key) {
+  uint64_t word = slot.word.load(std::memory_order_acquire);
+  while ((word & kCallLive) != 0 && (word & kCancelledBit) == 0 &&
+         (key == 0 || word == key)) {
+    if (slot.word.compare_exchange_weak(word, word | kCancelledBit,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
 
 }  // namespace
 
 // One client connection and the threads serving it.
 struct Served : std::enable_shared_from_this<Served> {
-  Served(Server::Impl* s, std::shared_ptr<Connection> c)
+  Served(Server::Impl* s, std::shared_ptr<Connection> c, int max_threads)
       : server(s),
         conn(std::move(c)),
-        streams(std::make_unique<StreamSlot[]>(conn->params().stream_count)),
+        slot_count(max_threads),
+        slots(std::make_unique<CallSlot[]>(max_threads)),
+        slot_used(max_threads, false),
         peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
                           ",uid=", conn->peer().uid)) {}
 
   Server::Impl* const server;
   const std::shared_ptr<Connection> conn;
-  const std::unique_ptr<StreamSlot[]> streams;
+  // One per thread that may serve the connection.
+  const int slot_count;
+  const std::unique_ptr<CallSlot[]> slots;
+  std::vector<bool> slot_used;  // guarded by Server::Impl::mu
   const std::string peer;
   // Held by the thread polling the request ring.
   std::atomic<bool> token{false};
+  // Threads serving the connection. Raised only under Server::Impl::mu (by
+  // Spawn, which checks the cap there).
   std::atomic<int> threads{0};
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
@@ -97,15 +136,19 @@ struct Server::Impl {
   std::atomic<int> threads{0};
 
   void OnConnection(std::shared_ptr<Connection> conn);
-  void Spawn(const std::shared_ptr<Served>& s);
-  void WorkerLoop(const std::shared_ptr<Served>& s);
+  // Starts a serving thread for `s`, unless it has
+  // options.max_threads_per_connection of them already or the server is
+  // stopping. False if none was started.
+  bool Spawn(const std::shared_ptr<Served>& s);
+  void WorkerLoop(const std::shared_ptr<Served>& s, int slot);
   // `last_bytes`: payload bytes of the exchange this thread just served
   // (request and response), which scale the poller's spin (the client needs
   // time to consume a large response and produce its next request).
-  bool Acquire(Served& s, size_t last_bytes, InboundMessage* m, bool* retire);
+  bool Acquire(Served& s, CallSlot& slot, size_t last_bytes, InboundMessage* m,
+               bool* retire);
   // These return the payload bytes of the exchange (request and response).
-  size_t Dispatch(Served& s, InboundMessage m);
-  size_t HandleCall(Served& s, InboundMessage m);
+  size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
+  size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
   // Returns the bytes sent (0 if nothing was).
   size_t Respond(Served& s, uint32_t stream, uint32_t generation,
                  const grpc::Status& status,
@@ -113,6 +156,8 @@ struct Server::Impl {
                  absl::string_view raw_message,
                  const std::multimap<std::string, std::string>* initial,
                  const std::multimap<std::string, std::string>* trailing);
+  // Removes `s` from `connections`. Requires mu.
+  void Forget(const Served* s);
   void CallDone();
   void ShutdownImpl(std::chrono::system_clock::time_point deadline);
 };
@@ -122,11 +167,12 @@ namespace {
 // The server's side of one unary call, handed to the method handler.
 class UnaryCall final : public internal::ServerUnaryCall {
  public:
-  UnaryCall(Server::Impl* server, Served* served, const Descriptor& d,
-            InboundMessage request, absl::Span<const uint8_t> message,
-            internal::ShmCallState* state)
+  UnaryCall(Server::Impl* server, Served* served, const CallSlot& slot,
+            const Descriptor& d, InboundMessage request,
+            absl::Span<const uint8_t> message, internal::ShmCallState* state)
       : server_(server),
         served_(served),
+        slot_(slot),
         stream_(d.stream),
         generation_(d.generation),
         request_(std::move(request)),
@@ -143,9 +189,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
     // client finds it free (and cache-hot) for its next call.
     request_.Release();
     message_ = {};
-    const StreamSlot& slot = served_->streams[stream_];
-    if (slot.cancelled.load(std::memory_order_acquire) &&
-        slot.generation.load(std::memory_order_relaxed) == generation_) {
+    if ((slot_.word.load(std::memory_order_acquire) & kCancelledBit) != 0) {
       return;  // the client is no longer waiting for this call
     }
     if (state_->server_cancelled.load(std::memory_order_acquire)) {
@@ -177,6 +221,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
  private:
   Server::Impl* const server_;
   Served* const served_;
+  const CallSlot& slot_;
   const uint32_t stream_;
   const uint32_t generation_;
   InboundMessage request_;
@@ -189,7 +234,8 @@ class UnaryCall final : public internal::ServerUnaryCall {
 }  // namespace
 
 void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
-  auto served = std::make_shared<Served>(this, std::move(conn));
+  auto served = std::make_shared<Served>(this, std::move(conn),
+                                         options.max_threads_per_connection);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (draining.load()) {
@@ -204,9 +250,18 @@ void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
   Spawn(served);
 }
 
-void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
+void Server::Impl::Forget(const Served* s) {
+  for (auto it = connections.begin(); it != connections.end(); ++it) {
+    if (it->get() == s) {
+      connections.erase(it);
+      break;
+    }
+  }
+}
+
+bool Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
   std::lock_guard<std::mutex> lock(mu);
-  if (stopping.load()) return;
+  if (stopping.load()) return false;
   // Reap threads that have finished.
   for (auto it = workers.begin(); it != workers.end();) {
     if (it->done->load(std::memory_order_acquire)) {
@@ -216,42 +271,49 @@ void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
       ++it;
     }
   }
+  if (s->threads.load() >= s->slot_count) return false;
+  const int slot = static_cast<int>(
+      std::find(s->slot_used.begin(), s->slot_used.end(), false) -
+      s->slot_used.begin());
+  // None free: a retiring thread has left the count but not its slot yet.
+  if (slot >= s->slot_count) return false;
+  s->slot_used[slot] = true;
   s->threads.fetch_add(1);
   threads.fetch_add(1);
   auto done = std::make_shared<std::atomic<bool>>(false);
-  workers.push_back(Worker{std::thread([this, s, done] {
-                             WorkerLoop(s);
+  workers.push_back(Worker{std::thread([this, s, slot, done] {
+                             WorkerLoop(s, slot);
                              threads.fetch_sub(1);
                              done->store(true, std::memory_order_release);
                            }),
                            done});
+  return true;
 }
 
-void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
+void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s, int slot) {
+  CallSlot& call_slot = s->slots[slot];
   InboundMessage m;
   bool retire = false;
   size_t last_bytes = 0;
-  while (Acquire(*s, last_bytes, &m, &retire)) {
-    last_bytes = Dispatch(*s, std::move(m));
+  while (Acquire(*s, call_slot, last_bytes, &m, &retire)) {
+    last_bytes = Dispatch(*s, call_slot, std::move(m));
+    call_slot.word.store(0, std::memory_order_release);
     s->busy.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (s->threads.fetch_sub(1) == 1 && !retire) {
+  std::lock_guard<std::mutex> lock(mu);
+  s->slot_used[slot] = false;
+  // A retiring thread has already left the count (see Acquire).
+  if (!retire && s->threads.fetch_sub(1) == 1) {
     // The connection is gone: forget it.
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto it = connections.begin(); it != connections.end(); ++it) {
-      if (it->get() == s.get()) {
-        connections.erase(it);
-        break;
-      }
-    }
+    Forget(s.get());
   }
 }
 
 // Waits for the next request of connection `s`. Returns false when the
 // thread should exit (connection closed, server stopping, or - with *retire
-// set - this thread is surplus).
-bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
-                           bool* retire) {
+// set, and the thread already taken off s.threads - this thread is surplus).
+bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
+                           InboundMessage* m, bool* retire) {
   Connection& c = *s.conn;
   transport::Doorbell bell = c.request_bell();
   const auto spin = options.wait.SpinFor(last_bytes);
@@ -275,16 +337,27 @@ bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
           if ((i & 63) == 0 && (Clock::now() >= end || !c.ok())) break;
         }
       }
+      if (got) {
+        // Register a call before giving up the token: its kCancel, which
+        // comes later in the ring, can then only be taken once the call is
+        // in its slot.
+        const Descriptor& d = m->descriptor();
+        if (d.kind == static_cast<uint16_t>(rpc::FrameKind::kCall)) {
+          slot.word.store(CallKey(d.stream, d.generation),
+                          std::memory_order_release);
+        }
+      }
       s.token.store(false, std::memory_order_release);
       if (got) {
         // Requests queued behind this one: get another thread going now
         // (a system call only when there is a backlog).
         if (c.HasRequest()) bell.Kick(1);
         // Keep a thread ready to take over should this call run long: if
-        // every thread of the connection is now running a call, start one.
+        // every thread of the connection is now running a call, start one
+        // (Spawn holds the cap).
         const int threads = s.threads.load(std::memory_order_relaxed);
         if (s.busy.fetch_add(1, std::memory_order_relaxed) + 1 >= threads &&
-            threads < options.max_threads_per_connection) {
+            threads < s.slot_count) {
           Spawn(s.shared_from_this());
         }
         return true;
@@ -312,26 +385,33 @@ bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
       const transport::FutexWaitResult r =
           bell.SleepUncounted(key, Clock::now() + kIdleSleep);
       if (r == transport::FutexWaitResult::kTimedOut &&
-          ++idle_sleeps >= kIdleSleepsBeforeExit &&
-          s.threads.load(std::memory_order_relaxed) > 2) {
-        *retire = true;
-        return false;
+          ++idle_sleeps >= kIdleSleepsBeforeExit) {
+        // Surplus: leave, but never below two threads (one to poll, one to
+        // take over). Threads leave the count one at a time.
+        int n = s.threads.load();
+        while (n > 2) {
+          if (s.threads.compare_exchange_weak(n, n - 1)) {
+            *retire = true;
+            return false;
+          }
+        }
       }
     }
   }
 }
 
-size_t Server::Impl::Dispatch(Served& s, InboundMessage m) {
+size_t Server::Impl::Dispatch(Served& s, CallSlot& slot, InboundMessage m) {
   const Descriptor d = m.descriptor();
   switch (static_cast<rpc::FrameKind>(d.kind)) {
     case rpc::FrameKind::kCall:
       calls.fetch_add(1, std::memory_order_relaxed);
-      return HandleCall(s, std::move(m));
+      return HandleCall(s, slot, std::move(m));
     case rpc::FrameKind::kCancel: {
-      StreamSlot& slot = s.streams[d.stream];
-      if (slot.generation.load(std::memory_order_relaxed) == d.generation) {
-        slot.cancelled.store(true, std::memory_order_release);
-      }
+      // Exactly the call this names, if it is still running (in some
+      // thread's slot; at most max_threads_per_connection to look at).
+      m.Release();
+      const uint64_t key = CallKey(d.stream, d.generation);
+      for (int i = 0; i < s.slot_count; ++i) CancelSlot(s.slots[i], key);
       return 0;
     }
     default:
@@ -352,12 +432,8 @@ void Server::Impl::CallDone() {
   }
 }
 
-size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
+size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   const Descriptor d = m.descriptor();
-  StreamSlot& slot = s.streams[d.stream];
-  slot.cancelled.store(false, std::memory_order_relaxed);
-  slot.generation.store(d.generation, std::memory_order_release);
-
   // Counted before looking at `draining`, so that Shutdown() either sees
   // this call or this call sees the shutdown.
   in_flight.fetch_add(1, std::memory_order_seq_cst);
@@ -412,9 +488,9 @@ size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
     }
   }
   state.client_metadata = &f->metadata;
-  state.client_cancelled = &slot.cancelled;
+  state.cancel_word = &slot.word;
   state.peer = &s.peer;
-  UnaryCall call(this, &s, d, std::move(m), f->message, &state);
+  UnaryCall call(this, &s, slot, d, std::move(m), f->message, &state);
   handlers[method - 1]->RunUnary(&call);
   return d.length + call.response_bytes();
 }
@@ -546,9 +622,7 @@ void Server::Impl::ShutdownImpl(
     if (!finished) {
       // Out of time: cancel what still runs, then wait for the handlers.
       for (auto& s : live) {
-        for (uint32_t i = 0; i < s->conn->params().stream_count; ++i) {
-          s->streams[i].cancelled.store(true, std::memory_order_release);
-        }
+        for (int i = 0; i < s->slot_count; ++i) CancelSlot(s->slots[i], 0);
       }
       cv.wait(lock, [&] { return in_flight.load() == 0; });
     }
@@ -637,6 +711,8 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   };
   auto impl = std::make_unique<Server::Impl>();
   impl->options = options_;
+  impl->options.max_threads_per_connection =
+      std::max(1, options_.max_threads_per_connection);
   std::vector<std::string> names;
   std::unordered_set<std::string> seen;
   for (internal::ShmService* service : services_) {

@@ -51,7 +51,7 @@ struct ServerOptions {
   // How an idle serving thread waits: it spins this long for the next
   // request before sleeping.
   transport::WaitPolicy wait;
-  // Threads that may serve one client connection at once.
+  // Threads that may serve one client connection at once (at least 1).
   int max_threads_per_connection = 16;
   // The handshake: who may connect (default: this uid only), versions,
   // features, sizes of the server's data segments.
