@@ -1,9 +1,11 @@
 #include "shmrpc/server/server.h"
 
+#include <grpc/impl/codegen/grpc_types.h>
 #include <grpc/support/log.h>
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include "shmrpc/message/peer_serialize.h"
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/frame.h"
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/listener.h"
 #include "shmrpc/transport/peer_copy.h"
 
@@ -22,6 +25,7 @@ namespace shmrpc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
 using transport::Connection;
 using transport::Descriptor;
 using transport::InboundMessage;
@@ -80,6 +84,17 @@ void CancelSlot(CallSlot& slot, uint64_t key) {
   }
 }
 
+// A size limit as enforced: negative means unlimited, which protobuf caps
+// at INT_MAX.
+int64_t EffectiveLimit(int limit) {
+  return limit < 0 ? int64_t{INT_MAX} : int64_t{limit};
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
 }  // namespace
 
 // One client connection and the threads serving it.
@@ -116,6 +131,10 @@ struct Server::Impl {
   std::string method_table;
   transport::EventLoop loop;
   std::vector<std::unique_ptr<transport::Listener>> listeners;
+  // The limits as enforced (see EffectiveLimit).
+  int64_t max_receive = 0;
+  int64_t max_send = 0;
+  int64_t max_metadata = 0;
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -127,7 +146,6 @@ struct Server::Impl {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::list<Worker> workers;
-
   std::atomic<int> in_flight{0};
   std::atomic<bool> draining{false};  // new calls get UNAVAILABLE
   std::atomic<bool> stopping{false};  // serving threads exit
@@ -159,7 +177,7 @@ struct Server::Impl {
   // Removes `s` from `connections`. Requires mu.
   void Forget(const Served* s);
   void CallDone();
-  void ShutdownImpl(std::chrono::system_clock::time_point deadline);
+  void ShutdownImpl(SysClock::time_point deadline);
 };
 
 namespace {
@@ -200,8 +218,8 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        &state_->trailing_metadata);
       return;
     }
-    if (state_->deadline != std::chrono::system_clock::time_point::max() &&
-        std::chrono::system_clock::now() >= state_->deadline) {
+    if (state_->deadline != SysClock::time_point::max() &&
+        SysClock::now() >= state_->deadline) {
       server_->Respond(*served_, stream_, generation_,
                        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "Deadline Exceeded"),
@@ -441,23 +459,40 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
     Server::Impl* impl;
     ~Done() { impl->CallDone(); }
   } done{this};
-  if (draining.load(std::memory_order_seq_cst)) {
+  // Answers the call with `status` and nothing else, without running a
+  // handler.
+  auto refuse = [&](const grpc::Status& status) {
     m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                         "shmrpc server is shutting down"),
-            nullptr, {}, nullptr, nullptr);
-    return 0;
+    Respond(s, d.stream, d.generation, status, nullptr, {}, nullptr, nullptr);
+    return size_t{0};
+  };
+  if (draining.load(std::memory_order_seq_cst)) {
+    return refuse(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "shmrpc server is shutting down"));
   }
+  // Reads the footer and the sections' headers, never the message.
   absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
   if (!f.ok()) {
-    m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::INTERNAL,
-                         absl::StrCat("malformed request frame: ",
-                                      f.status().message())),
-            nullptr, {}, nullptr, nullptr);
-    return 0;
+    return refuse(grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("malformed request frame: ", f.status().message())));
+  }
+  SysClock::time_point deadline = SysClock::time_point::max();
+  if (f->flags & rpc::kHasDeadline) {
+    deadline =
+        SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+            std::chrono::nanoseconds(f->deadline_unix_ns)));
+  }
+  // gRPC's limits, before anything is parsed or allocated for the call.
+  if (absl::Status st = rpc::CheckReceivedMetadataSize(
+          rpc::MetadataSize(f->metadata), max_metadata, "initial metadata");
+      !st.ok()) {
+    return refuse(ToGrpc(st));
+  }
+  if (absl::Status st =
+          rpc::CheckReceivedMessageSize(f->message.size(), max_receive);
+      !st.ok()) {
+    return refuse(ToGrpc(st));
   }
   const uint32_t method = d.aux;
   if (method == rpc::kListMethodsId) {
@@ -467,26 +502,14 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
     return 0;
   }
   if (method > handlers.size()) {
-    m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), nullptr, {},
-            nullptr, nullptr);
-    return 0;
+    return refuse(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+  }
+  if (deadline != SysClock::time_point::max() && SysClock::now() >= deadline) {
+    return refuse(
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
   }
   internal::ShmCallState state;
-  if (f->flags & rpc::kHasDeadline) {
-    state.deadline = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(f->deadline_unix_ns)));
-    if (std::chrono::system_clock::now() >= state.deadline) {
-      m.Release();
-      Respond(s, d.stream, d.generation,
-              grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                           "Deadline Exceeded"),
-              nullptr, {}, nullptr, nullptr);
-      return 0;
-    }
-  }
+  state.deadline = deadline;
   state.client_metadata = &f->metadata;
   state.cancel_word = &slot.word;
   state.peer = &s.peer;
@@ -502,19 +525,28 @@ size_t Server::Impl::Respond(
     const std::multimap<std::string, std::string>* trailing) {
   Connection& c = *s.conn;
   if (!c.ok()) return 0;
+  // Answers with `error` alone instead (no message, no metadata).
+  auto respond_error = [&](grpc::StatusCode code, std::string text) {
+    return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
+                   nullptr, {}, nullptr, nullptr);
+  };
+  size_t message_size = 0;
+  if (message != nullptr) {
+    message_size = message->ByteSizeLong();
+    if (absl::Status st = rpc::CheckSentMessageSize(message_size, max_send);
+        !st.ok()) {
+      return respond_error(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           std::string(st.message()));
+    }
+  } else if (!raw_message.empty()) {
+    message_size = raw_message.size();
+  }
   MetadataEntries initial_entries, trailing_entries;
   if (initial != nullptr) initial_entries = Entries(*initial);
   if (trailing != nullptr) trailing_entries = Entries(*trailing);
   uint16_t flags = rpc::kHasStatus;
   if (!initial_entries.empty()) flags |= rpc::kHasMetadata;
-  size_t message_size = 0;
-  if (message != nullptr) {
-    message_size = message->ByteSizeLong();
-    flags |= rpc::kHasMessage;
-  } else if (!raw_message.empty()) {
-    message_size = raw_message.size();
-    flags |= rpc::kHasMessage;
-  }
+  if (message != nullptr || !raw_message.empty()) flags |= rpc::kHasMessage;
   // grpc::Status returns these by value: keep the copies alive.
   const std::string status_message = status.error_message();
   const std::string status_details = status.error_details();
@@ -552,11 +584,9 @@ size_t Server::Impl::Respond(
     return true;
   };
   auto changed = [&] {
-    return Respond(s, stream, generation,
-                   grpc::Status(grpc::StatusCode::INTERNAL,
-                                "the response message changed while it was "
-                                "being serialized"),
-                   nullptr, {}, nullptr, nullptr);
+    return respond_error(grpc::StatusCode::INTERNAL,
+                         "the response message changed while it was being "
+                         "serialized");
   };
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
@@ -565,23 +595,22 @@ size_t Server::Impl::Respond(
                ? total
                : 0;
   }
+  if (total > c.max_chunk_size()) {
+    // Too big for any chunk (a large message, or metadata or status details
+    // the handler made too large): say so instead, as gRPC does for
+    // oversized messages.
+    return respond_error(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("response of ", total,
+                     " bytes exceeds the largest shared-memory chunk (",
+                     c.max_chunk_size(), " bytes)"));
+  }
   absl::StatusOr<transport::Chunk> chunk =
       c.AllocateChunk(total, transport::Deadline{});
-  if (!chunk.ok() && absl::IsResourceExhausted(chunk.status()) &&
-      total <= c.max_chunk_size()) {
+  if (!chunk.ok() && absl::IsResourceExhausted(chunk.status())) {
     chunk = c.AllocateChunk(total, Clock::now() + kSendTimeout);
   }
-  if (!chunk.ok()) {
-    if (message != nullptr && absl::IsResourceExhausted(chunk.status())) {
-      // Too big to send: say so instead (as gRPC does for oversized
-      // messages).
-      Respond(s, stream, generation,
-              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                           std::string(chunk.status().message())),
-              nullptr, {}, nullptr, nullptr);
-    }
-    return 0;
-  }
+  if (!chunk.ok()) return 0;  // closed, or the client took nothing back
   if (!write(chunk->data)) {
     c.DiscardChunk(*chunk);
     return changed();
@@ -595,8 +624,7 @@ size_t Server::Impl::Respond(
   return total;
 }
 
-void Server::Impl::ShutdownImpl(
-    std::chrono::system_clock::time_point deadline) {
+void Server::Impl::ShutdownImpl(SysClock::time_point deadline) {
   {
     std::unique_lock<std::mutex> lock(mu);
     if (shutdown_started) {
@@ -651,11 +679,9 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { Shutdown(); }
 
-void Server::Shutdown() {
-  impl_->ShutdownImpl(std::chrono::system_clock::time_point::max());
-}
+void Server::Shutdown() { impl_->ShutdownImpl(SysClock::time_point::max()); }
 
-void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+void Server::Shutdown(SysClock::time_point deadline) {
   impl_->ShutdownImpl(deadline);
 }
 
@@ -703,6 +729,33 @@ ServerBuilder& ServerBuilder::SetOptions(const ServerOptions& options) {
   return *this;
 }
 
+ServerBuilder& ServerBuilder::SetMaxReceiveMessageSize(
+    int max_receive_message_size) {
+  options_.max_receive_message_size = max_receive_message_size;
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::SetMaxSendMessageSize(int max_send_message_size) {
+  options_.max_send_message_size = max_send_message_size;
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::SetMaxMessageSize(int max_message_size) {
+  return SetMaxReceiveMessageSize(max_message_size);
+}
+
+ServerBuilder& ServerBuilder::AddChannelArgument(const std::string& arg,
+                                                 int value) {
+  if (arg == GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) {
+    options_.max_receive_message_size = value;
+  } else if (arg == GRPC_ARG_MAX_SEND_MESSAGE_LENGTH) {
+    options_.max_send_message_size = value;
+  } else if (arg == GRPC_ARG_MAX_METADATA_SIZE) {
+    options_.max_metadata_size = value;
+  }
+  return *this;
+}
+
 std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   auto fail = [&](const std::string& why) -> std::unique_ptr<Server> {
     gpr_log(GPR_ERROR, "shmrpc::ServerBuilder: %s", why.c_str());
@@ -713,6 +766,11 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   impl->options = options_;
   impl->options.max_threads_per_connection =
       std::max(1, options_.max_threads_per_connection);
+  impl->max_receive = EffectiveLimit(options_.max_receive_message_size);
+  impl->max_send = EffectiveLimit(options_.max_send_message_size);
+  impl->max_metadata = options_.max_metadata_size < 0
+                           ? int64_t{-1}
+                           : int64_t{options_.max_metadata_size};
   std::vector<std::string> names;
   std::unordered_set<std::string> seen;
   for (internal::ShmService* service : services_) {

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/service.h"
 #include "shmrpc/transport/doorbell.h"
 #include "shmrpc/transport/handshake.h"
@@ -53,6 +54,22 @@ struct ServerOptions {
   transport::WaitPolicy wait;
   // Threads that may serve one client connection at once (at least 1).
   int max_threads_per_connection = 16;
+  // gRPC's size limits (rpc/limits.h), as grpc::ServerBuilder applies them;
+  // also set by ServerBuilder::SetMaxReceiveMessageSize and friends. A
+  // negative value means unlimited, except that protobuf cannot parse or
+  // serialize a message of 2 GiB or more, so INT_MAX bounds both directions.
+  //   A request message larger than this is refused with RESOURCE_EXHAUSTED
+  //   "Received message larger than max (N vs. L)", before it is parsed.
+  int max_receive_message_size =
+      static_cast<int>(rpc::kDefaultMaxReceiveMessageSize);
+  //   A response message larger than this is replaced by RESOURCE_EXHAUSTED
+  //   "Sent message larger than max (N vs. L)".
+  int max_send_message_size = static_cast<int>(rpc::kDefaultMaxSendMessageSize);
+  //   Client metadata larger than this (as gRPC counts it: key and value
+  //   bytes plus 32 per entry) is refused with RESOURCE_EXHAUSTED "received
+  //   initial metadata size exceeds limit (N vs. L)" without running the
+  //   handler.
+  int max_metadata_size = static_cast<int>(rpc::kDefaultMaxMetadataSize);
   // The handshake: who may connect (default: this uid only), versions,
   // features, sizes of the server's data segments.
   transport::ServerHandshakeOptions handshake;
@@ -118,7 +135,22 @@ class ServerBuilder {
   // The same object can also be registered with grpc::ServerBuilder.
   ServerBuilder& RegisterService(internal::ShmService* service);
 
+  // Replaces every option (call it before the setters below, which change
+  // one option each).
   ServerBuilder& SetOptions(const ServerOptions& options);
+
+  // gRPC's message size limits, as grpc::ServerBuilder's methods of the same
+  // names (see ServerOptions; negative: unlimited). SetMaxMessageSize is
+  // gRPC's deprecated name for SetMaxReceiveMessageSize.
+  ServerBuilder& SetMaxReceiveMessageSize(int max_receive_message_size);
+  ServerBuilder& SetMaxSendMessageSize(int max_send_message_size);
+  ServerBuilder& SetMaxMessageSize(int max_message_size);
+
+  // As grpc::ServerBuilder::AddChannelArgument, for the arguments that apply
+  // over shared memory: GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+  // GRPC_ARG_MAX_SEND_MESSAGE_LENGTH and GRPC_ARG_MAX_METADATA_SIZE. Others
+  // concern HTTP/2 and are ignored here.
+  ServerBuilder& AddChannelArgument(const std::string& arg, int value);
 
   // Starts listening. Returns nullptr on failure (a duplicate method, an
   // endpoint another live server holds, a bad address) and, if `error` is
