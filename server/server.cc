@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -38,6 +39,12 @@ constexpr std::chrono::milliseconds kIdleSleep{1000};
 constexpr int kIdleSleepsBeforeExit = 10;
 // How long a response may wait for a free chunk or ring space.
 constexpr std::chrono::seconds kSendTimeout{5};
+// After a serving thread could not be created, new clients are refused for
+// this long, unless a serving thread exits meanwhile.
+constexpr std::chrono::seconds kThreadFailureBackoff{1};
+// After such a failure, a connection that has a thread does not try to start
+// another for this long.
+constexpr std::chrono::milliseconds kThreadRetryAfter{100};
 
 using MetadataEntries = absl::InlinedVector<rpc::MetadataEntry, 4>;
 
@@ -146,17 +153,29 @@ struct Server::Impl {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::list<Worker> workers;
+  // When a serving thread last could not be created, and how many there
+  // were then.
+  Clock::time_point last_thread_failure{};
+  int threads_at_failure = 0;
+
   std::atomic<int> in_flight{0};
   std::atomic<bool> draining{false};  // new calls get UNAVAILABLE
   std::atomic<bool> stopping{false};  // serving threads exit
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> thread_failures{0};
   std::atomic<int> threads{0};
 
+  // The server's own admission of a client at the handshake (on the loop
+  // thread, after the allow-list and the user's hook).
+  absl::Status Admit();
   void OnConnection(std::shared_ptr<Connection> conn);
   // Starts a serving thread for `s`, unless it has
   // options.max_threads_per_connection of them already or the server is
-  // stopping. False if none was started.
+  // stopping. False if none was started, also when the system cannot create
+  // one (std::thread throws std::system_error under a task limit: the one
+  // place where we catch an exception).
   bool Spawn(const std::shared_ptr<Served>& s);
   void WorkerLoop(const std::shared_ptr<Served>& s, int slot);
   // `last_bytes`: payload bytes of the exchange this thread just served
@@ -251,6 +270,27 @@ class UnaryCall final : public internal::ServerUnaryCall {
 
 }  // namespace
 
+absl::Status Server::Impl::Admit() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (draining.load()) {
+    return absl::UnavailableError("shmrpc server is shutting down");
+  }
+  if (static_cast<int>(connections.size()) >= options.max_connections) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("shmrpc server is at its connection limit (",
+                     options.max_connections, ")"));
+  }
+  if (thread_failures.load(std::memory_order_relaxed) > 0 &&
+      Clock::now() - last_thread_failure < kThreadFailureBackoff &&
+      threads.load() >= threads_at_failure) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        "shmrpc server cannot start more threads now (task limit)");
+  }
+  return absl::OkStatus();
+}
+
 void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
   auto served = std::make_shared<Served>(this, std::move(conn),
                                          options.max_threads_per_connection);
@@ -260,11 +300,28 @@ void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
       served->conn->Close(absl::UnavailableError("server is shutting down"));
       return;
     }
+    // Admit() let it in; this holds the cap even if handshakes overlap.
+    if (static_cast<int>(connections.size()) >= options.max_connections) {
+      refused.fetch_add(1, std::memory_order_relaxed);
+      served->conn->Close(absl::ResourceExhaustedError(
+          absl::StrCat("shmrpc server is at its connection limit (",
+                       options.max_connections, ")")));
+      return;
+    }
     connections.push_back(served);
   }
-  accepted.fetch_add(1, std::memory_order_relaxed);
   // One thread to poll, one ready to take over when a call runs long.
-  Spawn(served);
+  if (!Spawn(served)) {
+    // Not even one thread: close it now; the client falls back to gRPC (or
+    // fails with UNAVAILABLE if it requires shared memory).
+    served->conn->Close(absl::ResourceExhaustedError(
+        "shmrpc server cannot start a thread for this connection"));
+    std::lock_guard<std::mutex> lock(mu);
+    Forget(served.get());
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  accepted.fetch_add(1, std::memory_order_relaxed);
   Spawn(served);
 }
 
@@ -290,6 +347,12 @@ bool Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
     }
   }
   if (s->threads.load() >= s->slot_count) return false;
+  // Soon after a failure, only a connection's first thread is tried again
+  // (a failed attempt costs a system call and this lock).
+  if (s->threads.load() > 0 && thread_failures.load() > 0 &&
+      Clock::now() - last_thread_failure < kThreadRetryAfter) {
+    return false;
+  }
   const int slot = static_cast<int>(
       std::find(s->slot_used.begin(), s->slot_used.end(), false) -
       s->slot_used.begin());
@@ -299,12 +362,30 @@ bool Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
   s->threads.fetch_add(1);
   threads.fetch_add(1);
   auto done = std::make_shared<std::atomic<bool>>(false);
-  workers.push_back(Worker{std::thread([this, s, slot, done] {
-                             WorkerLoop(s, slot);
-                             threads.fetch_sub(1);
-                             done->store(true, std::memory_order_release);
-                           }),
-                           done});
+  workers.push_back(Worker{std::thread(), done});
+  try {
+    workers.back().thread = std::thread([this, s, slot, done] {
+      WorkerLoop(s, slot);
+      threads.fetch_sub(1);
+      done->store(true, std::memory_order_release);
+    });
+  } catch (const std::system_error& e) {
+    workers.pop_back();
+    s->slot_used[slot] = false;
+    s->threads.fetch_sub(1);
+    threads.fetch_sub(1);
+    // Logged once per burst of failures.
+    if (thread_failures.fetch_add(1) == 0 ||
+        Clock::now() - last_thread_failure >= kThreadFailureBackoff) {
+      gpr_log(GPR_ERROR,
+              "shmrpc server: cannot start a serving thread (%s); refusing "
+              "new clients for now",
+              e.what());
+    }
+    last_thread_failure = Clock::now();
+    threads_at_failure = threads.load();
+    return false;
+  }
   return true;
 }
 
@@ -698,7 +779,10 @@ ServerStats Server::stats() const {
   ServerStats s;
   s.connections = impl_->accepted.load();
   s.calls = impl_->calls.load();
+  s.refused_connections = impl_->refused.load();
+  s.thread_failures = impl_->thread_failures.load();
   s.threads = impl_->threads.load();
+  s.calls_in_flight = impl_->in_flight.load();
   std::lock_guard<std::mutex> lock(impl_->mu);
   s.live_connections = static_cast<int>(impl_->connections.size());
   return s;
@@ -764,6 +848,7 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   };
   auto impl = std::make_unique<Server::Impl>();
   impl->options = options_;
+  impl->options.max_connections = std::max(1, options_.max_connections);
   impl->options.max_threads_per_connection =
       std::max(1, options_.max_threads_per_connection);
   impl->max_receive = EffectiveLimit(options_.max_receive_message_size);
@@ -804,6 +889,14 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
     transport::ListenerOptions lo;
     lo.path = path;
     lo.handshake = options_.handshake;
+    // The user's admission first, then the server's own.
+    lo.handshake.admit = [raw, user = options_.handshake.admit](
+                             const transport::PeerCredentials& peer) {
+      if (user) {
+        if (absl::Status s = user(peer); !s.ok()) return s;
+      }
+      return raw->Admit();
+    };
     lo.connection.wait = options_.wait;
     lo.handshake_timeout = options_.handshake_timeout;
     absl::StatusOr<std::unique_ptr<transport::Listener>> listener =

@@ -26,7 +26,19 @@
 // so a lone caller pays no thread hand-off. If a call runs long while others
 // wait, the waiting clients wake an idle thread of the group, which takes
 // over polling (and the group grows), so a slow handler does not hold up the
-// other calls.
+// other calls. The server never runs more than ServerOptions::max_connections
+// connections, so it has at most max_connections x
+// max_threads_per_connection serving threads (plus one event-loop thread).
+//
+// Resources. Every client is untrusted: what one connection can make the
+// server spend is bounded (threads by the caps above; memory by the data
+// segments negotiated at the handshake and gRPC's message and metadata size
+// limits, checked before anything is parsed; time by a few seconds for a
+// response the client does not take), and only that connection's threads
+// ever wait for it. When a thread cannot be created (a task limit), the
+// connection that needed it is closed if it has none, and new clients are
+// refused until threads can be had again; existing connections keep
+// working.
 #ifndef SHMRPC_SERVER_SERVER_H_
 #define SHMRPC_SERVER_SERVER_H_
 
@@ -52,6 +64,11 @@ struct ServerOptions {
   // How an idle serving thread waits: it spins this long for the next
   // request before sleeping.
   transport::WaitPolicy wait;
+  // Client connections served at once (at least 1). Further clients are
+  // refused at the handshake with "shmrpc server is at its connection limit
+  // (N)": they fall back to gRPC (or fail with UNAVAILABLE in
+  // ShmMode::kRequired).
+  int max_connections = 256;
   // Threads that may serve one client connection at once (at least 1).
   int max_threads_per_connection = 16;
   // gRPC's size limits (rpc/limits.h), as grpc::ServerBuilder applies them;
@@ -71,7 +88,9 @@ struct ServerOptions {
   //   handler.
   int max_metadata_size = static_cast<int>(rpc::kDefaultMaxMetadataSize);
   // The handshake: who may connect (default: this uid only), versions,
-  // features, sizes of the server's data segments.
+  // features, sizes of the server's data segments. An `admit` hook set here
+  // is asked first; the server's own admission (max_connections, threads)
+  // after it.
   transport::ServerHandshakeOptions handshake;
   // A client that does not complete its handshake in time is dropped.
   std::chrono::milliseconds handshake_timeout{1000};
@@ -81,8 +100,15 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t connections = 0;  // accepted so far
   uint64_t calls = 0;        // calls dispatched so far
+  // Clients refused at the handshake by the server's admission (connection
+  // limit, no threads to be had), and connections closed because no thread
+  // could be started for them.
+  uint64_t refused_connections = 0;
+  // Times a serving thread could not be created (std::thread threw).
+  uint64_t thread_failures = 0;
   int live_connections = 0;
-  int threads = 0;  // serving threads alive
+  int threads = 0;          // serving threads alive
+  int calls_in_flight = 0;  // calls whose handler or response is not done
 };
 
 class Server {

@@ -4,13 +4,17 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "shmrpc/client/credentials.h"
 #include "tests/rpc/echo_service.h"
+#include "tests/rpc/probe_service.h"
 #include "tests/util/temp_dir.h"
 
 namespace shmrpc {
@@ -20,7 +24,11 @@ using std::chrono::milliseconds;
 using testing::EchoRequest;
 using testing::EchoResponse;
 using testing::EchoServiceImpl;
+using testing::ProbeRequest;
+using testing::ProbeResponse;
+using testing::ProbeServiceImpl;
 using testing::ShmEchoService;
+using testing::ShmProbe;
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -40,6 +48,7 @@ class ServerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   EchoServiceImpl service_;
+  ProbeServiceImpl probe_;
 };
 
 TEST_F(ServerTest, ListensOnAPrivateEndpointDerivedFromTheAddress) {
@@ -145,6 +154,73 @@ TEST_F(ServerTest, ShutdownDeadlineCancelsCallsStillRunning) {
   // A second Shutdown returns at once; Wait() too.
   server->Shutdown();
   server->Wait();
+}
+
+// However many calls its clients make at once, the server runs at most
+// max_connections x max_threads_per_connection serving threads, and refuses
+// clients beyond max_connections at the handshake.
+TEST_F(ServerTest, ThreadsAndConnectionsStayWithinTheirCaps) {
+  for (int per_connection : {1, 3}) {
+    SCOPED_TRACE(per_connection);
+    ServerOptions options;
+    options.max_connections = 2;
+    options.max_threads_per_connection = per_connection;
+    auto server = ServerBuilder()
+                      .AddListeningAddress("[::]:40006")
+                      .RegisterService(&probe_)
+                      .SetOptions(options)
+                      .BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    std::atomic<bool> done{false};
+    std::atomic<int> peak{0};
+    std::thread sampler([&] {
+      while (!done.load()) {
+        const int n = server->stats().threads;
+        int p = peak.load();
+        while (n > p && !peak.compare_exchange_weak(p, n)) {
+        }
+        std::this_thread::sleep_for(milliseconds(2));
+      }
+    });
+    std::vector<std::shared_ptr<grpc::Channel>> channels = {ChannelTo(*server),
+                                                            ChannelTo(*server)};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> callers;
+    for (auto& channel : channels) {
+      for (int t = 0; t < 6; ++t) {
+        callers.emplace_back([&failed, channel] {
+          auto stub = ShmProbe::NewStub(channel);
+          for (int i = 0; i < 3; ++i) {
+            grpc::ClientContext context;
+            ProbeRequest request;
+            request.set_wait_for_cancel_ms(30);
+            ProbeResponse response;
+            if (!stub->Call(&context, request, &response).ok()) ++failed;
+          }
+        });
+      }
+    }
+    for (auto& c : callers) c.join();
+    EXPECT_EQ(failed.load(), 0);
+    // A third client is refused at the handshake, with the reason.
+    auto third = ChannelTo(*server);
+    grpc::ClientContext context;
+    ProbeResponse response;
+    const grpc::Status refused =
+        ShmProbe::NewStub(third)->Call(&context, ProbeRequest(), &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_NE(refused.error_message().find(
+                  "shmrpc server is at its connection limit (2)"),
+              std::string::npos)
+        << refused.error_message();
+    done.store(true);
+    sampler.join();
+    EXPECT_GE(peak.load(), 2);
+    EXPECT_LE(peak.load(), 2 * per_connection);
+    EXPECT_EQ(server->stats().live_connections, 2);
+    EXPECT_GE(server->stats().refused_connections, 1u);
+    server->Shutdown();
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The server process of the server's cross-process tests. Usage:
 //
-//   probe_server [--max-receive=BYTES] [--max-send=BYTES]
+//   probe_server [--max-connections=N] [--max-threads-per-connection=N]
+//                [--max-receive=BYTES] [--max-send=BYTES]
 //                [--max-metadata=BYTES]
 //
 // Serves shmrpc.testing.Probe over gRPC on 127.0.0.1 (any free port) and
@@ -64,6 +65,14 @@ int Main(int argc, char** argv) {
   shmrpc::ServerBuilder shm_builder;
   shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
       .RegisterService(&service);
+  ServerOptions options;
+  if (const char* v = Flag(argc, argv, "max-connections")) {
+    options.max_connections = std::atoi(v);
+  }
+  if (const char* v = Flag(argc, argv, "max-threads-per-connection")) {
+    options.max_threads_per_connection = std::atoi(v);
+  }
+  shm_builder.SetOptions(options);
   if (const char* v = Flag(argc, argv, "max-receive")) {
     shm_builder.SetMaxReceiveMessageSize(std::atoi(v));
   }
