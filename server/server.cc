@@ -37,7 +37,8 @@ constexpr std::chrono::milliseconds kIdleSleep{1000};
 // Extra threads (beyond the first two) of a connection exit after this many
 // idle sleeps in a row.
 constexpr int kIdleSleepsBeforeExit = 10;
-// How long a response may wait for a free chunk or ring space.
+// How long a response may wait for a free chunk or ring space, at most (the
+// call's deadline may end the wait sooner).
 constexpr std::chrono::seconds kSendTimeout{5};
 // After a serving thread could not be created, new clients are refused for
 // this long, unless a serving thread exits meanwhile.
@@ -186,13 +187,18 @@ struct Server::Impl {
   // These return the payload bytes of the exchange (request and response).
   size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
   size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
-  // Returns the bytes sent (0 if nothing was).
+  // Sends the response of call (stream, generation). Waiting for a free
+  // chunk or ring space ends at `deadline` (the call's; time_point::max()
+  // for none) or after kSendTimeout, whichever comes first: a client that
+  // does not take its responses holds one of its own connection's threads
+  // that long at most. Returns the bytes sent (0 if nothing was).
   size_t Respond(Served& s, uint32_t stream, uint32_t generation,
                  const grpc::Status& status,
                  const google::protobuf::MessageLite* message,
                  absl::string_view raw_message,
                  const std::multimap<std::string, std::string>* initial,
-                 const std::multimap<std::string, std::string>* trailing);
+                 const std::multimap<std::string, std::string>* trailing,
+                 SysClock::time_point deadline = SysClock::time_point::max());
   // Removes `s` from `connections`. Requires mu.
   void Forget(const Served* s);
   void CallDone();
@@ -234,7 +240,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        grpc::Status(grpc::StatusCode::CANCELLED,
                                     "Cancelled on the server side"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata);
+                       &state_->trailing_metadata, state_->deadline);
       return;
     }
     if (state_->deadline != SysClock::time_point::max() &&
@@ -243,13 +249,13 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "Deadline Exceeded"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata);
+                       &state_->trailing_metadata, state_->deadline);
       return;
     }
-    response_bytes_ =
-        server_->Respond(*served_, stream_, generation_, status,
-                         status.ok() ? response : nullptr, {},
-                         &state_->initial_metadata, &state_->trailing_metadata);
+    response_bytes_ = server_->Respond(
+        *served_, stream_, generation_, status,
+        status.ok() ? response : nullptr, {}, &state_->initial_metadata,
+        &state_->trailing_metadata, state_->deadline);
   }
 
   // Bytes of the response sent by Finish (0 before, or if none was).
@@ -542,9 +548,12 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   } done{this};
   // Answers the call with `status` and nothing else, without running a
   // handler.
-  auto refuse = [&](const grpc::Status& status) {
+  auto refuse = [&](const grpc::Status& status,
+                    SysClock::time_point deadline =
+                        SysClock::time_point::max()) {
     m.Release();
-    Respond(s, d.stream, d.generation, status, nullptr, {}, nullptr, nullptr);
+    Respond(s, d.stream, d.generation, status, nullptr, {}, nullptr, nullptr,
+            deadline);
     return size_t{0};
   };
   if (draining.load(std::memory_order_seq_cst)) {
@@ -568,12 +577,12 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   if (absl::Status st = rpc::CheckReceivedMetadataSize(
           rpc::MetadataSize(f->metadata), max_metadata, "initial metadata");
       !st.ok()) {
-    return refuse(ToGrpc(st));
+    return refuse(ToGrpc(st), deadline);
   }
   if (absl::Status st =
           rpc::CheckReceivedMessageSize(f->message.size(), max_receive);
       !st.ok()) {
-    return refuse(ToGrpc(st));
+    return refuse(ToGrpc(st), deadline);
   }
   const uint32_t method = d.aux;
   if (method == rpc::kListMethodsId) {
@@ -583,11 +592,12 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
     return 0;
   }
   if (method > handlers.size()) {
-    return refuse(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+    return refuse(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), deadline);
   }
   if (deadline != SysClock::time_point::max() && SysClock::now() >= deadline) {
     return refuse(
-        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
+        deadline);
   }
   internal::ShmCallState state;
   state.deadline = deadline;
@@ -603,13 +613,14 @@ size_t Server::Impl::Respond(
     Served& s, uint32_t stream, uint32_t generation, const grpc::Status& status,
     const google::protobuf::MessageLite* message, absl::string_view raw_message,
     const std::multimap<std::string, std::string>* initial,
-    const std::multimap<std::string, std::string>* trailing) {
+    const std::multimap<std::string, std::string>* trailing,
+    SysClock::time_point deadline) {
   Connection& c = *s.conn;
   if (!c.ok()) return 0;
   // Answers with `error` alone instead (no message, no metadata).
   auto respond_error = [&](grpc::StatusCode code, std::string text) {
     return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
-                   nullptr, {}, nullptr, nullptr);
+                   nullptr, {}, nullptr, nullptr, deadline);
   };
   size_t message_size = 0;
   if (message != nullptr) {
@@ -644,13 +655,20 @@ size_t Server::Impl::Respond(
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kResponse);
   h.flags = flags;
   h.aux = static_cast<uint32_t>(status.error_code());
+  // How long we may wait for the client (read only when we must wait).
+  auto wait_until = [&]() -> transport::Deadline {
+    const auto now = Clock::now();
+    if (deadline == SysClock::time_point::max()) return now + kSendTimeout;
+    const auto left = deadline - SysClock::now();
+    if (left <= SysClock::duration::zero()) return now;
+    if (left >= kSendTimeout) return now + kSendTimeout;
+    return now + std::chrono::duration_cast<Clock::duration>(left);
+  };
   // Sending rarely has to wait (for ring space or a free chunk): try without
   // waiting first, so that the clock is read only when it must.
   auto send = [&](const transport::OutgoingPayload& payload) {
     absl::Status st = c.Send(h, payload, transport::Deadline{});
-    if (absl::IsDeadlineExceeded(st)) {
-      st = c.Send(h, payload, Clock::now() + kSendTimeout);
-    }
+    if (absl::IsDeadlineExceeded(st)) st = c.Send(h, payload, wait_until());
     return st;
   };
   // False if the message did not come out at message_size (the handler
@@ -689,7 +707,7 @@ size_t Server::Impl::Respond(
   absl::StatusOr<transport::Chunk> chunk =
       c.AllocateChunk(total, transport::Deadline{});
   if (!chunk.ok() && absl::IsResourceExhausted(chunk.status())) {
-    chunk = c.AllocateChunk(total, Clock::now() + kSendTimeout);
+    chunk = c.AllocateChunk(total, wait_until());
   }
   if (!chunk.ok()) return 0;  // closed, or the client took nothing back
   if (!write(chunk->data)) {

@@ -33,12 +33,12 @@
 // Resources. Every client is untrusted: what one connection can make the
 // server spend is bounded (threads by the caps above; memory by the data
 // segments negotiated at the handshake and gRPC's message and metadata size
-// limits, checked before anything is parsed; time by a few seconds for a
-// response the client does not take), and only that connection's threads
-// ever wait for it. When a thread cannot be created (a task limit), the
-// connection that needed it is closed if it has none, and new clients are
-// refused until threads can be had again; existing connections keep
-// working.
+// limits, checked before anything is parsed; time: a response the client
+// does not take waits until the call's deadline, 5 s at most), and only that
+// connection's threads ever wait for it. When a thread cannot be created (a
+// task limit), the connection that needed it is closed if it has none, and
+// new clients are refused until threads can be had again; existing
+// connections keep working.
 #ifndef SHMRPC_SERVER_SERVER_H_
 #define SHMRPC_SERVER_SERVER_H_
 

@@ -15,6 +15,7 @@
 #include "shmrpc/client/credentials.h"
 #include "tests/rpc/echo_service.h"
 #include "tests/rpc/probe_service.h"
+#include "tests/rpc/probe_testing.h"
 #include "tests/util/temp_dir.h"
 
 namespace shmrpc {
@@ -27,6 +28,7 @@ using testing::EchoServiceImpl;
 using testing::ProbeRequest;
 using testing::ProbeResponse;
 using testing::ProbeServiceImpl;
+using testing::RawClient;
 using testing::ShmEchoService;
 using testing::ShmProbe;
 
@@ -221,6 +223,76 @@ TEST_F(ServerTest, ThreadsAndConnectionsStayWithinTheirCaps) {
     EXPECT_GE(server->stats().refused_connections, 1u);
     server->Shutdown();
   }
+}
+
+// A client that sends calls and never reads the answers nor returns their
+// chunks holds its own connection's threads only until each call's deadline
+// (not a fixed timeout), and other clients are served meanwhile.
+TEST_F(ServerTest, ClientThatStopsReadingCostsBoundedTimeOnItsOwnConnection) {
+  auto server = ServerBuilder()
+                    .AddListeningAddress("[::]:40007")
+                    .RegisterService(&probe_)
+                    .BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::unique_ptr<RawClient>> stuck =
+      RawClient::ConnectToPath(server->endpoints().at(0));
+  ASSERT_TRUE(stuck.ok()) << stuck.status();
+  const uint32_t method = (*stuck)->MethodId("/shmrpc.testing.Probe/Call");
+  ASSERT_NE(method, 0u);
+  // Each answer needs a chunk of 64 KiB or more: the server's segment has 43
+  // of those, so most of these calls wait for chunks that never come back.
+  ProbeRequest big;
+  big.set_response_bytes(60000);
+  const std::string request = big.SerializeAsString();
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = std::chrono::system_clock::now() + milliseconds(500);
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE((*stuck)->Start(method, request, deadline).ok()) << i;
+  }
+  // Another client is served at once.
+  auto stub = ShmProbe::NewStub(ChannelTo(*server));
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    ProbeRequest small;
+    small.set_payload("x");
+    ProbeResponse response;
+    const auto call_start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(stub->Call(&context, small, &response).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - call_start, milliseconds(500));
+  }
+  // The stuck client's calls held its threads until their deadline, and not
+  // the 5 s a response may wait without one.
+  int in_flight = server->stats().calls_in_flight;
+  while (in_flight > 0 &&
+         std::chrono::steady_clock::now() - start < milliseconds(4000)) {
+    std::this_thread::sleep_for(milliseconds(10));
+    in_flight = server->stats().calls_in_flight;
+  }
+  const auto drained = std::chrono::steady_clock::now() - start;
+  std::printf("stuck client's calls drained after %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(drained).count()));
+  EXPECT_EQ(in_flight, 0);
+  EXPECT_LT(drained, milliseconds(2500));
+  EXPECT_LE(server->stats().threads, 2 * 16);  // two connections
+  // Without a deadline, a response waits for the client at most 5 s.
+  const auto later = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*stuck)
+                    ->Start(method, request,
+                            std::chrono::system_clock::time_point::max())
+                    .ok());
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_GT(server->stats().calls_in_flight, 0);
+  while (server->stats().calls_in_flight > 0 &&
+         std::chrono::steady_clock::now() - later < milliseconds(10000)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(server->stats().calls_in_flight, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - later, milliseconds(7000));
+  stuck->reset();
+  server->Shutdown();
 }
 
 }  // namespace
