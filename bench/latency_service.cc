@@ -112,6 +112,12 @@ void RunBenchServerProcess(pid_t parent, int report_fd,
   shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
       .RegisterService(&service)
       .SetOptions(config.shm_options);
+  if (config.max_message_bytes > 0) {
+    // The same limits as the gRPC server's (the default receive limit is
+    // gRPC's 4 MiB on both).
+    shm_builder.SetMaxReceiveMessageSize(config.max_message_bytes)
+        .SetMaxSendMessageSize(config.max_message_bytes);
+  }
   std::string error;
   std::unique_ptr<shmrpc::Server> shm_server =
       shm_builder.BuildAndStart(&error);

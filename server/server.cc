@@ -1,11 +1,15 @@
 #include "shmrpc/server/server.h"
 
+#include <grpc/impl/codegen/grpc_types.h>
 #include <grpc/support/log.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -14,6 +18,7 @@
 #include "shmrpc/message/peer_serialize.h"
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/frame.h"
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/listener.h"
 #include "shmrpc/transport/peer_copy.h"
 
@@ -21,6 +26,7 @@ namespace shmrpc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
 using transport::Connection;
 using transport::Descriptor;
 using transport::InboundMessage;
@@ -31,8 +37,15 @@ constexpr std::chrono::milliseconds kIdleSleep{1000};
 // Extra threads (beyond the first two) of a connection exit after this many
 // idle sleeps in a row.
 constexpr int kIdleSleepsBeforeExit = 10;
-// How long a response may wait for a free chunk or ring space.
+// How long a response may wait for a free chunk or ring space, at most (the
+// call's deadline may end the wait sooner).
 constexpr std::chrono::seconds kSendTimeout{5};
+// After a serving thread could not be created, new clients are refused for
+// this long, unless a serving thread exits meanwhile.
+constexpr std::chrono::seconds kThreadFailureBackoff{1};
+// After such a failure, a connection that has a thread does not try to start
+// another for this long.
+constexpr std::chrono::milliseconds kThreadRetryAfter{100};
 
 using MetadataEntries = absl::InlinedVector<rpc::MetadataEntry, 4>;
 
@@ -42,29 +55,78 @@ MetadataEntries Entries(const std::multimap<std::string, std::string>& m) {
   return out;
 }
 
-// Per-stream call bookkeeping of a connection.
-struct StreamSlot {
-  std::atomic<uint32_t> generation{0};
-  std::atomic<bool> cancelled{false};
+// The call one serving thread is running, as cancellation sees it. Each
+// thread of a connection owns one slot. Its word is 0 while the thread runs
+// no call, and CallKey(stream, generation) from the moment the thread takes
+// the call's kCall off the request ring (while it still holds the poll
+// token, so before any later request can be taken: a kCancel that follows
+// its call always finds it) until the call is over. A kCancel sets
+// kCancelledBit in the slot whose word is exactly its call's key, by
+// compare-and-swap, so it can never mark a later call of that thread; a newer
+// call on the same stream has another generation (and another thread) and is
+// not touched.
+struct CallSlot {
+  std::atomic<uint64_t> word{0};
 };
+
+constexpr uint64_t kCancelledBit = internal::ShmCallState::kCancelledBit;
+constexpr uint64_t kCallLive = uint64_t{1} << 62;
+static_assert(transport::kMaxStreamCount <= (uint32_t{1} << 30),
+              "a stream id must fit in bits 32..61 of a call key");
+
+uint64_t CallKey(uint32_t stream, uint32_t generation) {
+  return kCallLive | (uint64_t{stream} << 32) | generation;
+}
+
+// Marks the call in `slot` cancelled if its key is `key`, or whatever call
+// it holds if `key` is 0.
+void CancelSlot(CallSlot& slot, uint64_t key) {
+  uint64_t word = slot.word.load(std::memory_order_acquire);
+  while ((word & kCallLive) != 0 && (word & kCancelledBit) == 0 &&
+         (key == 0 || word == key)) {
+    if (slot.word.compare_exchange_weak(word, word | kCancelledBit,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
+
+// A size limit as enforced: negative means unlimited, which protobuf caps
+// at INT_MAX.
+int64_t EffectiveLimit(int limit) {
+  return limit < 0 ? int64_t{INT_MAX} : int64_t{limit};
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
 
 }  // namespace
 
 // One client connection and the threads serving it.
 struct Served : std::enable_shared_from_this<Served> {
-  Served(Server::Impl* s, std::shared_ptr<Connection> c)
+  Served(Server::Impl* s, std::shared_ptr<Connection> c, int max_threads)
       : server(s),
         conn(std::move(c)),
-        streams(std::make_unique<StreamSlot[]>(conn->params().stream_count)),
+        slot_count(max_threads),
+        slots(std::make_unique<CallSlot[]>(max_threads)),
+        slot_used(max_threads, false),
         peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
                           ",uid=", conn->peer().uid)) {}
 
   Server::Impl* const server;
   const std::shared_ptr<Connection> conn;
-  const std::unique_ptr<StreamSlot[]> streams;
+  // One per thread that may serve the connection.
+  const int slot_count;
+  const std::unique_ptr<CallSlot[]> slots;
+  std::vector<bool> slot_used;  // guarded by Server::Impl::mu
   const std::string peer;
   // Held by the thread polling the request ring.
   std::atomic<bool> token{false};
+  // Threads serving the connection. Raised only under Server::Impl::mu (by
+  // Spawn, which checks the cap there).
   std::atomic<int> threads{0};
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
@@ -77,6 +139,10 @@ struct Server::Impl {
   std::string method_table;
   transport::EventLoop loop;
   std::vector<std::unique_ptr<transport::Listener>> listeners;
+  // The limits as enforced (see EffectiveLimit).
+  int64_t max_receive = 0;
+  int64_t max_send = 0;
+  int64_t max_metadata = 0;
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -88,33 +154,55 @@ struct Server::Impl {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::list<Worker> workers;
+  // When a serving thread last could not be created, and how many there
+  // were then.
+  Clock::time_point last_thread_failure{};
+  int threads_at_failure = 0;
 
   std::atomic<int> in_flight{0};
   std::atomic<bool> draining{false};  // new calls get UNAVAILABLE
   std::atomic<bool> stopping{false};  // serving threads exit
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> thread_failures{0};
   std::atomic<int> threads{0};
 
+  // The server's own admission of a client at the handshake (on the loop
+  // thread, after the allow-list and the user's hook).
+  absl::Status Admit();
   void OnConnection(std::shared_ptr<Connection> conn);
-  void Spawn(const std::shared_ptr<Served>& s);
-  void WorkerLoop(const std::shared_ptr<Served>& s);
+  // Starts a serving thread for `s`, unless it has
+  // options.max_threads_per_connection of them already or the server is
+  // stopping. False if none was started, also when the system cannot create
+  // one (std::thread throws std::system_error under a task limit: the one
+  // place where we catch an exception).
+  bool Spawn(const std::shared_ptr<Served>& s);
+  void WorkerLoop(const std::shared_ptr<Served>& s, int slot);
   // `last_bytes`: payload bytes of the exchange this thread just served
   // (request and response), which scale the poller's spin (the client needs
   // time to consume a large response and produce its next request).
-  bool Acquire(Served& s, size_t last_bytes, InboundMessage* m, bool* retire);
+  bool Acquire(Served& s, CallSlot& slot, size_t last_bytes, InboundMessage* m,
+               bool* retire);
   // These return the payload bytes of the exchange (request and response).
-  size_t Dispatch(Served& s, InboundMessage m);
-  size_t HandleCall(Served& s, InboundMessage m);
-  // Returns the bytes sent (0 if nothing was).
+  size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
+  size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
+  // Sends the response of call (stream, generation). Waiting for a free
+  // chunk or ring space ends at `deadline` (the call's; time_point::max()
+  // for none) or after kSendTimeout, whichever comes first: a client that
+  // does not take its responses holds one of its own connection's threads
+  // that long at most. Returns the bytes sent (0 if nothing was).
   size_t Respond(Served& s, uint32_t stream, uint32_t generation,
                  const grpc::Status& status,
                  const google::protobuf::MessageLite* message,
                  absl::string_view raw_message,
                  const std::multimap<std::string, std::string>* initial,
-                 const std::multimap<std::string, std::string>* trailing);
+                 const std::multimap<std::string, std::string>* trailing,
+                 SysClock::time_point deadline = SysClock::time_point::max());
+  // Removes `s` from `connections`. Requires mu.
+  void Forget(const Served* s);
   void CallDone();
-  void ShutdownImpl(std::chrono::system_clock::time_point deadline);
+  void ShutdownImpl(SysClock::time_point deadline);
 };
 
 namespace {
@@ -122,11 +210,12 @@ namespace {
 // The server's side of one unary call, handed to the method handler.
 class UnaryCall final : public internal::ServerUnaryCall {
  public:
-  UnaryCall(Server::Impl* server, Served* served, const Descriptor& d,
-            InboundMessage request, absl::Span<const uint8_t> message,
-            internal::ShmCallState* state)
+  UnaryCall(Server::Impl* server, Served* served, const CallSlot& slot,
+            const Descriptor& d, InboundMessage request,
+            absl::Span<const uint8_t> message, internal::ShmCallState* state)
       : server_(server),
         served_(served),
+        slot_(slot),
         stream_(d.stream),
         generation_(d.generation),
         request_(std::move(request)),
@@ -143,9 +232,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
     // client finds it free (and cache-hot) for its next call.
     request_.Release();
     message_ = {};
-    const StreamSlot& slot = served_->streams[stream_];
-    if (slot.cancelled.load(std::memory_order_acquire) &&
-        slot.generation.load(std::memory_order_relaxed) == generation_) {
+    if ((slot_.word.load(std::memory_order_acquire) & kCancelledBit) != 0) {
       return;  // the client is no longer waiting for this call
     }
     if (state_->server_cancelled.load(std::memory_order_acquire)) {
@@ -153,22 +240,22 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        grpc::Status(grpc::StatusCode::CANCELLED,
                                     "Cancelled on the server side"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata);
+                       &state_->trailing_metadata, state_->deadline);
       return;
     }
-    if (state_->deadline != std::chrono::system_clock::time_point::max() &&
-        std::chrono::system_clock::now() >= state_->deadline) {
+    if (state_->deadline != SysClock::time_point::max() &&
+        SysClock::now() >= state_->deadline) {
       server_->Respond(*served_, stream_, generation_,
                        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "Deadline Exceeded"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata);
+                       &state_->trailing_metadata, state_->deadline);
       return;
     }
-    response_bytes_ =
-        server_->Respond(*served_, stream_, generation_, status,
-                         status.ok() ? response : nullptr, {},
-                         &state_->initial_metadata, &state_->trailing_metadata);
+    response_bytes_ = server_->Respond(
+        *served_, stream_, generation_, status,
+        status.ok() ? response : nullptr, {}, &state_->initial_metadata,
+        &state_->trailing_metadata, state_->deadline);
   }
 
   // Bytes of the response sent by Finish (0 before, or if none was).
@@ -177,6 +264,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
  private:
   Server::Impl* const server_;
   Served* const served_;
+  const CallSlot& slot_;
   const uint32_t stream_;
   const uint32_t generation_;
   InboundMessage request_;
@@ -188,25 +276,73 @@ class UnaryCall final : public internal::ServerUnaryCall {
 
 }  // namespace
 
+absl::Status Server::Impl::Admit() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (draining.load()) {
+    return absl::UnavailableError("shmrpc server is shutting down");
+  }
+  if (static_cast<int>(connections.size()) >= options.max_connections) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("shmrpc server is at its connection limit (",
+                     options.max_connections, ")"));
+  }
+  if (thread_failures.load(std::memory_order_relaxed) > 0 &&
+      Clock::now() - last_thread_failure < kThreadFailureBackoff &&
+      threads.load() >= threads_at_failure) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        "shmrpc server cannot start more threads now (task limit)");
+  }
+  return absl::OkStatus();
+}
+
 void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
-  auto served = std::make_shared<Served>(this, std::move(conn));
+  auto served = std::make_shared<Served>(this, std::move(conn),
+                                         options.max_threads_per_connection);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (draining.load()) {
       served->conn->Close(absl::UnavailableError("server is shutting down"));
       return;
     }
+    // Admit() let it in; this holds the cap even if handshakes overlap.
+    if (static_cast<int>(connections.size()) >= options.max_connections) {
+      refused.fetch_add(1, std::memory_order_relaxed);
+      served->conn->Close(absl::ResourceExhaustedError(
+          absl::StrCat("shmrpc server is at its connection limit (",
+                       options.max_connections, ")")));
+      return;
+    }
     connections.push_back(served);
   }
-  accepted.fetch_add(1, std::memory_order_relaxed);
   // One thread to poll, one ready to take over when a call runs long.
-  Spawn(served);
+  if (!Spawn(served)) {
+    // Not even one thread: close it now; the client falls back to gRPC (or
+    // fails with UNAVAILABLE if it requires shared memory).
+    served->conn->Close(absl::ResourceExhaustedError(
+        "shmrpc server cannot start a thread for this connection"));
+    std::lock_guard<std::mutex> lock(mu);
+    Forget(served.get());
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  accepted.fetch_add(1, std::memory_order_relaxed);
   Spawn(served);
 }
 
-void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
+void Server::Impl::Forget(const Served* s) {
+  for (auto it = connections.begin(); it != connections.end(); ++it) {
+    if (it->get() == s) {
+      connections.erase(it);
+      break;
+    }
+  }
+}
+
+bool Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
   std::lock_guard<std::mutex> lock(mu);
-  if (stopping.load()) return;
+  if (stopping.load()) return false;
   // Reap threads that have finished.
   for (auto it = workers.begin(); it != workers.end();) {
     if (it->done->load(std::memory_order_acquire)) {
@@ -216,42 +352,73 @@ void Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
       ++it;
     }
   }
+  if (s->threads.load() >= s->slot_count) return false;
+  // Soon after a failure, only a connection's first thread is tried again
+  // (a failed attempt costs a system call and this lock).
+  if (s->threads.load() > 0 && thread_failures.load() > 0 &&
+      Clock::now() - last_thread_failure < kThreadRetryAfter) {
+    return false;
+  }
+  const int slot = static_cast<int>(
+      std::find(s->slot_used.begin(), s->slot_used.end(), false) -
+      s->slot_used.begin());
+  // None free: a retiring thread has left the count but not its slot yet.
+  if (slot >= s->slot_count) return false;
+  s->slot_used[slot] = true;
   s->threads.fetch_add(1);
   threads.fetch_add(1);
   auto done = std::make_shared<std::atomic<bool>>(false);
-  workers.push_back(Worker{std::thread([this, s, done] {
-                             WorkerLoop(s);
-                             threads.fetch_sub(1);
-                             done->store(true, std::memory_order_release);
-                           }),
-                           done});
+  workers.push_back(Worker{std::thread(), done});
+  try {
+    workers.back().thread = std::thread([this, s, slot, done] {
+      WorkerLoop(s, slot);
+      threads.fetch_sub(1);
+      done->store(true, std::memory_order_release);
+    });
+  } catch (const std::system_error& e) {
+    workers.pop_back();
+    s->slot_used[slot] = false;
+    s->threads.fetch_sub(1);
+    threads.fetch_sub(1);
+    // Logged once per burst of failures.
+    if (thread_failures.fetch_add(1) == 0 ||
+        Clock::now() - last_thread_failure >= kThreadFailureBackoff) {
+      gpr_log(GPR_ERROR,
+              "shmrpc server: cannot start a serving thread (%s); refusing "
+              "new clients for now",
+              e.what());
+    }
+    last_thread_failure = Clock::now();
+    threads_at_failure = threads.load();
+    return false;
+  }
+  return true;
 }
 
-void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s) {
+void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s, int slot) {
+  CallSlot& call_slot = s->slots[slot];
   InboundMessage m;
   bool retire = false;
   size_t last_bytes = 0;
-  while (Acquire(*s, last_bytes, &m, &retire)) {
-    last_bytes = Dispatch(*s, std::move(m));
+  while (Acquire(*s, call_slot, last_bytes, &m, &retire)) {
+    last_bytes = Dispatch(*s, call_slot, std::move(m));
+    call_slot.word.store(0, std::memory_order_release);
     s->busy.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (s->threads.fetch_sub(1) == 1 && !retire) {
+  std::lock_guard<std::mutex> lock(mu);
+  s->slot_used[slot] = false;
+  // A retiring thread has already left the count (see Acquire).
+  if (!retire && s->threads.fetch_sub(1) == 1) {
     // The connection is gone: forget it.
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto it = connections.begin(); it != connections.end(); ++it) {
-      if (it->get() == s.get()) {
-        connections.erase(it);
-        break;
-      }
-    }
+    Forget(s.get());
   }
 }
 
 // Waits for the next request of connection `s`. Returns false when the
 // thread should exit (connection closed, server stopping, or - with *retire
-// set - this thread is surplus).
-bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
-                           bool* retire) {
+// set, and the thread already taken off s.threads - this thread is surplus).
+bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
+                           InboundMessage* m, bool* retire) {
   Connection& c = *s.conn;
   transport::Doorbell bell = c.request_bell();
   const auto spin = options.wait.SpinFor(last_bytes);
@@ -275,16 +442,27 @@ bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
           if ((i & 63) == 0 && (Clock::now() >= end || !c.ok())) break;
         }
       }
+      if (got) {
+        // Register a call before giving up the token: its kCancel, which
+        // comes later in the ring, can then only be taken once the call is
+        // in its slot.
+        const Descriptor& d = m->descriptor();
+        if (d.kind == static_cast<uint16_t>(rpc::FrameKind::kCall)) {
+          slot.word.store(CallKey(d.stream, d.generation),
+                          std::memory_order_release);
+        }
+      }
       s.token.store(false, std::memory_order_release);
       if (got) {
         // Requests queued behind this one: get another thread going now
         // (a system call only when there is a backlog).
         if (c.HasRequest()) bell.Kick(1);
         // Keep a thread ready to take over should this call run long: if
-        // every thread of the connection is now running a call, start one.
+        // every thread of the connection is now running a call, start one
+        // (Spawn holds the cap).
         const int threads = s.threads.load(std::memory_order_relaxed);
         if (s.busy.fetch_add(1, std::memory_order_relaxed) + 1 >= threads &&
-            threads < options.max_threads_per_connection) {
+            threads < s.slot_count) {
           Spawn(s.shared_from_this());
         }
         return true;
@@ -312,26 +490,33 @@ bool Server::Impl::Acquire(Served& s, size_t last_bytes, InboundMessage* m,
       const transport::FutexWaitResult r =
           bell.SleepUncounted(key, Clock::now() + kIdleSleep);
       if (r == transport::FutexWaitResult::kTimedOut &&
-          ++idle_sleeps >= kIdleSleepsBeforeExit &&
-          s.threads.load(std::memory_order_relaxed) > 2) {
-        *retire = true;
-        return false;
+          ++idle_sleeps >= kIdleSleepsBeforeExit) {
+        // Surplus: leave, but never below two threads (one to poll, one to
+        // take over). Threads leave the count one at a time.
+        int n = s.threads.load();
+        while (n > 2) {
+          if (s.threads.compare_exchange_weak(n, n - 1)) {
+            *retire = true;
+            return false;
+          }
+        }
       }
     }
   }
 }
 
-size_t Server::Impl::Dispatch(Served& s, InboundMessage m) {
+size_t Server::Impl::Dispatch(Served& s, CallSlot& slot, InboundMessage m) {
   const Descriptor d = m.descriptor();
   switch (static_cast<rpc::FrameKind>(d.kind)) {
     case rpc::FrameKind::kCall:
       calls.fetch_add(1, std::memory_order_relaxed);
-      return HandleCall(s, std::move(m));
+      return HandleCall(s, slot, std::move(m));
     case rpc::FrameKind::kCancel: {
-      StreamSlot& slot = s.streams[d.stream];
-      if (slot.generation.load(std::memory_order_relaxed) == d.generation) {
-        slot.cancelled.store(true, std::memory_order_release);
-      }
+      // Exactly the call this names, if it is still running (in some
+      // thread's slot; at most max_threads_per_connection to look at).
+      m.Release();
+      const uint64_t key = CallKey(d.stream, d.generation);
+      for (int i = 0; i < s.slot_count; ++i) CancelSlot(s.slots[i], key);
       return 0;
     }
     default:
@@ -352,12 +537,8 @@ void Server::Impl::CallDone() {
   }
 }
 
-size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
+size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   const Descriptor d = m.descriptor();
-  StreamSlot& slot = s.streams[d.stream];
-  slot.cancelled.store(false, std::memory_order_relaxed);
-  slot.generation.store(d.generation, std::memory_order_release);
-
   // Counted before looking at `draining`, so that Shutdown() either sees
   // this call or this call sees the shutdown.
   in_flight.fetch_add(1, std::memory_order_seq_cst);
@@ -365,23 +546,43 @@ size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
     Server::Impl* impl;
     ~Done() { impl->CallDone(); }
   } done{this};
-  if (draining.load(std::memory_order_seq_cst)) {
+  // Answers the call with `status` and nothing else, without running a
+  // handler.
+  auto refuse = [&](const grpc::Status& status,
+                    SysClock::time_point deadline =
+                        SysClock::time_point::max()) {
     m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                         "shmrpc server is shutting down"),
-            nullptr, {}, nullptr, nullptr);
-    return 0;
+    Respond(s, d.stream, d.generation, status, nullptr, {}, nullptr, nullptr,
+            deadline);
+    return size_t{0};
+  };
+  if (draining.load(std::memory_order_seq_cst)) {
+    return refuse(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "shmrpc server is shutting down"));
   }
+  // Reads the footer and the sections' headers, never the message.
   absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
   if (!f.ok()) {
-    m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::INTERNAL,
-                         absl::StrCat("malformed request frame: ",
-                                      f.status().message())),
-            nullptr, {}, nullptr, nullptr);
-    return 0;
+    return refuse(grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("malformed request frame: ", f.status().message())));
+  }
+  SysClock::time_point deadline = SysClock::time_point::max();
+  if (f->flags & rpc::kHasDeadline) {
+    deadline =
+        SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+            std::chrono::nanoseconds(f->deadline_unix_ns)));
+  }
+  // gRPC's limits, before anything is parsed or allocated for the call.
+  if (absl::Status st = rpc::CheckReceivedMetadataSize(
+          rpc::MetadataSize(f->metadata), max_metadata, "initial metadata");
+      !st.ok()) {
+    return refuse(ToGrpc(st), deadline);
+  }
+  if (absl::Status st =
+          rpc::CheckReceivedMessageSize(f->message.size(), max_receive);
+      !st.ok()) {
+    return refuse(ToGrpc(st), deadline);
   }
   const uint32_t method = d.aux;
   if (method == rpc::kListMethodsId) {
@@ -391,30 +592,19 @@ size_t Server::Impl::HandleCall(Served& s, InboundMessage m) {
     return 0;
   }
   if (method > handlers.size()) {
-    m.Release();
-    Respond(s, d.stream, d.generation,
-            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), nullptr, {},
-            nullptr, nullptr);
-    return 0;
+    return refuse(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), deadline);
+  }
+  if (deadline != SysClock::time_point::max() && SysClock::now() >= deadline) {
+    return refuse(
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
+        deadline);
   }
   internal::ShmCallState state;
-  if (f->flags & rpc::kHasDeadline) {
-    state.deadline = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(f->deadline_unix_ns)));
-    if (std::chrono::system_clock::now() >= state.deadline) {
-      m.Release();
-      Respond(s, d.stream, d.generation,
-              grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                           "Deadline Exceeded"),
-              nullptr, {}, nullptr, nullptr);
-      return 0;
-    }
-  }
+  state.deadline = deadline;
   state.client_metadata = &f->metadata;
-  state.client_cancelled = &slot.cancelled;
+  state.cancel_word = &slot.word;
   state.peer = &s.peer;
-  UnaryCall call(this, &s, d, std::move(m), f->message, &state);
+  UnaryCall call(this, &s, slot, d, std::move(m), f->message, &state);
   handlers[method - 1]->RunUnary(&call);
   return d.length + call.response_bytes();
 }
@@ -423,22 +613,32 @@ size_t Server::Impl::Respond(
     Served& s, uint32_t stream, uint32_t generation, const grpc::Status& status,
     const google::protobuf::MessageLite* message, absl::string_view raw_message,
     const std::multimap<std::string, std::string>* initial,
-    const std::multimap<std::string, std::string>* trailing) {
+    const std::multimap<std::string, std::string>* trailing,
+    SysClock::time_point deadline) {
   Connection& c = *s.conn;
   if (!c.ok()) return 0;
+  // Answers with `error` alone instead (no message, no metadata).
+  auto respond_error = [&](grpc::StatusCode code, std::string text) {
+    return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
+                   nullptr, {}, nullptr, nullptr, deadline);
+  };
+  size_t message_size = 0;
+  if (message != nullptr) {
+    message_size = message->ByteSizeLong();
+    if (absl::Status st = rpc::CheckSentMessageSize(message_size, max_send);
+        !st.ok()) {
+      return respond_error(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           std::string(st.message()));
+    }
+  } else if (!raw_message.empty()) {
+    message_size = raw_message.size();
+  }
   MetadataEntries initial_entries, trailing_entries;
   if (initial != nullptr) initial_entries = Entries(*initial);
   if (trailing != nullptr) trailing_entries = Entries(*trailing);
   uint16_t flags = rpc::kHasStatus;
   if (!initial_entries.empty()) flags |= rpc::kHasMetadata;
-  size_t message_size = 0;
-  if (message != nullptr) {
-    message_size = message->ByteSizeLong();
-    flags |= rpc::kHasMessage;
-  } else if (!raw_message.empty()) {
-    message_size = raw_message.size();
-    flags |= rpc::kHasMessage;
-  }
+  if (message != nullptr || !raw_message.empty()) flags |= rpc::kHasMessage;
   // grpc::Status returns these by value: keep the copies alive.
   const std::string status_message = status.error_message();
   const std::string status_details = status.error_details();
@@ -455,13 +655,20 @@ size_t Server::Impl::Respond(
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kResponse);
   h.flags = flags;
   h.aux = static_cast<uint32_t>(status.error_code());
+  // How long we may wait for the client (read only when we must wait).
+  auto wait_until = [&]() -> transport::Deadline {
+    const auto now = Clock::now();
+    if (deadline == SysClock::time_point::max()) return now + kSendTimeout;
+    const auto left = deadline - SysClock::now();
+    if (left <= SysClock::duration::zero()) return now;
+    if (left >= kSendTimeout) return now + kSendTimeout;
+    return now + std::chrono::duration_cast<Clock::duration>(left);
+  };
   // Sending rarely has to wait (for ring space or a free chunk): try without
   // waiting first, so that the clock is read only when it must.
   auto send = [&](const transport::OutgoingPayload& payload) {
     absl::Status st = c.Send(h, payload, transport::Deadline{});
-    if (absl::IsDeadlineExceeded(st)) {
-      st = c.Send(h, payload, Clock::now() + kSendTimeout);
-    }
+    if (absl::IsDeadlineExceeded(st)) st = c.Send(h, payload, wait_until());
     return st;
   };
   // False if the message did not come out at message_size (the handler
@@ -476,11 +683,9 @@ size_t Server::Impl::Respond(
     return true;
   };
   auto changed = [&] {
-    return Respond(s, stream, generation,
-                   grpc::Status(grpc::StatusCode::INTERNAL,
-                                "the response message changed while it was "
-                                "being serialized"),
-                   nullptr, {}, nullptr, nullptr);
+    return respond_error(grpc::StatusCode::INTERNAL,
+                         "the response message changed while it was being "
+                         "serialized");
   };
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
@@ -489,23 +694,22 @@ size_t Server::Impl::Respond(
                ? total
                : 0;
   }
+  if (total > c.max_chunk_size()) {
+    // Too big for any chunk (a large message, or metadata or status details
+    // the handler made too large): say so instead, as gRPC does for
+    // oversized messages.
+    return respond_error(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("response of ", total,
+                     " bytes exceeds the largest shared-memory chunk (",
+                     c.max_chunk_size(), " bytes)"));
+  }
   absl::StatusOr<transport::Chunk> chunk =
       c.AllocateChunk(total, transport::Deadline{});
-  if (!chunk.ok() && absl::IsResourceExhausted(chunk.status()) &&
-      total <= c.max_chunk_size()) {
-    chunk = c.AllocateChunk(total, Clock::now() + kSendTimeout);
+  if (!chunk.ok() && absl::IsResourceExhausted(chunk.status())) {
+    chunk = c.AllocateChunk(total, wait_until());
   }
-  if (!chunk.ok()) {
-    if (message != nullptr && absl::IsResourceExhausted(chunk.status())) {
-      // Too big to send: say so instead (as gRPC does for oversized
-      // messages).
-      Respond(s, stream, generation,
-              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                           std::string(chunk.status().message())),
-              nullptr, {}, nullptr, nullptr);
-    }
-    return 0;
-  }
+  if (!chunk.ok()) return 0;  // closed, or the client took nothing back
   if (!write(chunk->data)) {
     c.DiscardChunk(*chunk);
     return changed();
@@ -519,8 +723,7 @@ size_t Server::Impl::Respond(
   return total;
 }
 
-void Server::Impl::ShutdownImpl(
-    std::chrono::system_clock::time_point deadline) {
+void Server::Impl::ShutdownImpl(SysClock::time_point deadline) {
   {
     std::unique_lock<std::mutex> lock(mu);
     if (shutdown_started) {
@@ -546,9 +749,7 @@ void Server::Impl::ShutdownImpl(
     if (!finished) {
       // Out of time: cancel what still runs, then wait for the handlers.
       for (auto& s : live) {
-        for (uint32_t i = 0; i < s->conn->params().stream_count; ++i) {
-          s->streams[i].cancelled.store(true, std::memory_order_release);
-        }
+        for (int i = 0; i < s->slot_count; ++i) CancelSlot(s->slots[i], 0);
       }
       cv.wait(lock, [&] { return in_flight.load() == 0; });
     }
@@ -577,11 +778,9 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { Shutdown(); }
 
-void Server::Shutdown() {
-  impl_->ShutdownImpl(std::chrono::system_clock::time_point::max());
-}
+void Server::Shutdown() { impl_->ShutdownImpl(SysClock::time_point::max()); }
 
-void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+void Server::Shutdown(SysClock::time_point deadline) {
   impl_->ShutdownImpl(deadline);
 }
 
@@ -598,7 +797,10 @@ ServerStats Server::stats() const {
   ServerStats s;
   s.connections = impl_->accepted.load();
   s.calls = impl_->calls.load();
+  s.refused_connections = impl_->refused.load();
+  s.thread_failures = impl_->thread_failures.load();
   s.threads = impl_->threads.load();
+  s.calls_in_flight = impl_->in_flight.load();
   std::lock_guard<std::mutex> lock(impl_->mu);
   s.live_connections = static_cast<int>(impl_->connections.size());
   return s;
@@ -629,6 +831,33 @@ ServerBuilder& ServerBuilder::SetOptions(const ServerOptions& options) {
   return *this;
 }
 
+ServerBuilder& ServerBuilder::SetMaxReceiveMessageSize(
+    int max_receive_message_size) {
+  options_.max_receive_message_size = max_receive_message_size;
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::SetMaxSendMessageSize(int max_send_message_size) {
+  options_.max_send_message_size = max_send_message_size;
+  return *this;
+}
+
+ServerBuilder& ServerBuilder::SetMaxMessageSize(int max_message_size) {
+  return SetMaxReceiveMessageSize(max_message_size);
+}
+
+ServerBuilder& ServerBuilder::AddChannelArgument(const std::string& arg,
+                                                 int value) {
+  if (arg == GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) {
+    options_.max_receive_message_size = value;
+  } else if (arg == GRPC_ARG_MAX_SEND_MESSAGE_LENGTH) {
+    options_.max_send_message_size = value;
+  } else if (arg == GRPC_ARG_MAX_METADATA_SIZE) {
+    options_.max_metadata_size = value;
+  }
+  return *this;
+}
+
 std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   auto fail = [&](const std::string& why) -> std::unique_ptr<Server> {
     gpr_log(GPR_ERROR, "shmrpc::ServerBuilder: %s", why.c_str());
@@ -637,6 +866,14 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   };
   auto impl = std::make_unique<Server::Impl>();
   impl->options = options_;
+  impl->options.max_connections = std::max(1, options_.max_connections);
+  impl->options.max_threads_per_connection =
+      std::max(1, options_.max_threads_per_connection);
+  impl->max_receive = EffectiveLimit(options_.max_receive_message_size);
+  impl->max_send = EffectiveLimit(options_.max_send_message_size);
+  impl->max_metadata = options_.max_metadata_size < 0
+                           ? int64_t{-1}
+                           : int64_t{options_.max_metadata_size};
   std::vector<std::string> names;
   std::unordered_set<std::string> seen;
   for (internal::ShmService* service : services_) {
@@ -670,6 +907,14 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
     transport::ListenerOptions lo;
     lo.path = path;
     lo.handshake = options_.handshake;
+    // The user's admission first, then the server's own.
+    lo.handshake.admit = [raw, user = options_.handshake.admit](
+                             const transport::PeerCredentials& peer) {
+      if (user) {
+        if (absl::Status s = user(peer); !s.ok()) return s;
+      }
+      return raw->Admit();
+    };
     lo.connection.wait = options_.wait;
     lo.handshake_timeout = options_.handshake_timeout;
     absl::StatusOr<std::unique_ptr<transport::Listener>> listener =

@@ -26,7 +26,19 @@
 // so a lone caller pays no thread hand-off. If a call runs long while others
 // wait, the waiting clients wake an idle thread of the group, which takes
 // over polling (and the group grows), so a slow handler does not hold up the
-// other calls.
+// other calls. The server never runs more than ServerOptions::max_connections
+// connections, so it has at most max_connections x
+// max_threads_per_connection serving threads (plus one event-loop thread).
+//
+// Resources. Every client is untrusted: what one connection can make the
+// server spend is bounded (threads by the caps above; memory by the data
+// segments negotiated at the handshake and gRPC's message and metadata size
+// limits, checked before anything is parsed; time: a response the client
+// does not take waits until the call's deadline, 5 s at most), and only that
+// connection's threads ever wait for it. When a thread cannot be created (a
+// task limit), the connection that needed it is closed if it has none, and
+// new clients are refused until threads can be had again; existing
+// connections keep working.
 #ifndef SHMRPC_SERVER_SERVER_H_
 #define SHMRPC_SERVER_SERVER_H_
 
@@ -40,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/service.h"
 #include "shmrpc/transport/doorbell.h"
 #include "shmrpc/transport/handshake.h"
@@ -51,10 +64,33 @@ struct ServerOptions {
   // How an idle serving thread waits: it spins this long for the next
   // request before sleeping.
   transport::WaitPolicy wait;
-  // Threads that may serve one client connection at once.
+  // Client connections served at once (at least 1). Further clients are
+  // refused at the handshake with "shmrpc server is at its connection limit
+  // (N)": they fall back to gRPC (or fail with UNAVAILABLE in
+  // ShmMode::kRequired).
+  int max_connections = 256;
+  // Threads that may serve one client connection at once (at least 1).
   int max_threads_per_connection = 16;
+  // gRPC's size limits (rpc/limits.h), as grpc::ServerBuilder applies them;
+  // also set by ServerBuilder::SetMaxReceiveMessageSize and friends. A
+  // negative value means unlimited, except that protobuf cannot parse or
+  // serialize a message of 2 GiB or more, so INT_MAX bounds both directions.
+  //   A request message larger than this is refused with RESOURCE_EXHAUSTED
+  //   "Received message larger than max (N vs. L)", before it is parsed.
+  int max_receive_message_size =
+      static_cast<int>(rpc::kDefaultMaxReceiveMessageSize);
+  //   A response message larger than this is replaced by RESOURCE_EXHAUSTED
+  //   "Sent message larger than max (N vs. L)".
+  int max_send_message_size = static_cast<int>(rpc::kDefaultMaxSendMessageSize);
+  //   Client metadata larger than this (as gRPC counts it: key and value
+  //   bytes plus 32 per entry) is refused with RESOURCE_EXHAUSTED "received
+  //   initial metadata size exceeds limit (N vs. L)" without running the
+  //   handler.
+  int max_metadata_size = static_cast<int>(rpc::kDefaultMaxMetadataSize);
   // The handshake: who may connect (default: this uid only), versions,
-  // features, sizes of the server's data segments.
+  // features, sizes of the server's data segments. An `admit` hook set here
+  // is asked first; the server's own admission (max_connections, threads)
+  // after it.
   transport::ServerHandshakeOptions handshake;
   // A client that does not complete its handshake in time is dropped.
   std::chrono::milliseconds handshake_timeout{1000};
@@ -64,8 +100,15 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t connections = 0;  // accepted so far
   uint64_t calls = 0;        // calls dispatched so far
+  // Clients refused at the handshake by the server's admission (connection
+  // limit, no threads to be had), and connections closed because no thread
+  // could be started for them.
+  uint64_t refused_connections = 0;
+  // Times a serving thread could not be created (std::thread threw).
+  uint64_t thread_failures = 0;
   int live_connections = 0;
-  int threads = 0;  // serving threads alive
+  int threads = 0;          // serving threads alive
+  int calls_in_flight = 0;  // calls whose handler or response is not done
 };
 
 class Server {
@@ -118,7 +161,22 @@ class ServerBuilder {
   // The same object can also be registered with grpc::ServerBuilder.
   ServerBuilder& RegisterService(internal::ShmService* service);
 
+  // Replaces every option (call it before the setters below, which change
+  // one option each).
   ServerBuilder& SetOptions(const ServerOptions& options);
+
+  // gRPC's message size limits, as grpc::ServerBuilder's methods of the same
+  // names (see ServerOptions; negative: unlimited). SetMaxMessageSize is
+  // gRPC's deprecated name for SetMaxReceiveMessageSize.
+  ServerBuilder& SetMaxReceiveMessageSize(int max_receive_message_size);
+  ServerBuilder& SetMaxSendMessageSize(int max_send_message_size);
+  ServerBuilder& SetMaxMessageSize(int max_message_size);
+
+  // As grpc::ServerBuilder::AddChannelArgument, for the arguments that apply
+  // over shared memory: GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+  // GRPC_ARG_MAX_SEND_MESSAGE_LENGTH and GRPC_ARG_MAX_METADATA_SIZE. Others
+  // concern HTTP/2 and are ignored here.
+  ServerBuilder& AddChannelArgument(const std::string& arg, int value);
 
   // Starts listening. Returns nullptr on failure (a duplicate method, an
   // endpoint another live server holds, a bad address) and, if `error` is

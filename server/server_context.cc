@@ -48,8 +48,9 @@ ServerContext::client_metadata() const {
 bool ServerContext::IsCancelled() const {
   if (grpc_ != nullptr) return grpc_->IsCancelled();
   return shm_->server_cancelled.load(std::memory_order_acquire) ||
-         (shm_->client_cancelled != nullptr &&
-          shm_->client_cancelled->load(std::memory_order_acquire)) ||
+         (shm_->cancel_word != nullptr &&
+          (shm_->cancel_word->load(std::memory_order_acquire) &
+           internal::ShmCallState::kCancelledBit) != 0) ||
          (shm_->deadline != std::chrono::system_clock::time_point::max() &&
           std::chrono::system_clock::now() >= shm_->deadline);
 }

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -47,8 +48,12 @@ struct ShmCallState {
       client_metadata_map;
   std::multimap<std::string, std::string> initial_metadata;
   std::multimap<std::string, std::string> trailing_metadata;
-  // Set by the server when the client cancels the call.
-  const std::atomic<bool>* client_cancelled = nullptr;
+  // The server's record of this one call (owned by the server, valid while
+  // the handler runs): the server sets kCancelledBit in it when the client
+  // cancels this call (its kCancel names the call's stream and generation)
+  // or a shutdown deadline passes. Null: never cancelled that way.
+  static constexpr uint64_t kCancelledBit = uint64_t{1} << 63;
+  const std::atomic<uint64_t>* cancel_word = nullptr;
   // Set by ServerContext::TryCancel.
   std::atomic<bool> server_cancelled{false};
   // "shmrpc:pid=N,uid=U", owned by the server's connection.

@@ -4,13 +4,18 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "shmrpc/client/credentials.h"
 #include "tests/rpc/echo_service.h"
+#include "tests/rpc/probe_service.h"
+#include "tests/rpc/probe_testing.h"
 #include "tests/util/temp_dir.h"
 
 namespace shmrpc {
@@ -20,7 +25,12 @@ using std::chrono::milliseconds;
 using testing::EchoRequest;
 using testing::EchoResponse;
 using testing::EchoServiceImpl;
+using testing::ProbeRequest;
+using testing::ProbeResponse;
+using testing::ProbeServiceImpl;
+using testing::RawClient;
 using testing::ShmEchoService;
+using testing::ShmProbe;
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -40,6 +50,7 @@ class ServerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   EchoServiceImpl service_;
+  ProbeServiceImpl probe_;
 };
 
 TEST_F(ServerTest, ListensOnAPrivateEndpointDerivedFromTheAddress) {
@@ -145,6 +156,143 @@ TEST_F(ServerTest, ShutdownDeadlineCancelsCallsStillRunning) {
   // A second Shutdown returns at once; Wait() too.
   server->Shutdown();
   server->Wait();
+}
+
+// However many calls its clients make at once, the server runs at most
+// max_connections x max_threads_per_connection serving threads, and refuses
+// clients beyond max_connections at the handshake.
+TEST_F(ServerTest, ThreadsAndConnectionsStayWithinTheirCaps) {
+  for (int per_connection : {1, 3}) {
+    SCOPED_TRACE(per_connection);
+    ServerOptions options;
+    options.max_connections = 2;
+    options.max_threads_per_connection = per_connection;
+    auto server = ServerBuilder()
+                      .AddListeningAddress("[::]:40006")
+                      .RegisterService(&probe_)
+                      .SetOptions(options)
+                      .BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    std::atomic<bool> done{false};
+    std::atomic<int> peak{0};
+    std::thread sampler([&] {
+      while (!done.load()) {
+        const int n = server->stats().threads;
+        int p = peak.load();
+        while (n > p && !peak.compare_exchange_weak(p, n)) {
+        }
+        std::this_thread::sleep_for(milliseconds(2));
+      }
+    });
+    std::vector<std::shared_ptr<grpc::Channel>> channels = {ChannelTo(*server),
+                                                            ChannelTo(*server)};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> callers;
+    for (auto& channel : channels) {
+      for (int t = 0; t < 6; ++t) {
+        callers.emplace_back([&failed, channel] {
+          auto stub = ShmProbe::NewStub(channel);
+          for (int i = 0; i < 3; ++i) {
+            grpc::ClientContext context;
+            ProbeRequest request;
+            request.set_wait_for_cancel_ms(30);
+            ProbeResponse response;
+            if (!stub->Call(&context, request, &response).ok()) ++failed;
+          }
+        });
+      }
+    }
+    for (auto& c : callers) c.join();
+    EXPECT_EQ(failed.load(), 0);
+    // A third client is refused at the handshake, with the reason.
+    auto third = ChannelTo(*server);
+    grpc::ClientContext context;
+    ProbeResponse response;
+    const grpc::Status refused =
+        ShmProbe::NewStub(third)->Call(&context, ProbeRequest(), &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_NE(refused.error_message().find(
+                  "shmrpc server is at its connection limit (2)"),
+              std::string::npos)
+        << refused.error_message();
+    done.store(true);
+    sampler.join();
+    EXPECT_GE(peak.load(), 2);
+    EXPECT_LE(peak.load(), 2 * per_connection);
+    EXPECT_EQ(server->stats().live_connections, 2);
+    EXPECT_GE(server->stats().refused_connections, 1u);
+    server->Shutdown();
+  }
+}
+
+// A client that sends calls and never reads the answers nor returns their
+// chunks holds its own connection's threads only until each call's deadline
+// (not a fixed timeout), and other clients are served meanwhile.
+TEST_F(ServerTest, ClientThatStopsReadingCostsBoundedTimeOnItsOwnConnection) {
+  auto server = ServerBuilder()
+                    .AddListeningAddress("[::]:40007")
+                    .RegisterService(&probe_)
+                    .BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::unique_ptr<RawClient>> stuck =
+      RawClient::ConnectToPath(server->endpoints().at(0));
+  ASSERT_TRUE(stuck.ok()) << stuck.status();
+  const uint32_t method = (*stuck)->MethodId("/shmrpc.testing.Probe/Call");
+  ASSERT_NE(method, 0u);
+  // Each answer needs a chunk of 64 KiB or more: the server's segment has 43
+  // of those, so most of these calls wait for chunks that never come back.
+  ProbeRequest big;
+  big.set_response_bytes(60000);
+  const std::string request = big.SerializeAsString();
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = std::chrono::system_clock::now() + milliseconds(500);
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE((*stuck)->Start(method, request, deadline).ok()) << i;
+  }
+  // Another client is served at once.
+  auto stub = ShmProbe::NewStub(ChannelTo(*server));
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    ProbeRequest small;
+    small.set_payload("x");
+    ProbeResponse response;
+    const auto call_start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(stub->Call(&context, small, &response).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - call_start, milliseconds(500));
+  }
+  // The stuck client's calls held its threads until their deadline, and not
+  // the 5 s a response may wait without one.
+  int in_flight = server->stats().calls_in_flight;
+  while (in_flight > 0 &&
+         std::chrono::steady_clock::now() - start < milliseconds(4000)) {
+    std::this_thread::sleep_for(milliseconds(10));
+    in_flight = server->stats().calls_in_flight;
+  }
+  const auto drained = std::chrono::steady_clock::now() - start;
+  std::printf("stuck client's calls drained after %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(drained).count()));
+  EXPECT_EQ(in_flight, 0);
+  EXPECT_LT(drained, milliseconds(2500));
+  EXPECT_LE(server->stats().threads, 2 * 16);  // two connections
+  // Without a deadline, a response waits for the client at most 5 s.
+  const auto later = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*stuck)
+                    ->Start(method, request,
+                            std::chrono::system_clock::time_point::max())
+                    .ok());
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_GT(server->stats().calls_in_flight, 0);
+  while (server->stats().calls_in_flight > 0 &&
+         std::chrono::steady_clock::now() - later < milliseconds(10000)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(server->stats().calls_in_flight, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - later, milliseconds(7000));
+  stuck->reset();
+  server->Shutdown();
 }
 
 }  // namespace

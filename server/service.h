@@ -18,13 +18,16 @@
 #include <google/protobuf/message_lite.h>
 #include <grpcpp/support/status.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "shmrpc/codegen/version.h"
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/server_context.h"
 
 namespace shmrpc::internal {
@@ -36,7 +39,8 @@ class ServerUnaryCall {
   virtual ~ServerUnaryCall() = default;
   virtual ServerContext* context() = 0;
   // The serialized request, read in place from shared memory. Valid until
-  // Finish().
+  // Finish(). Its size is checked against the server's receive limit before
+  // the handler runs; the handler refuses more than INT_MAX bytes itself.
   virtual absl::Span<const uint8_t> request() const = 0;
   // Ends the call: sends `status`, and `response` if the status is OK.
   // Called exactly once.
@@ -64,13 +68,23 @@ class UnaryMethodHandler final : public ShmMethodHandler {
       : method_(method), service_(service) {}
 
   void RunUnary(ServerUnaryCall* call) override {
+    const absl::Span<const uint8_t> bytes = call->request();
+    // protobuf parses at most INT_MAX bytes (and takes the size as an int):
+    // refuse anything larger before a byte of it is read.
+    if (absl::Status too_big = rpc::CheckReceivedMessageSize(
+            bytes.size(), std::numeric_limits<int>::max());
+        !too_big.ok()) {
+      call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                std::string(too_big.message())),
+                   nullptr);
+      return;
+    }
     alignas(16) char first_block[2048];
     google::protobuf::ArenaOptions options;
     options.initial_block = first_block;
     options.initial_block_size = sizeof(first_block);
     google::protobuf::Arena arena(options);
     Request* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
-    const absl::Span<const uint8_t> bytes = call->request();
     if (!request->ParseFromArray(bytes.data(),
                                  static_cast<int>(bytes.size()))) {
       call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
