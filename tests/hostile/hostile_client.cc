@@ -325,7 +325,7 @@ Descriptor ChunkDesc(const RawPeer& p, uint32_t length) {
   d.flags = rpc::kHasMessage | rpc::kHalfClose;
   d.aux = 1;
   d.payload = kChunk;
-  d.offset = p.geometry().classes[0].offset;
+  SetChunkOffset(&d, p.geometry().classes[0].offset);
   d.length = length;
   return d;
 }
@@ -347,7 +347,7 @@ bool SendBytes(RawPeer& p, uint32_t method, uint16_t flags,
   d.flags = flags;
   d.aux = method;
   d.payload = kChunk;
-  d.offset = c->offset;
+  SetChunkOffset(&d, c->offset);
   d.length = static_cast<uint32_t>(bytes.size());
   return PushRaw(p, d);
 }
@@ -372,7 +372,7 @@ std::vector<BadCase> BadCases() {
   add("none-with-length", Expect::kClose, [](RawPeer& p, const EchoMethods&) {
     Descriptor d = ChunkDesc(p, 5);
     d.payload = kNone;
-    d.offset = 0;
+    SetChunkOffset(&d, 0);
     return PushRaw(p, d);
   });
   add("inline-length-200", Expect::kClose, [](RawPeer& p, const EchoMethods&) {
@@ -380,7 +380,7 @@ std::vector<BadCase> BadCases() {
     // length as given.
     Descriptor d = ChunkDesc(p, 200);
     d.payload = kInline;
-    d.offset = 0;
+    SetChunkOffset(&d, 0);
     static const std::string bytes(transport::kInlineCapacity, 'x');
     return p.PushRequest(d, bytes.data(), milliseconds(1000));
   });
@@ -389,34 +389,39 @@ std::vector<BadCase> BadCases() {
     d.segment = 1;
     return PushRaw(p, d);
   });
-  add("chunk-offset-unaligned", Expect::kClose,
-      [](RawPeer& p, const EchoMethods&) {
-        Descriptor d = ChunkDesc(p, 10);
-        d.offset += 8;
-        return PushRaw(p, d);
-      });
+  if (!kOffsetsInUnits) {  // v2 offsets are whole units: always aligned
+    add("chunk-offset-unaligned", Expect::kClose,
+        [](RawPeer& p, const EchoMethods&) {
+          Descriptor d = ChunkDesc(p, 10);
+          SetChunkOffset(&d, ChunkOffsetOf(d) + 8);
+          return PushRaw(p, d);
+        });
+  }
   add("chunk-offset-in-header", Expect::kClose,
       [](RawPeer& p, const EchoMethods&) {
         Descriptor d = ChunkDesc(p, 10);
-        d.offset = 0;
+        SetChunkOffset(&d, 0);
         return PushRaw(p, d);
       });
   add("chunk-offset-at-end", Expect::kClose,
       [](RawPeer& p, const EchoMethods&) {
         Descriptor d = ChunkDesc(p, 0);
-        d.offset = p.own_data_size();
+        SetChunkOffset(&d, p.own_data_size());
         return PushRaw(p, d);
       });
-  add("chunk-offset-2^62", Expect::kClose, [](RawPeer& p, const EchoMethods&) {
-    Descriptor d = ChunkDesc(p, 10);
-    d.offset = uint64_t{1} << 62;
-    return PushRaw(p, d);
-  });
+  add("chunk-offset-far-beyond", Expect::kClose,
+      [](RawPeer& p, const EchoMethods&) {
+        // The largest offset either descriptor version can carry.
+        Descriptor d = ChunkDesc(p, 10);
+        SetChunkOffset(&d, uint64_t{0xffffffffu} * transport::kChunkAlignment);
+        return PushRaw(p, d);
+      });
   add("chunk-length-past-end", Expect::kClose,
       [](RawPeer& p, const EchoMethods&) {
         const transport::DataClassEntry& last = p.geometry().classes.back();
         Descriptor d = ChunkDesc(p, 2 * last.chunk_size);
-        d.offset = last.offset + uint64_t{last.count - 1} * last.chunk_size;
+        SetChunkOffset(
+            &d, last.offset + uint64_t{last.count - 1} * last.chunk_size);
         return PushRaw(p, d);
       });
   add("chunk-length-2^32-1", Expect::kClose,
@@ -552,9 +557,10 @@ std::vector<BadCase> BadCases() {
         const std::string bytes = EchoBytes(1000);
         Descriptor d = ChunkDesc(p, static_cast<uint32_t>(bytes.size()));
         const transport::DataClassEntry& c = p.geometry().classes.back();
-        d.offset = c.offset;
+        SetChunkOffset(&d, c.offset);
         d.aux = m.echo;
-        std::memcpy(p.own_data() + d.offset, bytes.data(), bytes.size());
+        std::memcpy(p.own_data() + ChunkOffsetOf(d), bytes.data(),
+                    bytes.size());
         bool ok = PushRaw(p, d);
         d.stream = 3;
         return ok && PushRaw(p, d);
@@ -572,7 +578,7 @@ std::vector<BadCase> BadCases() {
         d.length = static_cast<uint32_t>(bytes.size());
         d.segment = 0xff;
         d.reserved = 0xffff;
-        d.offset = ~uint64_t{0};
+        SetChunkOffset(&d, ~uint64_t{0});
         return PushRaw(p, d, bytes.data());
       });
   return cases;
@@ -697,7 +703,7 @@ int RunBogusReturns() {
   auto chunk_at = [](uint64_t offset) {
     Descriptor d{};
     d.payload = kChunk;
-    d.offset = offset;
+    SetChunkOffset(&d, offset);
     d.length = 64;
     return d;
   };
@@ -761,28 +767,32 @@ int RunBogusReturns() {
     Case("duplicate-return-after-relend", false, "no second response");
     return 1;
   }
-  if (second->desc.offset != first->desc.offset) {
-    Say(absl::StrCat("note: chunk not reused (", first->desc.offset, " then ",
-                     second->desc.offset, "); the check is weaker"));
+  if (ChunkOffsetOf(second->desc) != ChunkOffsetOf(first->desc)) {
+    Say(absl::StrCat("note: chunk not reused (", ChunkOffsetOf(first->desc),
+                     " then ", ChunkOffsetOf(second->desc),
+                     "); the check is weaker"));
   }
   // The second response's chunk stays lent to us. Now the stale duplicate.
   p->PushReturn(first->desc);
   std::optional<RawReceived> third = call(4, 1);
   const bool closed = p->PeerClosed(milliseconds(0));
   const std::string second_now(
-      reinterpret_cast<const char*>(p->peer_data() + second->desc.offset),
+      reinterpret_cast<const char*>(p->peer_data() +
+                                    ChunkOffsetOf(second->desc)),
       second->desc.length);
   const bool overwritten = second_now != second->payload;
-  const bool reused_while_lent = third && third->desc.payload == kChunk &&
-                                 third->desc.offset == second->desc.offset;
-  Case("duplicate-return-after-relend", !reused_while_lent && !overwritten,
-       closed ? "connection closed: refused"
-       : reused_while_lent
-           ? absl::StrCat(
-                 "ACCEPTED: the server lent chunk ", second->desc.offset,
-                 " again while it was still lent to us",
-                 overwritten ? " and overwrote the response we hold" : "")
-           : "refused");
+  const bool reused_while_lent =
+      third && third->desc.payload == kChunk &&
+      ChunkOffsetOf(third->desc) == ChunkOffsetOf(second->desc);
+  Case(
+      "duplicate-return-after-relend", !reused_while_lent && !overwritten,
+      closed ? "connection closed: refused"
+      : reused_while_lent
+          ? absl::StrCat(
+                "ACCEPTED: the server lent chunk ", ChunkOffsetOf(second->desc),
+                " again while it was still lent to us",
+                overwritten ? " and overwrote the response we hold" : "")
+          : "refused");
   if (second->desc.payload == kChunk) p->Return(second->desc);
   return g_failed ? 1 : 0;
 }
@@ -1016,7 +1026,7 @@ int RunRewriteRequest() {
     d.flags = call.flags;
     d.aux = m->echo;
     d.payload = kChunk;
-    d.offset = offset;  // lent again and again, returned or not
+    SetChunkOffset(&d, offset);  // lent again and again, returned or not
     d.length = static_cast<uint32_t>(bytes.size());
     if (!p->PushRequest(d, nullptr, milliseconds(500))) {
       ++outcomes["ring full"];
@@ -1075,7 +1085,7 @@ int RunHugeLength() {
     d.flags = rpc::kHasMessage | rpc::kHalfClose;
     d.aux = m->echo;
     d.payload = kChunk;
-    d.offset = c.offset;
+    SetChunkOffset(&d, c.offset);
     d.length = static_cast<uint32_t>(INT_MAX) + 2;
     if (!p->PushRequest(d, nullptr, milliseconds(1000))) return 2;
     std::optional<RawResponse> r = p->Await(2, 1, milliseconds(10000));
@@ -1119,7 +1129,7 @@ int RunOversized() {
     d.flags = rpc::kHasMessage | rpc::kHalfClose;
     d.aux = m->echo;
     d.payload = kChunk;
-    d.offset = offset;
+    SetChunkOffset(&d, offset);
     d.length = static_cast<uint32_t>(header.size()) + payload;
     if (!p->PushRequest(d, nullptr, milliseconds(1000))) return 2;
   }

@@ -84,7 +84,7 @@ int RawPeer::DrainOurReturns() {
     transport::PopResult r = our_returns_.TryPop(&m);
     if (r == transport::PopResult::kEmpty) break;
     if (r == transport::PopResult::kOk) {
-      n += static_cast<int>(lent_.erase(m.desc.offset));
+      n += static_cast<int>(lent_.erase(ChunkOffsetOf(m.desc)));
     }
   }
   return n;
@@ -141,7 +141,7 @@ bool RawPeer::SendCall(const RawCall& call, milliseconds timeout,
   if (!chunk) return false;
   std::memcpy(chunk->data, payload.data(), payload.size());
   d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
-  d.offset = chunk->offset;
+  SetChunkOffset(&d, chunk->offset);
   d.length = static_cast<uint32_t>(payload.size());
   lent_.insert(chunk->offset);
   if (chunk_offset != nullptr) *chunk_offset = chunk->offset;
@@ -178,15 +178,16 @@ std::optional<RawReceived> RawPeer::Receive(uint32_t stream,
     out.payload.assign(reinterpret_cast<const char*>(m.inline_data), d.length);
   } else if (d.payload == static_cast<uint8_t>(PayloadKind::kChunk)) {
     const uint64_t size = peer_data_size();
-    if (d.segment != 0 || d.offset < transport::kDataHeaderSize ||
-        d.offset >= size || d.length > size - d.offset) {
+    const uint64_t offset = ChunkOffsetOf(d);
+    if (d.segment != 0 || offset < transport::kDataHeaderSize ||
+        offset >= size || d.length > size - offset) {
       if (bad != nullptr) {
         *bad = absl::StrCat("chunk outside the server's segment: offset ",
-                            d.offset, " length ", d.length);
+                            offset, " length ", d.length);
       }
       return std::nullopt;
     }
-    out.payload.assign(reinterpret_cast<const char*>(peer_data() + d.offset),
+    out.payload.assign(reinterpret_cast<const char*>(peer_data() + offset),
                        d.length);
   } else if (d.payload != static_cast<uint8_t>(PayloadKind::kNone) ||
              d.length != 0) {

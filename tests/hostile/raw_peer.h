@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,48 @@
 #include "shmrpc/transport/ring.h"
 
 namespace shmrpc::testing {
+
+// ---- chunk offsets in descriptors -------------------------------------------
+// Protocol v1 descriptors carry a chunk's byte offset (Descriptor::offset);
+// v2 carries it in kChunkAlignment units with a lend generation
+// (chunk_offset() / set_chunk_offset(), Descriptor::lend). These helpers
+// read and write it whichever the transport in this build uses.
+namespace descriptor_internal {
+template <typename D>
+auto Get(const D& d, int) -> decltype(uint64_t{d.chunk_offset()}) {
+  return d.chunk_offset();
+}
+template <typename D>
+uint64_t Get(const D& d, long) {
+  return d.offset;
+}
+template <typename D>
+auto Set(D& d, uint64_t offset, int) -> decltype(d.set_chunk_offset(offset)) {
+  d.set_chunk_offset(offset);
+}
+template <typename D>
+void Set(D& d, uint64_t offset, long) {
+  d.offset = offset;
+}
+template <typename D, typename = void>
+struct InUnits : std::false_type {};
+template <typename D>
+struct InUnits<D, std::void_t<decltype(std::declval<D&>().offset_units)>>
+    : std::true_type {};
+}  // namespace descriptor_internal
+
+// The byte offset of the chunk `d` names.
+inline uint64_t ChunkOffsetOf(const transport::Descriptor& d) {
+  return descriptor_internal::Get(d, 0);
+}
+// Makes `d` name the chunk at byte `offset` (v2: truncated to whole units,
+// and to 32 bits of them).
+inline void SetChunkOffset(transport::Descriptor* d, uint64_t offset) {
+  descriptor_internal::Set(*d, offset, 0);
+}
+// True if descriptors carry offsets in units (so cannot be unaligned).
+inline constexpr bool kOffsetsInUnits =
+    descriptor_internal::InUnits<transport::Descriptor>::value;
 
 // A call frame to publish on the requests ring. Plain value.
 struct RawCall {
