@@ -98,7 +98,12 @@ TEST_P(ClientKilledTest, ServerNoticesAndReclaims) {
     std::this_thread::sleep_for(milliseconds(100));
     int starts = 0;
     for (const HandlerEvent& e : victim.handler_events()) starts += e.start;
-    ASSERT_EQ(starts, phase.handlers) << "a queued call was taken after all";
+    // More starts: the server ran more threads on the connection than its
+    // cap (--max-threads=2) allows.
+    ASSERT_EQ(starts, phase.handlers)
+        << "the queued call was taken: the server exceeded its per-connection "
+           "thread cap\n"
+        << victim.output();
   }
   if (phase.connection) {
     const VictimStats s = victim.WaitForStats(
@@ -528,8 +533,13 @@ TEST_F(ServerKilledTest, CallQueuedBeforeItsHandler) {
   absl::StatusOr<uint32_t> queued = caller_->Start(100 << 10, 0, &position);
   ASSERT_TRUE(queued.ok()) << queued.status();
   std::this_thread::sleep_for(milliseconds(100));
+  // With --max-threads=2 and both threads in handlers, nothing may take it
+  // (if something did, the server ran more threads than its cap allows:
+  // see the victim's "threads=" against 2 per live connection).
   ASSERT_FALSE(caller_->conn().RequestTaken(position))
-      << "the queued call was taken after all";
+      << "the queued call was taken: the server exceeded "
+         "max_threads_per_connection=2\n"
+      << victim_->output();
   ASSERT_EQ(caller_->conn().stats().pool.lent, 1u);
 
   const int64_t killed = KillServer();

@@ -330,6 +330,13 @@ std::string WaitForBaseline(const VictimProcess& victim, const Baseline& base,
         off += "fds " + std::to_string(now.fds) + " (baseline " +
                std::to_string(base.proc.fds) + "); ";
       }
+      // Each connection maps three memfds (control, both data segments);
+      // they are unmapped when the connection, and every chunk it had lent
+      // or borrowed, is gone.
+      if (now.shm_mappings > base.proc.shm_mappings) {
+        off += "shared-memory mappings " + std::to_string(now.shm_mappings) +
+               " (baseline " + std::to_string(base.proc.shm_mappings) + "); ";
+      }
       if (now.threads > base.proc.threads + thread_slack) {
         off += "threads " + std::to_string(now.threads) + " (baseline " +
                std::to_string(base.proc.threads) + " + " +

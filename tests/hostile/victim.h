@@ -198,11 +198,12 @@ struct Baseline {
 // 300 ms, and returns them.
 Baseline TakeBaseline(const VictimProcess& victim);
 
-// Waits up to `timeout` until the victim is back at `base`: no more fds,
-// the same live connections, at most one more serving thread (a spare that
-// has not retired yet), at most `thread_slack` more threads in all, and
-// VmRSS at most `rss_slack_kib` above. Returns an
-// empty string on success, else what is still off.
+// Waits up to `timeout` until the victim is back at `base`: no more fds and
+// no more shmrpc memfd mappings (a connection's segments, with every chunk
+// in them, are unmapped once it is gone), the same live connections, at most
+// one more serving thread (a spare that has not retired yet), at most
+// `thread_slack` more threads in all, and VmRSS at most `rss_slack_kib` above.
+// Returns an empty string on success, else what is still off.
 std::string WaitForBaseline(const VictimProcess& victim, const Baseline& base,
                             int thread_slack, int64_t rss_slack_kib,
                             std::chrono::milliseconds timeout);
