@@ -92,12 +92,10 @@
 #include <grpc/grpc.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <malloc.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +123,7 @@
 
 #include "absl/status/statusor.h"
 #include "bench/bench_util.h"
+#include "bench/latency_service.h"
 #include "proto/bench.grpc.pb.h"
 #include "proto/bench.pb.h"
 #include "proto/bench.shmrpc.h"
@@ -446,20 +445,6 @@ void PinTo(int cpu, bool enabled, const char* side) {
   }
 }
 
-// Number of threads of process `pid` (0: this one), from /proc.
-int CountThreads(pid_t pid) {
-  const std::string dir =
-      pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
-  int n = 0;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
-
 // "N threads: a on CPU 0, b on CPU 1, ..." for process `pid`, from the
 // Cpus_allowed_list of each of its threads.
 std::string DescribeThreadAffinity(pid_t pid) {
@@ -494,39 +479,10 @@ std::string DescribeThreadAffinity(pid_t pid) {
 
 // ---- payload pattern --------------------------------------------------------
 
-// Golden-ratio step between consecutive words of a payload.
-constexpr uint64_t kPatternStep = 0x9e3779b97f4a7c15ull;
-
-uint64_t Mix64(uint64_t x) {  // splitmix64 finalizer
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // The seed of the request of call `call` of slice `slice`: never the same for
 // two calls of a run, so stale bytes from an earlier call cannot pass.
 uint64_t RequestSeed(uint32_t slice, uint32_t call) {
   return Mix64((uint64_t{slice} << 32) ^ call);
-}
-
-// The seed of the response to a request with `request_seed`; it also says
-// whether the call arrived at the server over shared memory.
-uint64_t ResponseSeed(uint64_t request_seed, bool shared_memory) {
-  return Mix64(request_seed ^
-               (shared_memory ? 0x73686d2d73686d2dull : 0x677270632d677270ull));
-}
-
-// Writes EVERY byte of [data, data + bytes) (bytes a multiple of 8) with the
-// pattern for `seed`.
-void WritePayload(char* data, size_t bytes, uint64_t seed) {
-  const size_t n = bytes / 8;
-  uint64_t value = seed;
-  for (size_t i = 0; i < n; ++i) {
-    std::memcpy(data + 8 * i, &value, 8);  // one unaligned-safe store
-    value += kPatternStep;
-  }
 }
 
 // WritePayload for a buffer the other core read last (the touch-floor's
@@ -536,115 +492,7 @@ void WritePayloadForPeer(char* data, size_t bytes, uint64_t seed) {
   WritePatternForPeer(data, bytes, seed, kPatternStep);
 }
 
-// Reads EVERY byte of [data, data + bytes) and returns the OR of the XOR of
-// every word with the word expected for `seed`: 0 only if every byte is as
-// expected.
-uint64_t CheckPayload(const char* data, size_t bytes, uint64_t seed) {
-  const size_t n = bytes / 8;
-  uint64_t value = seed;
-  uint64_t diff = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t w;
-    std::memcpy(&w, data + 8 * i, 8);
-    diff |= w ^ value;
-    value += kPatternStep;
-  }
-  return diff;
-}
-
-// ---- the service ------------------------------------------------------------
-
-// Registered with grpc::ServerBuilder and shmrpc::ServerBuilder alike; the
-// same handler serves every transport.
-class LatencyService final : public ShmLatencyBench::Service {
- public:
-  grpc::Status RoundTrip(ServerContext* context, const LatencyRequest* request,
-                         LatencyResponse* response) override {
-    const std::string& in = request->payload();
-    if (in.size() % 8 != 0) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "payload size is not a multiple of 8");
-    }
-    if (CheckPayload(in.data(), in.size(), request->seed()) != 0) {
-      return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                          "request payload of " + std::to_string(in.size()) +
-                              " bytes does not match its seed");
-    }
-    const uint64_t seed =
-        ResponseSeed(request->seed(), context->is_shared_memory());
-    std::string* out = response->mutable_payload();
-    out->resize(in.size());
-    WritePayload(out->data(), out->size(), seed);
-    response->set_seed(seed);
-    return grpc::Status::OK;
-  }
-};
-
 // ---- the server process -----------------------------------------------------
-
-// Runs in the forked child: serves until killed. Reports "port N" (or
-// "error ...") on `report_fd`.
-[[noreturn]] void ServerMain(pid_t parent, int report_fd,
-                             const std::string& uds_path, bool pinned) {
-  // Die with the benchmark, however it dies.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(3);
-  if (::getppid() != parent) _exit(3);  // the parent is already gone
-  PinTo(kServerCpu, pinned, "server");
-  auto report = [&](const std::string& line) {
-    const std::string text = line + "\n";
-    if (::write(report_fd, text.data(), text.size()) < 0) _exit(4);
-    ::close(report_fd);
-  };
-
-  LatencyService service;
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.AddListeningPort("unix:" + uds_path,
-                           grpc::InsecureServerCredentials());
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
-  if (grpc_server == nullptr || port == 0) {
-    report("error: grpc::ServerBuilder::BuildAndStart failed");
-    _exit(5);
-  }
-
-  shmrpc::ServerBuilder shm_builder;
-  shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
-      .RegisterService(&service);
-  std::string error;
-  std::unique_ptr<shmrpc::Server> shm_server =
-      shm_builder.BuildAndStart(&error);
-  if (shm_server == nullptr) {
-    report("error: shmrpc::ServerBuilder::BuildAndStart: " + error);
-    _exit(5);
-  }
-  report("port " + std::to_string(port));
-  for (;;) ::pause();  // until the benchmark kills us
-}
-
-// Reads the server's one-line report; returns the port or dies.
-int ReadServerPort(int fd) {
-  std::string line;
-  char buf[256];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-    if (line.find('\n') != std::string::npos) break;
-  }
-  ::close(fd);
-  if (!line.empty() && line.back() == '\n') line.pop_back();
-  if (line.rfind("port ", 0) != 0) {
-    Die("client", "the server process did not start: " +
-                      (line.empty() ? std::string("it exited") : line));
-  }
-  return std::atoi(line.c_str() + 5);
-}
 
 // Set once the benchmark is about to kill the server process.
 std::atomic<bool> g_expect_server_exit{false};
@@ -680,36 +528,11 @@ struct CallBuffers {
 template <class Stub>
 void OneCall(Stub& stub, Transport transport, CallBuffers& b, uint32_t bytes,
              uint64_t seed) {
-  std::string* payload = b.request.mutable_payload();
-  if (payload->size() != bytes) payload->resize(bytes);
-  WritePayload(payload->data(), bytes, seed);
-  b.request.set_seed(seed);
-
-  grpc::ClientContext context;
-  const grpc::Status status = stub.RoundTrip(&context, b.request, &b.response);
-  if (!status.ok()) {
+  const absl::Status s = CheckedRoundTrip(stub, b.request, b.response, bytes,
+                                          seed, IsShm(transport));
+  if (!s.ok()) {
     Die("client", std::string(TransportName(transport)) + " call with " +
-                      std::to_string(bytes) +
-                      " B failed: " + std::to_string(status.error_code()) +
-                      " " + status.error_message());
-  }
-  const bool shm = IsShm(transport);
-  const uint64_t expected = ResponseSeed(seed, shm);
-  const std::string& in = b.response.payload();
-  if (b.response.seed() != expected) {
-    if (b.response.seed() == ResponseSeed(seed, !shm)) {
-      Die("client",
-          std::string(TransportName(transport)) +
-              ": the server saw this call arrive over " +
-              (shm ? "gRPC, not shared memory" : "shared memory, not gRPC"));
-    }
-    Die("client", std::string(TransportName(transport)) +
-                      ": response seed does not match the request");
-  }
-  if (in.size() != bytes || CheckPayload(in.data(), in.size(), expected) != 0) {
-    Die("client", std::string(TransportName(transport)) + ": response of " +
-                      std::to_string(in.size()) + " bytes (expected " +
-                      std::to_string(bytes) + ") does not match its pattern");
+                      std::to_string(bytes) + " B: " + s.ToString());
   }
 }
 
@@ -794,29 +617,6 @@ std::vector<uint64_t> RunTouchFloor(uint32_t slice, const Row& row,
 }
 
 // ---- report -----------------------------------------------------------------
-
-std::string FormatBytes(uint32_t bytes) {
-  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) {
-    return std::to_string(bytes >> 20) + " MiB";
-  }
-  if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) {
-    return std::to_string(bytes >> 10) + " KiB";
-  }
-  return std::to_string(bytes) + " B";
-}
-
-std::string FormatNs(uint64_t ns) {
-  char buf[32];
-  if (ns < 10000) {
-    std::snprintf(buf, sizeof(buf), "%llu ns",
-                  static_cast<unsigned long long>(ns));
-  } else if (ns < 10000000) {
-    std::snprintf(buf, sizeof(buf), "%.1f us", static_cast<double>(ns) / 1e3);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.2f ms", static_cast<double>(ns) / 1e6);
-  }
-  return buf;
-}
 
 void Report(const std::vector<Result>& results, const Options& options,
             bool pinned) {
@@ -1030,10 +830,16 @@ int Main(int argc, char** argv) {
     if (server < 0) Die("client", std::string("fork: ") + std::strerror(errno));
     if (server == 0) {
       ::close(fds[0]);
-      ServerMain(parent, fds[1], uds_path, pinned);
+      BenchServerConfig config;
+      config.uds_path = uds_path;
+      config.cpu = pinned ? kServerCpu : -1;
+      config.max_message_bytes = kMaxMessageBytes;
+      RunBenchServerProcess(parent, fds[1], config);
     }
     ::close(fds[1]);
-    port = ReadServerPort(fds[0]);
+    absl::StatusOr<int> reported = ReadBenchServerPort(fds[0]);
+    if (!reported.ok()) Die("client", std::string(reported.status().message()));
+    port = *reported;
   }
 
   PinTo(kClientCpu, pinned, "client");

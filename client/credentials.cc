@@ -1,11 +1,14 @@
 #include "shmrpc/client/credentials.h"
 
+#include <grpc/grpc.h>
+#include <grpc/impl/codegen/grpc_types.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/interceptor.h>
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "shmrpc/client/generated_stub.h"
 #include "shmrpc/client/internal/channel_registry.h"
 #include "shmrpc/client/internal/shm_channel.h"
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc {
@@ -25,6 +29,29 @@ using grpc::experimental::InterceptorBatchMethods;
 using internal::ChannelState;
 using internal::ClientConnection;
 
+// gRPC's size limits among `args`, as gRPC's own channel reads them: an
+// integer grpc.max_receive_message_length / grpc.max_send_message_length
+// (negative: unlimited), and grpc.max_metadata_size (negative: ignored, as
+// gRPC's HTTP/2 transport ignores it). Anything else keeps its default.
+rpc::MessageLimits LimitsFromArgs(const grpc::ChannelArguments& args) {
+  rpc::MessageLimits limits;
+  grpc_channel_args c_args{};
+  args.SetChannelArgs(&c_args);  // views into `args`
+  for (size_t i = 0; i < c_args.num_args; ++i) {
+    const grpc_arg& a = c_args.args[i];
+    if (a.type != GRPC_ARG_INTEGER || a.key == nullptr) continue;
+    const int v = a.value.integer;
+    if (std::strcmp(a.key, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) == 0) {
+      limits.max_receive_message_size = v < 0 ? -1 : v;
+    } else if (std::strcmp(a.key, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH) == 0) {
+      limits.max_send_message_size = v < 0 ? -1 : v;
+    } else if (std::strcmp(a.key, GRPC_ARG_MAX_METADATA_SIZE) == 0) {
+      if (v >= 0) limits.max_metadata_size = v;
+    }
+  }
+  return limits;
+}
+
 // Answers one unary call over shared memory after hijacking it from gRPC.
 //
 // The first batch (PRE_SEND_INITIAL_METADATA, usually with the message and
@@ -33,6 +60,10 @@ using internal::ClientConnection;
 // answer arrives: at once if it comes within the spin budget, else from the
 // connection's completion thread. Batches that arrive later (the completion
 // queue API splits them) are handled the same way.
+//
+// It holds the connection only while the call runs: Done() drops it, so a
+// ClientContext kept alive after its call does not keep a connection's fds
+// and mappings.
 class ShmCallInterceptor final : public grpc::experimental::Interceptor,
                                  public internal::AsyncUnaryIo {
  public:
@@ -71,7 +102,10 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
   void Deliver(InterceptorBatchMethods* batch);
 
   ClientRpcInfo* const info_;
-  const std::shared_ptr<ClientConnection> conn_;
+  // Set until the call ends (Done); read once by Start(), before the call
+  // can end, and reset by Done(), which the connection's mutex orders after
+  // Start()'s read when it runs on the completion thread.
+  std::shared_ptr<ClientConnection> conn_;
   const uint32_t method_;
   const internal::MethodCodec* const codec_;
 
@@ -205,7 +239,11 @@ void ShmCallInterceptor::Intercept(InterceptorBatchMethods* m) {
 }
 
 void ShmCallInterceptor::Start() {
-  internal::RunUnaryOrDefer(conn_, method_, info_->client_context()->deadline(),
+  // Our own reference for the duration of the call's start: Done() may run
+  // (on this thread or the completion thread) and drop conn_ before
+  // RunUnaryOrDefer returns.
+  const std::shared_ptr<ClientConnection> conn = conn_;
+  internal::RunUnaryOrDefer(conn, method_, info_->client_context()->deadline(),
                             this);
 }
 
@@ -244,6 +282,9 @@ void ShmCallInterceptor::Deliver(InterceptorBatchMethods* batch) {
 }
 
 void ShmCallInterceptor::Done(const grpc::Status& status) {
+  // The call is over: the connection is no longer ours to keep (the thread
+  // that runs this holds its own reference).
+  conn_.reset();
   std::vector<InterceptorBatchMethods*> batches;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -293,9 +334,11 @@ class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
   grpc::experimental::Interceptor* CreateClientInterceptor(
       ClientRpcInfo* info) override {
     if (info->type() != ClientRpcInfo::Type::UNARY) return nullptr;
-    absl::StatusOr<std::shared_ptr<ClientConnection>> conn = state_->Get();
+    absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
+        state_->Get(info->client_context()->deadline());
     if (!conn.ok()) {
-      // ShmMode::kRequired and no shared memory: fail, never fall back.
+      // ShmMode::kRequired and no shared memory, or the call's deadline
+      // passed while connecting: fail, never fall back.
       return new FailCallInterceptor(
           grpc::Status(static_cast<grpc::StatusCode>(conn.status().code()),
                        std::string(conn.status().message())));
@@ -365,7 +408,8 @@ class ShmCredentials final : public grpc::ChannelCredentials {
       const std::string& target, const grpc::ChannelArguments& args,
       std::vector<std::unique_ptr<ClientInterceptorFactoryInterface>>
           interceptors) override {
-    auto state = std::make_shared<ChannelState>(target, options_);
+    auto state =
+        std::make_shared<ChannelState>(target, options_, LimitsFromArgs(args));
     // Last in the chain, so that the application's interceptors see every
     // call (and the metadata they add is sent) before we take it over.
     interceptors.push_back(std::make_unique<ShmInterceptorFactory>(state));

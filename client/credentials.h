@@ -38,6 +38,15 @@ namespace shmrpc {
 // shared memory when they can and `fallback` otherwise. Every channel made
 // with them gets its own shared-memory connection, made on its first call.
 // To add call credentials, compose them into `fallback` first.
+//
+// Calls over shared memory honour the channel's gRPC size limits, read from
+// the grpc::ChannelArguments the channel is made with:
+// grpc.max_receive_message_length (default 4 MiB),
+// grpc.max_send_message_length (default unlimited) and
+// grpc.max_metadata_size (default 8 KiB), as gRPC applies them
+// (RESOURCE_EXHAUSTED with gRPC's wording). Other channel arguments apply
+// to the gRPC fallback only; see docs/rpc.md, "gRPC channel arguments over
+// shared memory".
 std::shared_ptr<grpc::ChannelCredentials> ShmChannelCredentials(
     std::shared_ptr<grpc::ChannelCredentials> fallback,
     const ShmChannelOptions& options = {});

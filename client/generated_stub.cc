@@ -1,5 +1,6 @@
 #include "shmrpc/client/generated_stub.h"
 
+#include <climits>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,8 @@ class ContextUnaryIo : public UnaryIo {
     return message::SerializeToPeer(request_, size_, out);
   }
   bool ParseResponse(absl::Span<const uint8_t> bytes) override {
+    // protobuf takes an int (and aborts on a negative one).
+    if (bytes.size() > static_cast<size_t>(INT_MAX)) return false;
     return response_->ParseFromArray(bytes.data(),
                                      static_cast<int>(bytes.size()));
   }
@@ -97,11 +100,13 @@ std::unordered_map<std::string, const MethodCodec*>& Codecs() {
 // The connection to use and the method's id on it; false to use gRPC.
 // Sets *status (and returns true through `decided`) when the call must fail.
 bool Route(ChannelState* state, const StubMethod& method,
+           grpc::ClientContext* context,
            std::shared_ptr<ClientConnection>* conn, uint32_t* id,
            grpc::Status* status, bool* decided) {
   *decided = false;
   if (state == nullptr) return false;
-  absl::StatusOr<std::shared_ptr<ClientConnection>> c = state->Get();
+  absl::StatusOr<std::shared_ptr<ClientConnection>> c =
+      state->Get(context->deadline());
   if (!c.ok()) {
     *status = grpc::Status(static_cast<grpc::StatusCode>(c.status().code()),
                            std::string(c.status().message()));
@@ -140,7 +145,7 @@ bool StubCore::TryUnary(const StubMethod& method, grpc::ClientContext* context,
   std::shared_ptr<ClientConnection> conn;
   uint32_t id = 0;
   bool decided;
-  if (!Route(state_.get(), method, &conn, &id, status, &decided)) {
+  if (!Route(state_.get(), method, context, &conn, &id, status, &decided)) {
     return decided;
   }
   ContextUnaryIo io(context, request, response);
@@ -157,7 +162,7 @@ bool StubCore::TryUnaryAsync(const StubMethod& method,
   uint32_t id = 0;
   grpc::Status status;
   bool decided;
-  if (!Route(state_.get(), method, &conn, &id, &status, &decided)) {
+  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
     if (!decided) return false;
     (*done)(status);
     return true;

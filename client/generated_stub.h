@@ -19,6 +19,7 @@
 #include <grpcpp/support/status.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -90,6 +91,7 @@ struct MethodCodec {
   // Writes the request (whose request_size was just taken) for the server;
   // false if it did not come out at that size.
   bool (*write_request)(const void* request, size_t size, uint8_t* out);
+  // False if the bytes do not parse (or exceed what protobuf can take).
   bool (*parse_response)(void* response, const uint8_t* bytes, size_t size);
 };
 
@@ -104,6 +106,8 @@ const MethodCodec* CodecFor() {
                                         out);
       },
       [](void* r, const uint8_t* bytes, size_t size) {
+        // protobuf takes an int (and aborts on a negative one).
+        if (size > static_cast<size_t>(INT_MAX)) return false;
         return static_cast<Response*>(r)->ParseFromArray(
             bytes, static_cast<int>(size));
       }};

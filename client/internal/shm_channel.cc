@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <system_error>
 #include <thread>
 #include <tuple>
 
@@ -38,6 +39,10 @@ using transport::InboundMessage;
 // A waiting caller whose request the server has not taken after this long
 // wakes an idle server thread (see server/server.h, "Threads").
 constexpr auto kKickAfter = std::chrono::microseconds(30);
+// And again this often while the server still has not taken it (a kick is
+// a wake-up; one lost, e.g. to a thread that went back to sleep, must not
+// leave the request waiting for the busy thread).
+constexpr auto kKickAgain = std::chrono::milliseconds(10);
 // While a caller sleeps, it looks for cancellation this often: every
 // millisecond for the first 100 ms, then every 10 ms.
 constexpr auto kPollFirst = std::chrono::milliseconds(1);
@@ -45,6 +50,13 @@ constexpr auto kPollLater = std::chrono::milliseconds(10);
 constexpr auto kPollFirstFor = std::chrono::milliseconds(100);
 // An idle completion thread exits after this long.
 constexpr auto kCompletionLinger = std::chrono::seconds(1);
+// A call waiting for a free chunk or ring space looks for cancellation this
+// often.
+constexpr auto kWaitSlice = std::chrono::milliseconds(10);
+// A call waiting for a free stream looks again after this long, doubling up
+// to kStreamPollMax.
+constexpr auto kStreamPollMin = std::chrono::microseconds(50);
+constexpr auto kStreamPollMax = std::chrono::milliseconds(1);
 
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
@@ -67,6 +79,26 @@ grpc::Status CancelledStatus() {
   return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
 }
 
+// The status of a call that ended while sending: DEADLINE_EXCEEDED with
+// gRPC's wording, anything else as it is.
+grpc::Status SendFailure(const absl::Status& s) {
+  return absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s);
+}
+
+// The takeover kick of the request at `position`, due at `*next`: if the
+// server has not taken it by then, wakes an idle server thread and plans
+// the next kick kKickAgain later; once taken, no more.
+void MaybeKick(transport::Connection& t, uint64_t position,
+               Clock::time_point now, Clock::time_point* next) {
+  if (now < *next) return;
+  if (t.RequestTaken(position)) {
+    *next = Clock::time_point::max();
+    return;
+  }
+  t.KickServer();
+  *next = now + kKickAgain;
+}
+
 // Tells the server to stop working on a call we gave up on (best effort).
 // The server thread that would read it may be the one running that very
 // call, so wake a standby thread too.
@@ -83,17 +115,79 @@ void SendCancel(transport::Connection& t, uint32_t stream,
   }
 }
 
-// Opens a stream, waiting (until `deadline`) while all are in use.
+// Opens a stream, waiting (until `deadline`, or until the call is
+// cancelled) while all are in use.
 absl::StatusOr<uint32_t> OpenStream(transport::Connection& t, bool notify,
-                                    transport::Deadline deadline) {
+                                    transport::Deadline deadline, UnaryIo& io) {
+  std::chrono::microseconds pause = kStreamPollMin;
   for (;;) {
     absl::StatusOr<uint32_t> s = t.OpenStream(notify);
     if (s.ok() || !absl::IsResourceExhausted(s.status())) return s;
-    if (Clock::now() >= deadline) {
+    const auto now = Clock::now();
+    if (now >= deadline) {
       return absl::DeadlineExceededError("Deadline Exceeded");
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (io.CancelRequested()) return absl::CancelledError("Cancelled");
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(pause, deadline - now));
+    pause = std::min<std::chrono::microseconds>(pause * 2, kStreamPollMax);
   }
+}
+
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+// Runs `attempt(until)`, which waits for a resource until `until` and
+// reports a timeout with a status that `timed_out` recognises: first without
+// waiting, then in slices of kWaitSlice until it succeeds, fails otherwise,
+// the call's `deadline` passes (kDeadlineExceeded) or the call is cancelled
+// (kCancelled).
+template <typename Attempt, typename TimedOut>
+auto WaitSliced(Attempt&& attempt, TimedOut&& timed_out,
+                transport::Deadline deadline, UnaryIo& io)
+    -> decltype(attempt(deadline)) {
+  // A deadline in the past: the fast path only, without reading the clock.
+  auto r = attempt(transport::Deadline{});
+  for (;;) {
+    if (r.ok() || !timed_out(StatusOf(r))) return r;
+    const auto now = Clock::now();
+    if (now >= deadline)
+      return absl::DeadlineExceededError("Deadline Exceeded");
+    if (io.CancelRequested()) return absl::CancelledError("Cancelled");
+    r = attempt(std::min(deadline, now + kWaitSlice));
+  }
+}
+
+// A chunk of `bytes` for the call's request (see WaitSliced).
+absl::StatusOr<transport::Chunk> AllocateChunk(transport::Connection& t,
+                                               size_t bytes,
+                                               transport::Deadline deadline,
+                                               UnaryIo& io) {
+  if (bytes > t.max_chunk_size()) {
+    // Never fits: the transport says so at once.
+    return t.AllocateChunk(bytes, deadline);
+  }
+  return WaitSliced(
+      [&](transport::Deadline until) { return t.AllocateChunk(bytes, until); },
+      [](const absl::Status& s) { return absl::IsResourceExhausted(s); },
+      deadline, io);
+}
+
+// Sends the call's request (see WaitSliced). On failure a chunk payload is
+// still the caller's.
+absl::Status Send(transport::Connection& t, const transport::MessageHeader& h,
+                  const transport::OutgoingPayload& payload,
+                  transport::Deadline deadline, uint64_t* position,
+                  UnaryIo& io) {
+  return WaitSliced(
+      [&](transport::Deadline until) {
+        return t.Send(h, payload, until, position);
+      },
+      [](const absl::Status& s) { return absl::IsDeadlineExceeded(s); },
+      deadline, io);
 }
 
 absl::Status RequestChangedError() {
@@ -103,13 +197,20 @@ absl::Status RequestChangedError() {
 
 // Encodes the kCall frame for `io` and sends it on `stream`. Sets
 // `*position` to the request's position in the requests ring and `*bytes` to
-// the frame's size.
+// the frame's size. A request over `limits`' send limit is not sent
+// (RESOURCE_EXHAUSTED, gRPC's wording).
 absl::Status SendCall(transport::Connection& t, uint32_t stream,
                       uint32_t generation, uint32_t method,
                       SysClock::time_point deadline, UnaryIo& io,
+                      const rpc::MessageLimits& limits,
                       transport::Deadline send_deadline, uint64_t* position,
                       size_t* bytes) {
   const size_t message_size = io.RequestSize();
+  if (absl::Status s =
+          rpc::CheckSentMessageSize(message_size, limits.max_send_message_size);
+      !s.ok()) {
+    return s;
+  }
   uint16_t flags = rpc::kHasMessage | rpc::kHalfClose;
   absl::InlinedVector<rpc::MetadataEntry, 4> entries;
   if (const auto* md = io.Metadata(); md != nullptr && !md->empty()) {
@@ -137,27 +238,46 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
     uint8_t buffer[transport::kInlineCapacity];
     if (!io.WriteRequest(buffer)) return RequestChangedError();
     rpc::EncodeExtras(flags, extras, buffer + message_size);
-    return t.Send(h, transport::OutgoingPayload::Inline({buffer, total}),
-                  send_deadline, position);
+    return Send(t, h, transport::OutgoingPayload::Inline({buffer, total}),
+                send_deadline, position, io);
   }
   absl::StatusOr<transport::Chunk> chunk =
-      t.AllocateChunk(total, send_deadline);
+      AllocateChunk(t, total, send_deadline, io);
   if (!chunk.ok()) return chunk.status();
   if (!io.WriteRequest(chunk->data)) {
     t.DiscardChunk(*chunk);
     return RequestChangedError();
   }
   rpc::EncodeExtras(flags, extras, chunk->data + message_size);
-  absl::Status s = t.Send(
-      h,
+  absl::Status s = Send(
+      t, h,
       transport::OutgoingPayload::InChunk(*chunk, static_cast<uint32_t>(total)),
-      send_deadline, position);
+      send_deadline, position, io);
   if (!s.ok()) t.DiscardChunk(*chunk);
   return s;
 }
 
-// Turns the server's response frame into the call's outcome.
-grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
+// What gRPC would account for the status in a response's trailers: the
+// grpc-status, grpc-message and grpc-status-details-bin entries (raw
+// lengths), as rpc::MetadataSize counts an entry.
+size_t StatusTrailerSize(uint32_t code, absl::string_view message,
+                         absl::string_view details) {
+  constexpr size_t kEntry = 32;  // HPACK's per-entry overhead
+  size_t digits = 1;
+  for (uint32_t c = code; c >= 10; c /= 10) ++digits;
+  size_t n = sizeof("grpc-status") - 1 + digits + kEntry;
+  if (!message.empty())
+    n += sizeof("grpc-message") - 1 + message.size() + kEntry;
+  if (!details.empty()) {
+    n += sizeof("grpc-status-details-bin") - 1 + details.size() + kEntry;
+  }
+  return n;
+}
+
+// Turns the server's response frame into the call's outcome. Sizes are
+// checked against `limits` before anything is copied or parsed.
+grpc::Status Complete(InboundMessage& m, UnaryIo& io,
+                      const rpc::MessageLimits& limits) {
   const transport::Descriptor d = m.descriptor();
   if (d.kind != static_cast<uint16_t>(rpc::FrameKind::kResponse)) {
     return grpc::Status(grpc::StatusCode::INTERNAL,
@@ -169,12 +289,32 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
         grpc::StatusCode::INTERNAL,
         absl::StrCat("malformed response frame: ", f.status().message()));
   }
-  io.SetInitialMetadata(f->metadata);
-  io.SetTrailingMetadata(f->trailing);
   if (!(f->flags & rpc::kHasStatus)) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "response has no status");
   }
   const uint32_t code = d.aux;
+  // gRPC's limits, before anything is copied or parsed. gRPC carries the
+  // status in the trailers, so it counts with the trailing metadata.
+  if (absl::Status s = rpc::CheckReceivedMetadataSize(
+          rpc::MetadataSize(f->metadata), limits.max_metadata_size,
+          "initial metadata");
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  if (absl::Status s = rpc::CheckReceivedMetadataSize(
+          rpc::MetadataSize(f->trailing) +
+              StatusTrailerSize(code, f->status_message, f->status_details),
+          limits.max_metadata_size, "trailing metadata");
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  if (absl::Status s = rpc::CheckReceivedMessageSize(
+          f->message.size(), limits.max_receive_message_size);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  io.SetInitialMetadata(f->metadata);
+  io.SetTrailingMetadata(f->trailing);
   if (code > static_cast<uint32_t>(grpc::StatusCode::UNAUTHENTICATED)) {
     return grpc::Status(grpc::StatusCode::UNKNOWN,
                         absl::StrCat("unknown status code ", code));
@@ -195,9 +335,11 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io) {
 // ---- ChannelState
 // ------------------------------------------------------------
 
-ChannelState::ChannelState(std::string target, ShmChannelOptions options)
+ChannelState::ChannelState(std::string target, ShmChannelOptions options,
+                           rpc::MessageLimits limits)
     : target_(std::move(target)),
       options_(std::move(options)),
+      limits_(limits),
       mode_(EffectiveMode(options_.mode)),
       backoff_(options_.initial_backoff) {
   if (mode_ == ShmMode::kDisabled) {
@@ -206,7 +348,11 @@ ChannelState::ChannelState(std::string target, ShmChannelOptions options)
   }
 }
 
-ChannelState::~ChannelState() = default;
+ChannelState::~ChannelState() {
+  // Calls still running keep the connection; its completion thread need not
+  // linger for new ones.
+  if (connection_ != nullptr) connection_->Retire();
+}
 
 void ChannelState::Log(const std::string& message) {
   // Once per change of what the channel does.
@@ -229,10 +375,24 @@ std::string ChannelState::Describe() const {
   return "not connected yet";
 }
 
-absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
+absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get(
+    SysClock::time_point deadline) {
   if (mode_ == ShmMode::kDisabled) return nullptr;
   std::unique_lock<std::mutex> lock(mu_);
   if (connection_ != nullptr && connection_->usable()) return connection_;
+  const transport::Deadline steady_deadline = SteadyDeadline(deadline);
+  auto deadline_exceeded = [] {
+    return absl::DeadlineExceededError("Deadline Exceeded");
+  };
+  auto unavailable =
+      [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
+    if (mode_ == ShmMode::kRequired) {
+      return absl::UnavailableError(absl::StrCat(
+          "shared memory is required but unavailable: ", why_not_));
+    }
+    return nullptr;
+  };
+  bool saw_attempt = false;  // an attempt ended while we were here
   for (;;) {
     if (connection_ != nullptr && connection_->usable()) return connection_;
     if (connection_ != nullptr) {
@@ -242,86 +402,109 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
                        connection_->transport().status().ok()
                            ? "server is shutting down"
                            : connection_->transport().status().message());
+      connection_->Retire();
       connection_.reset();
       path_.store(ChannelPath::kGrpc);
       next_attempt_ = Clock::time_point{};
       Log(absl::StrCat("uses gRPC: ", why_not_));
     }
-    auto unavailable =
-        [&]() -> absl::StatusOr<std::shared_ptr<ClientConnection>> {
-      if (mode_ == ShmMode::kRequired) {
-        return absl::UnavailableError(absl::StrCat(
-            "shared memory is required but unavailable: ", why_not_));
-      }
-      return nullptr;
-    };
     if (connecting_) {
-      // Another thread is connecting (briefly: a local handshake); its
-      // outcome is ours too.
-      connected_.wait(lock, [&] { return !connecting_; });
+      // An attempt is under way (briefly: a local handshake); its outcome
+      // is ours too, unless our deadline comes first.
+      if (steady_deadline == transport::kNoDeadline) {
+        connected_.wait(lock, [&] { return !connecting_; });
+      } else if (!connected_.wait_until(lock, steady_deadline,
+                                        [&] { return !connecting_; })) {
+        return deadline_exceeded();
+      }
+      saw_attempt = true;
       continue;
     }
-    if (Clock::now() < next_attempt_) return unavailable();
+    // The attempt we waited for failed: gRPC for now.
+    if (saw_attempt) return unavailable();
+    const auto now = Clock::now();
+    if (now < next_attempt_) return unavailable();
+    if (now >= steady_deadline) return deadline_exceeded();
     connecting_ = true;
-    const bool resolved = resolved_;
-    lock.unlock();
-
-    // Find the endpoint once (may involve name resolution), then connect.
-    std::string endpoint;
-    std::string failure;
-    if (!resolved) {
-      if (!options_.endpoint_path.empty()) {
-        endpoint = options_.endpoint_path;
-      } else {
-        absl::StatusOr<std::string> e = rpc::ClientEndpoint(target_);
-        if (e.ok()) {
-          endpoint = *e;
-        } else {
-          failure = std::string(e.status().message());
-        }
+    if (steady_deadline != transport::kNoDeadline) {
+      // On its own thread, so that it goes on (for later calls) if our
+      // deadline comes first, as gRPC keeps connecting after a call gives
+      // up.
+      try {
+        std::thread([self = shared_from_this()] { self->Attempt(); }).detach();
+        continue;
+      } catch (const std::system_error&) {
+        // No thread to be had: attempt here (bounded by connect_timeout).
       }
     }
-    lock.lock();
-    if (!resolved) {
-      resolved_ = true;
-      endpoint_ = endpoint;
-      if (endpoint_.empty()) why_not_ = failure;
-    }
-    endpoint = endpoint_;
-    const uint64_t epoch = ++epoch_;
     lock.unlock();
-
-    absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
-        endpoint.empty() ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
-                               absl::NotFoundError(why_not_))
-                         : ClientConnection::Open(endpoint, options_, epoch);
-
+    Attempt();
     lock.lock();
-    connecting_ = false;
-    connected_.notify_all();
-    if (opened.ok()) {
-      connection_ = std::move(*opened);
-      backoff_ = options_.initial_backoff;
-      path_.store(ChannelPath::kSharedMemory);
-      Log(absl::StrCat("uses shared memory (", endpoint_, ", server pid ",
-                       connection_->transport().peer().pid, ")"));
-      return connection_;
-    }
-    why_not_ = std::string(opened.status().message());
-    path_.store(ChannelPath::kGrpc);
-    // Back off, randomized as gRPC does.
-    thread_local std::minstd_rand rng(std::random_device{}());
-    std::uniform_real_distribution<double> jitter(-options_.backoff_jitter,
-                                                  options_.backoff_jitter);
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        backoff_ * (1.0 + jitter(rng)));
-    next_attempt_ = Clock::now() + wait;
-    backoff_ = std::min(options_.max_backoff,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                            backoff_ * options_.backoff_multiplier));
-    Log(absl::StrCat("uses gRPC: ", why_not_));
-    return unavailable();
+    saw_attempt = true;
   }
+}
+
+void ChannelState::Attempt() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool resolved = resolved_;
+  lock.unlock();
+  // Find the endpoint once (may involve name resolution), then connect.
+  std::string endpoint;
+  std::string failure;
+  if (!resolved) {
+    if (!options_.endpoint_path.empty()) {
+      endpoint = options_.endpoint_path;
+    } else {
+      absl::StatusOr<std::string> e = rpc::ClientEndpoint(target_);
+      if (e.ok()) {
+        endpoint = *e;
+      } else {
+        failure = std::string(e.status().message());
+      }
+    }
+  }
+  lock.lock();
+  if (!resolved) {
+    resolved_ = true;
+    endpoint_ = endpoint;
+    if (endpoint_.empty()) why_not_ = failure;
+  }
+  endpoint = endpoint_;
+  const uint64_t epoch = ++epoch_;
+  const std::string not_found = why_not_;
+  lock.unlock();
+
+  absl::StatusOr<std::shared_ptr<ClientConnection>> opened =
+      endpoint.empty()
+          ? absl::StatusOr<std::shared_ptr<ClientConnection>>(
+                absl::NotFoundError(not_found))
+          : ClientConnection::Open(endpoint, options_, limits_, epoch,
+                                   Clock::now() + options_.connect_timeout);
+
+  lock.lock();
+  connecting_ = false;
+  connected_.notify_all();
+  if (opened.ok()) {
+    connection_ = std::move(*opened);
+    backoff_ = options_.initial_backoff;
+    path_.store(ChannelPath::kSharedMemory);
+    Log(absl::StrCat("uses shared memory (", endpoint_, ", server pid ",
+                     connection_->transport().peer().pid, ")"));
+    return;
+  }
+  why_not_ = std::string(opened.status().message());
+  path_.store(ChannelPath::kGrpc);
+  // Back off, randomized as gRPC does.
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(-options_.backoff_jitter,
+                                                options_.backoff_jitter);
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      backoff_ * (1.0 + jitter(rng)));
+  next_attempt_ = Clock::now() + wait;
+  backoff_ = std::min(options_.max_backoff,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          backoff_ * options_.backoff_multiplier));
+  Log(absl::StrCat("uses gRPC: ", why_not_));
 }
 
 // ---- ClientConnection
@@ -330,11 +513,12 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ChannelState::Get() {
 ClientConnection::ClientConnection(
     std::shared_ptr<transport::Connection> transport,
     absl::flat_hash_map<std::string, uint32_t> methods, uint64_t epoch,
-    transport::WaitPolicy wait)
+    transport::WaitPolicy wait, rpc::MessageLimits limits)
     : transport_(std::move(transport)),
       methods_(std::move(methods)),
       epoch_(epoch),
       wait_(wait),
+      limits_(limits),
       generations_(
           std::make_unique<uint32_t[]>(transport_->params().stream_count)),
       pending_(transport_->params().stream_count) {}
@@ -342,12 +526,22 @@ ClientConnection::ClientConnection(
 ClientConnection::~ClientConnection() = default;
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Open(
-    const std::string& path, const ShmChannelOptions& options, uint64_t epoch) {
+    const std::string& path, const ShmChannelOptions& options,
+    const rpc::MessageLimits& limits, uint64_t epoch,
+    transport::Deadline deadline) {
   transport::ConnectOptions co;
   co.handshake = options.handshake;
   co.connection.wait = options.wait;
-  co.timeout = options.connect_timeout;
-  const transport::Deadline deadline = Clock::now() + options.connect_timeout;
+  // Connect takes a timeout: what is left until `deadline`, rounded up.
+  const auto left = deadline - Clock::now();
+  if (left <= Clock::duration::zero()) {
+    return absl::DeadlineExceededError(
+        "no time left to connect over shared memory");
+  }
+  co.timeout =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::ceil<std::chrono::milliseconds>(
+                   std::min<Clock::duration>(left, options.connect_timeout)));
   absl::StatusOr<std::shared_ptr<transport::Connection>> t =
       transport::Connect(path, co);
   if (!t.ok()) return t.status();
@@ -355,9 +549,10 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Open(
   // Ask for the method table (method id 0).
   absl::StatusOr<uint32_t> stream = c.OpenStream();
   if (!stream.ok()) return stream.status();
+  constexpr uint32_t kGeneration = 1;
   transport::MessageHeader h;
   h.stream = *stream;
-  h.generation = 1;
+  h.generation = kGeneration;
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kCall);
   h.flags = rpc::kHalfClose;
   h.aux = rpc::kListMethodsId;
@@ -366,11 +561,35 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Open(
     return s;
   }
   absl::StatusOr<InboundMessage> reply = c.ReceiveStream(*stream, deadline);
-  if (!reply.ok()) return reply.status();
+  if (!reply.ok()) {
+    if (absl::IsDeadlineExceeded(reply.status())) {
+      return absl::DeadlineExceededError(
+          "the server did not send its method table in time");
+    }
+    return reply.status();
+  }
+  // The descriptor was validated and copied by the transport; judge it
+  // before looking at the payload.
+  const transport::Descriptor d = reply->descriptor();
+  if (d.kind != static_cast<uint16_t>(rpc::FrameKind::kResponse)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server answered the method-table request with a frame of kind ",
+        d.kind, " instead of a response"));
+  }
+  if (d.generation != kGeneration) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server answered the method-table request with generation ",
+        d.generation, " instead of ", kGeneration));
+  }
+  if (d.length > kMaxMethodTableBytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server's method table is ", d.length, " bytes, more than the ",
+        kMaxMethodTableBytes, " a client accepts"));
+  }
   absl::StatusOr<rpc::DecodedFrame> f =
-      rpc::DecodeFrame(reply->descriptor().flags, reply->payload());
+      rpc::DecodeFrame(d.flags, reply->payload());
   if (!f.ok()) return f.status();
-  if (reply->descriptor().aux != 0) {
+  if (!(f->flags & rpc::kHasStatus) || d.aux != 0) {
     return absl::UnavailableError(absl::StrCat(
         "server refused to list its methods: ", f->status_message));
   }
@@ -384,8 +603,8 @@ absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Open(
     methods.emplace((*names)[i], static_cast<uint32_t>(i + 1));
   }
   auto conn = std::shared_ptr<ClientConnection>(new ClientConnection(
-      std::move(*t), std::move(methods), epoch, options.wait));
-  conn->generations_[*stream] = 1;
+      std::move(*t), std::move(methods), epoch, options.wait, limits));
+  conn->generations_[*stream] = kGeneration;
   return conn;
 }
 
@@ -394,9 +613,16 @@ uint32_t ClientConnection::MethodId(absl::string_view name) const {
   return it == methods_.end() ? 0 : it->second;
 }
 
+void ClientConnection::Retire() {
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_ = true;
+  wake_.notify_all();
+}
+
 void ClientConnection::Defer(uint32_t stream, uint32_t generation,
                              uint64_t position, SysClock::time_point deadline,
-                             AsyncUnaryIo* io) {
+                             AsyncUnaryIo* io, Clock::time_point sent,
+                             Clock::time_point next_kick) {
   InboundMessage m;
   Pending p;
   {
@@ -405,14 +631,16 @@ void ClientConnection::Defer(uint32_t stream, uint32_t generation,
     slot.generation = generation;
     slot.position = position;
     slot.deadline = deadline;
-    slot.sent = Clock::now();
-    slot.kick_pending = true;
+    slot.sent = sent;
+    slot.next_kick = next_kick;
     slot.io = io;
     // From now on the server notifies us of news on the stream; whatever
     // came before, we look for right here.
     transport_->SetStreamNotify(stream, true);
     if (!TakeAnswer(stream, &m)) {
-      ++pending_count_;
+      // An idle completion thread sleeps on wake_ (it cannot be woken from
+      // a wait for notifications, which is why those are short).
+      if (pending_count_++ == 0) wake_.notify_one();
       if (!thread_running_) {
         thread_running_ = true;
         std::thread([self = shared_from_this()] {
@@ -440,7 +668,7 @@ void ClientConnection::Finish(uint32_t stream, Pending p,
                               const grpc::Status& status, InboundMessage* m) {
   grpc::Status result = status;
   if (m != nullptr) {
-    result = Complete(*m, *p.io);
+    result = Complete(*m, *p.io, limits_);
     m->Release();
   } else if (status.error_code() == grpc::StatusCode::CANCELLED ||
              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -452,27 +680,35 @@ void ClientConnection::Finish(uint32_t stream, Pending p,
 }
 
 void ClientConnection::CompletionLoop() {
-  auto idle_since = Clock::now();
   for (;;) {
     transport::Deadline wake;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      const auto now = Clock::now();
+      std::unique_lock<std::mutex> lock(mu_);
       if (pending_count_ == 0) {
-        if (now - idle_since >= kCompletionLinger) {
+        // Idle: Defer wakes us for the next call; exit after the linger, or
+        // at once if the channel has moved on to another connection.
+        if (!retired_) {
+          wake_.wait_for(lock, kCompletionLinger,
+                         [&] { return pending_count_ > 0 || retired_; });
+        }
+        if (pending_count_ == 0) {
           thread_running_ = false;
           return;
         }
-        wake = idle_since + kCompletionLinger;
-      } else {
-        idle_since = now;
-        // Notifications wake us for answers; the tick catches deadlines,
-        // cancellations and dropped notifications.
-        wake = now + kPollFirst;
-        for (const Pending& p : pending_) {
-          if (p.io != nullptr)
-            wake = std::min(wake, SteadyDeadline(p.deadline));
-        }
+      }
+      // Notifications wake us for answers; nothing can wake us from that
+      // wait for anything else, so it is short: until the next deadline or
+      // kick is due, and at most a tick, which catches cancellations and
+      // dropped notifications (every 1 ms while some call is younger than
+      // 100 ms, else every 10 ms).
+      const auto now = Clock::now();
+      wake = now + kPollLater;
+      for (const Pending& p : pending_) {
+        if (p.io == nullptr) continue;
+        wake = std::min(wake, SteadyDeadline(p.deadline));
+        wake = std::min(wake, p.next_kick);
+        if (now - p.sent < kPollFirstFor)
+          wake = std::min(wake, now + kPollFirst);
       }
     }
     // Pops one notification, if any (which re-arms its stream); which stream
@@ -498,10 +734,7 @@ void ClientConnection::CompletionLoop() {
         } else if (p.io->CancelRequested()) {
           ended.emplace_back(s, std::move(p), CancelledStatus());
         } else {
-          if (p.kick_pending && now - p.sent >= kKickAfter) {
-            if (!transport_->RequestTaken(p.position)) transport_->KickServer();
-            p.kick_pending = false;
-          }
+          MaybeKick(*transport_, p.position, now, &p.next_kick);
           continue;
         }
         p = Pending{};
@@ -529,16 +762,17 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   transport::Connection& t = conn.transport();
   const transport::Deadline steady_deadline = SteadyDeadline(deadline);
   absl::StatusOr<uint32_t> stream =
-      OpenStream(t, /*notify=*/false, steady_deadline);
-  if (!stream.ok()) return ToGrpc(stream.status());
+      OpenStream(t, /*notify=*/false, steady_deadline, io);
+  if (!stream.ok()) return SendFailure(stream.status());
   const uint32_t generation = conn.NextGeneration(*stream);
   uint64_t position = 0;
   size_t request_bytes = 0;
-  if (absl::Status s = SendCall(t, *stream, generation, method, deadline, io,
-                                steady_deadline, &position, &request_bytes);
+  if (absl::Status s =
+          SendCall(t, *stream, generation, method, deadline, io, conn.limits(),
+                   steady_deadline, &position, &request_bytes);
       !s.ok()) {
     t.CloseStream(*stream);
-    return absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s);
+    return SendFailure(s);
   }
 
   InboundMessage m;
@@ -554,15 +788,10 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   // The clock is first read after the first 128 spins (a fast answer never
   // reads it); the spin budget and the kick are timed from then.
   Clock::time_point sent{};
-  // Once, after kKickAfter: if the server has not taken the request, wake an
-  // idle server thread to take over from a busy one.
-  bool kick_pending = true;
-  auto maybe_kick = [&](Clock::time_point now) {
-    if (kick_pending && now - sent >= kKickAfter) {
-      if (!t.RequestTaken(position)) t.KickServer();
-      kick_pending = false;
-    }
-  };
+  // After kKickAfter (and every kKickAgain after that): if the server has
+  // not taken the request, wake an idle server thread to take over from a
+  // busy one. Planned once `sent` is known.
+  Clock::time_point next_kick = Clock::time_point::max();
   bool got = take();
   // Spin for the configured budget.
   if (!got && conn.wait().spin.count() > 0) {
@@ -574,15 +803,19 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
         const auto now = Clock::now();
         if (i == 128) {
           sent = now;
+          next_kick = sent + kKickAfter;
           spin_end = std::min(steady_deadline,
                               now + conn.wait().SpinFor(request_bytes));
         }
         if (now >= spin_end) break;
-        maybe_kick(now);
+        MaybeKick(t, position, now, &next_kick);
       }
     }
   }
-  if (!got && sent == Clock::time_point{}) sent = Clock::now();
+  if (!got && sent == Clock::time_point{}) {
+    sent = Clock::now();
+    next_kick = sent + kKickAfter;
+  }
   // Sleep, waking up now and then to look for cancellation.
   while (!got) {
     if (!t.ok()) {
@@ -602,10 +835,10 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
       t.CloseStream(*stream);
       return CancelledStatus();
     }
-    maybe_kick(now);
+    MaybeKick(t, position, now, &next_kick);
     const auto poll = now - sent < kPollFirstFor ? kPollFirst : kPollLater;
     transport::Deadline tick = std::min(steady_deadline, now + poll);
-    if (kick_pending) tick = std::min(tick, sent + kKickAfter);
+    tick = std::min(tick, next_kick);
     absl::StatusOr<InboundMessage> r = t.ReceiveStream(
         *stream, tick, transport::WaitPolicy{std::chrono::nanoseconds(0)});
     if (r.ok()) {
@@ -621,7 +854,7 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
       }
     }
   }
-  grpc::Status status = Complete(m, io);
+  grpc::Status status = Complete(m, io, conn.limits());
   m.Release();
   t.CloseStream(*stream);
   return status;
@@ -643,17 +876,18 @@ std::optional<SentCall> SendAsync(ClientConnection& conn, uint32_t method,
   transport::Connection& t = conn.transport();
   const transport::Deadline steady_deadline = SteadyDeadline(deadline);
   absl::StatusOr<uint32_t> stream =
-      OpenStream(t, /*notify=*/false, steady_deadline);
+      OpenStream(t, /*notify=*/false, steady_deadline, *io);
   if (!stream.ok()) {
-    io->Done(ToGrpc(stream.status()));
+    io->Done(SendFailure(stream.status()));
     return std::nullopt;
   }
   SentCall sent{*stream, conn.NextGeneration(*stream), 0, 0};
-  absl::Status s = SendCall(t, sent.stream, sent.generation, method, deadline,
-                            *io, steady_deadline, &sent.position, &sent.bytes);
+  absl::Status s =
+      SendCall(t, sent.stream, sent.generation, method, deadline, *io,
+               conn.limits(), steady_deadline, &sent.position, &sent.bytes);
   if (!s.ok()) {
     t.CloseStream(sent.stream);
-    io->Done(absl::IsDeadlineExceeded(s) ? DeadlineStatus() : ToGrpc(s));
+    io->Done(SendFailure(s));
     return std::nullopt;
   }
   return sent;
@@ -663,7 +897,9 @@ void StartUnary(const std::shared_ptr<ClientConnection>& conn, uint32_t method,
                 SysClock::time_point deadline, AsyncUnaryIo* io) {
   std::optional<SentCall> sent = SendAsync(*conn, method, deadline, io);
   if (!sent) return;
-  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io);
+  const auto now = Clock::now();
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io, now,
+              now + kKickAfter);
 }
 
 void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
@@ -674,8 +910,14 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
   transport::Connection& t = conn->transport();
   // Spin for the answer; nobody else reads this stream until Defer.
   InboundMessage m;
-  // The clock is first read after 128 looks (a fast answer never reads it).
+  // The clock is first read after 128 looks (a fast answer never reads it);
+  // the spin budget and the kick are timed from then.
+  Clock::time_point sent_at{};
   Clock::time_point spin_end{};
+  // After kKickAfter: if the server has not taken the request, wake an idle
+  // server thread to take over from a busy one (as RunUnary does); the
+  // completion thread goes on from there.
+  Clock::time_point next_kick = Clock::time_point::max();
   for (uint32_t i = 0;; ++i) {
     bool got = false;
     while (t.TryReceiveStream(sent->stream, &m)) {
@@ -686,7 +928,7 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
       m.Release();
     }
     if (got) {
-      grpc::Status status = Complete(m, *io);
+      grpc::Status status = Complete(m, *io, conn->limits());
       m.Release();
       t.CloseStream(sent->stream);
       io->Done(status);
@@ -694,12 +936,19 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
     }
     if ((i & 127) == 127) {
       const auto now = Clock::now();
-      if (i == 127) spin_end = now + conn->wait().SpinFor(sent->bytes);
+      if (i == 127) {
+        sent_at = now;
+        next_kick = sent_at + kKickAfter;
+        spin_end = std::min(SteadyDeadline(deadline),
+                            now + conn->wait().SpinFor(sent->bytes));
+      }
+      MaybeKick(t, sent->position, now, &next_kick);
       if (now >= spin_end) break;
     }
     transport::CpuRelax();
   }
-  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io);
+  conn->Defer(sent->stream, sent->generation, sent->position, deadline, io,
+              sent_at, next_kick);
 }
 
 }  // namespace internal

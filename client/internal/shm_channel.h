@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "shmrpc/client/options.h"
 #include "shmrpc/rpc/frame.h"
+#include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/connection.h"
 
 namespace shmrpc::internal {
@@ -54,7 +55,10 @@ class UnaryIo {
   virtual bool ParseResponse(absl::Span<const uint8_t> bytes) = 0;
   // Metadata to send (may be null).
   virtual const std::multimap<std::string, std::string>* Metadata() = 0;
-  // Polled while the call waits: true once the application cancelled it.
+  // Polled while the call waits (for a free stream, a free chunk, ring
+  // space or the answer; at least every 10 ms): true once the application
+  // cancelled it. Thread-safe: the completion thread may poll it while the
+  // application cancels.
   virtual bool CancelRequested() = 0;
   // The server's metadata, delivered before the call ends.
   virtual void SetInitialMetadata(const rpc::DecodedMetadata& md) = 0;
@@ -73,19 +77,32 @@ class AsyncUnaryIo : public UnaryIo {
 
 class ClientConnection;
 
-// One per channel. Thread-safe.
-class ChannelState {
+// One per channel; always owned by a shared_ptr (a connection attempt holds
+// one while it runs). Thread-safe.
+class ChannelState : public std::enable_shared_from_this<ChannelState> {
  public:
-  ChannelState(std::string target, ShmChannelOptions options);
+  // `limits`: gRPC's message and metadata size limits, from the channel's
+  // arguments (see client/credentials.cc), applied to every call over
+  // shared memory.
+  ChannelState(std::string target, ShmChannelOptions options,
+               rpc::MessageLimits limits = {});
   ~ChannelState();
 
-  // The connection for a call starting now, or nullptr if it should use
-  // gRPC (shared memory disabled, server not on this host or not offering
-  // shared memory, or reconnection backing off). In ShmMode::kRequired an
-  // unavailable connection is an error instead. May block for a connection
-  // attempt (at most options.connect_timeout); one thread at a time attempts,
-  // the others wait for its outcome.
-  absl::StatusOr<std::shared_ptr<ClientConnection>> Get();
+  // The connection for a call starting now whose deadline is `deadline`,
+  // or nullptr if it should use gRPC (shared memory disabled, server not on
+  // this host or not offering shared memory, or reconnection backing off).
+  // In ShmMode::kRequired an unavailable connection is an error
+  // (UNAVAILABLE) instead. Without a connection, starts an attempt (one at
+  // a time, each bounded by options.connect_timeout) and waits for its
+  // outcome, never past `deadline`: a call whose deadline passes first gets
+  // DEADLINE_EXCEEDED, whatever the mode (as a gRPC call waiting for its
+  // channel would), and the attempt goes on, on a thread of its own, for
+  // the calls that come after (as gRPC keeps connecting after a call gives
+  // up). A call without a deadline makes the attempt on its own (the
+  // calling) thread.
+  absl::StatusOr<std::shared_ptr<ClientConnection>> Get(
+      std::chrono::system_clock::time_point deadline =
+          std::chrono::system_clock::time_point::max());
 
   ChannelPath path() const { return path_.load(std::memory_order_acquire); }
   // A human-readable account of path() (endpoint, server pid, or why not).
@@ -93,12 +110,18 @@ class ChannelState {
 
   const std::string& target() const { return target_; }
   const ShmChannelOptions& options() const { return options_; }
+  const rpc::MessageLimits& limits() const { return limits_; }
 
  private:
   void Log(const std::string& message);
+  // One connection attempt (connecting_ is set): resolves the endpoint,
+  // opens the connection, records the outcome (or backs off), clears
+  // connecting_ and wakes the waiters.
+  void Attempt();
 
   const std::string target_;
   const ShmChannelOptions options_;
+  const rpc::MessageLimits limits_;
   const ShmMode mode_;
 
   mutable std::mutex mu_;
@@ -115,13 +138,27 @@ class ChannelState {
   std::atomic<ChannelPath> path_{ChannelPath::kNotConnected};
 };
 
+// The largest method-table reply a client accepts (a server with 65536
+// methods of 64-byte names sends about 4.3 MB).
+inline constexpr size_t kMaxMethodTableBytes = size_t{8} << 20;
+
 // One live shared-memory connection. Thread-safe.
+//
+// Who holds it: the channel (ChannelState) while it is the channel's
+// connection, each call while it runs (never longer), and the completion
+// thread while that runs.
 class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
  public:
-  // Connects to `path`, runs the handshake and fetches the method table.
+  // Connects to `path`, runs the handshake and fetches the method table, all
+  // before `deadline`. A method-table reply that is not a kResponse of the
+  // request's generation, is larger than kMaxMethodTableBytes, carries an
+  // error status or does not decode is refused (FAILED_PRECONDITION or
+  // DATA_LOSS, saying what was wrong), and the connection is not used.
+  // `limits` are applied to every call made on the connection.
   static absl::StatusOr<std::shared_ptr<ClientConnection>> Open(
       const std::string& path, const ShmChannelOptions& options,
-      uint64_t epoch);
+      const rpc::MessageLimits& limits, uint64_t epoch,
+      transport::Deadline deadline);
   ~ClientConnection();
 
   transport::Connection& transport() { return *transport_; }
@@ -134,6 +171,12 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Changes whenever the channel makes a new connection.
   uint64_t epoch() const { return epoch_; }
   const transport::WaitPolicy& wait() const { return wait_; }
+  const rpc::MessageLimits& limits() const { return limits_; }
+
+  // The channel no longer uses this connection: the completion thread exits
+  // as soon as it has no calls (instead of lingering), so that the
+  // connection's fds and mappings go as soon as its last call ends.
+  void Retire();
 
   // The generation to use for the next call on `stream` (which the caller
   // holds open).
@@ -142,10 +185,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Hands a call that was sent on `stream` (opened without notifications)
   // to the completion thread, which finishes it: answer, deadline,
   // cancellation, or loss of the connection. `position` is the request's
-  // place in the requests ring. If the answer is already there, finishes
-  // it on this thread.
+  // place in the requests ring and `sent` when it was sent; from
+  // `next_kick` on, and every 10 ms after, the completion thread wakes an
+  // idle server thread while the server has not taken the request (the
+  // takeover kick, see server/server.h). If the answer is already there,
+  // finishes it on this thread. Wakes the completion thread (starting it if
+  // needed); the thread sleeps no longer than the earliest deadline or kick
+  // of its calls, and 1 ms (10 ms once every call is older than 100 ms) at
+  // most, so it sees cancellations that soon.
   void Defer(uint32_t stream, uint32_t generation, uint64_t position,
-             std::chrono::system_clock::time_point deadline, AsyncUnaryIo* io);
+             std::chrono::system_clock::time_point deadline, AsyncUnaryIo* io,
+             std::chrono::steady_clock::time_point sent,
+             std::chrono::steady_clock::time_point next_kick);
 
  private:
   struct Pending {
@@ -153,13 +204,14 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     uint64_t position = 0;
     std::chrono::system_clock::time_point deadline;
     std::chrono::steady_clock::time_point sent;
-    bool kick_pending = false;
+    std::chrono::steady_clock::time_point next_kick;  // max: no more
     AsyncUnaryIo* io = nullptr;  // null: the stream is not deferred
   };
 
   ClientConnection(std::shared_ptr<transport::Connection> transport,
                    absl::flat_hash_map<std::string, uint32_t> methods,
-                   uint64_t epoch, transport::WaitPolicy wait);
+                   uint64_t epoch, transport::WaitPolicy wait,
+                   rpc::MessageLimits limits);
   void CompletionLoop();
   // With mu_ held: takes the answer of the deferred call on `stream` if it
   // arrived (dropping stale messages of earlier calls).
@@ -172,17 +224,25 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   const absl::flat_hash_map<std::string, uint32_t> methods_;
   const uint64_t epoch_;
   const transport::WaitPolicy wait_;
+  const rpc::MessageLimits limits_;
   std::unique_ptr<uint32_t[]> generations_;
 
   std::mutex mu_;
+  // The idle completion thread sleeps on it; Defer and Retire wake it.
+  std::condition_variable wake_;
   std::vector<Pending> pending_;  // by stream; io == nullptr when free
   int pending_count_ = 0;
   bool thread_running_ = false;
+  bool retired_ = false;
 };
 
 // Runs one unary call on `conn` and blocks until it ends: the server's
-// status, or DEADLINE_EXCEEDED, CANCELLED (io.CancelRequested()),
-// UNAVAILABLE (connection lost), RESOURCE_EXHAUSTED (message too large).
+// status, or DEADLINE_EXCEEDED, CANCELLED (io.CancelRequested(), looked at
+// in every wait: for a stream, a chunk, ring space or the answer),
+// UNAVAILABLE (connection lost), RESOURCE_EXHAUSTED (a request over the
+// send limit, which is then not sent, or larger than the largest chunk; a
+// response, initial metadata or trailing metadata over conn.limits(), which
+// is then neither parsed nor copied).
 grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
                       std::chrono::system_clock::time_point deadline,
                       UnaryIo& io);
