@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -91,6 +92,23 @@ int CountShmMappings(pid_t pid) {
     if (line.find("memfd:shmrpc") != std::string::npos) ++n;
   }
   return n;
+}
+
+std::map<pid_t, int64_t> ReadRunnableNs(pid_t pid) {
+  std::map<pid_t, int64_t> out;
+  const std::string dir = ProcPath(pid, "task");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name + "/schedstat");
+    int64_t on_cpu = 0, waiting = 0;
+    if (in >> on_cpu >> waiting) {
+      out[static_cast<pid_t>(std::atoi(e->d_name))] = on_cpu + waiting;
+    }
+  }
+  ::closedir(d);
+  return out;
 }
 
 int64_t TicksPerSecond() { return ::sysconf(_SC_CLK_TCK); }

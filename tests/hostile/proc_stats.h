@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace shmrpc::testing {
@@ -34,6 +35,12 @@ int64_t ReadRssKib(pid_t pid);
 int64_t ReadHwmKib(pid_t pid);
 int64_t ReadCpuTicks(pid_t pid);
 int CountShmMappings(pid_t pid);
+
+// For each thread alive now, the time it has been runnable, in ns: on a CPU
+// plus waiting for one (/proc/<pid>/task/<tid>/schedstat). Unlike CPU time
+// this does not depend on how loaded the machine is: a thread that spins is
+// runnable all the time, even when it gets little CPU.
+std::map<pid_t, int64_t> ReadRunnableNs(pid_t pid);
 
 // Clock ticks per second (sysconf(_SC_CLK_TCK)).
 int64_t TicksPerSecond();

@@ -230,6 +230,10 @@ Prober::Prober(HonestClient* persistent, std::string target, bool fresh,
       deadline_(deadline) {
   thread_ = std::thread([this] {
     for (int i = 0; !stop_.load(); ++i) {
+      if (paused_.load()) {
+        std::this_thread::sleep_for(milliseconds(10));
+        continue;
+      }
       const bool fresh = fresh_ && i % 5 == 4;
       // A new channel first connects (handshake, method table): it gets
       // a second more, all of it for the connection attempt.

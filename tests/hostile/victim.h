@@ -167,6 +167,8 @@ class Prober {
   ~Prober();
 
   void Stop();
+  // While paused, no calls are made.
+  void Pause(bool paused) { paused_.store(paused); }
 
   int probes() const;
   int failures() const;
@@ -180,6 +182,7 @@ class Prober {
   const bool fresh_;
   const std::chrono::milliseconds deadline_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
   mutable std::mutex mu_;
   int probes_ = 0;
   int failures_ = 0;

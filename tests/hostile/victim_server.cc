@@ -4,7 +4,7 @@
 // /proc. Usage:
 //
 //   victim_server [--port=N] [--max-threads=N] [--handshake-timeout-ms=N]
-//                 [--spare-fds=N]
+//                 [--spare-fds=N] [--monitor-ms=N]
 //
 // Prints, one line each, flushed:
 //   pid P                          first, before anything else
@@ -12,7 +12,8 @@
 //   stats live=L threads=T accepted=A t=NS
 //                                  whenever Server::stats() live connections
 //                                  or serving threads change (polled every
-//                                  millisecond); t is CLOCK_MONOTONIC in ns,
+//                                  --monitor-ms, default 1); t is
+//                                  CLOCK_MONOTONIC in ns,
 //                                  comparable with steady_clock in the test
 //   handler start t=NS             an Echo call with sleep_ms > 0 started
 //   handler end cancelled=C t=NS   ... and ended; C is whether its handler
@@ -142,6 +143,8 @@ int Main(int argc, char** argv) {
     }
   }
 
+  const auto monitor_interval = std::chrono::milliseconds(
+      std::atoi(Flag(argc, argv, "monitor-ms", "1").c_str()));
   std::atomic<bool> stop{false};
   std::thread monitor([&] {
     int live = -1, threads = -1;
@@ -153,7 +156,7 @@ int Main(int argc, char** argv) {
         Print("stats live=%d threads=%d accepted=%llu t=%lld\n", live, threads,
               (unsigned long long)s.connections, (long long)NowNs());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(monitor_interval);
     }
   });
   Print("ready %d %s\n", port, server->endpoints()[0].c_str());
