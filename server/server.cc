@@ -316,6 +316,15 @@ void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
     }
     connections.push_back(served);
   }
+  // A client that dies (or whose connection is closed for any reason) can
+  // no longer receive an answer: its running handlers see IsCancelled() at
+  // once instead of running to their end.
+  served->conn->OnClose(
+      [weak = std::weak_ptr<Served>(served)](const absl::Status&) {
+        if (std::shared_ptr<Served> s = weak.lock()) {
+          for (int i = 0; i < s->slot_count; ++i) CancelSlot(s->slots[i], 0);
+        }
+      });
   // One thread to poll, one ready to take over when a call runs long.
   if (!Spawn(served)) {
     // Not even one thread: close it now; the client falls back to gRPC (or
