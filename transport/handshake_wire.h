@@ -61,8 +61,9 @@ namespace shmrpc::transport {
 // "SMRH" read as a little-endian u32: starts every handshake record.
 inline constexpr uint32_t kHandshakeMagic = 0x48524d53;
 
-// The oldest protocol version this build can speak.
-inline constexpr uint16_t kMinProtocolVersion = 1;
+// The oldest protocol version this build can speak (version 1 descriptors
+// carried no lend generation; see control_layout.h).
+inline constexpr uint16_t kMinProtocolVersion = 2;
 
 enum class WireType : uint16_t { kClientHello = 1, kServerHello = 2 };
 
