@@ -407,6 +407,18 @@ absl::StatusOr<Established> ClientHandshake(
           socket.get(),
           {reinterpret_cast<const uint8_t*>(&hello), sizeof(hello)}, fds);
       !s.ok()) {
+    // A server may refuse us before it reads our hello (too many handshakes
+    // from this process, out of fds) and close at once: then its refusal is
+    // waiting to be read and says more than EPIPE.
+    absl::StatusOr<Record> early =
+        RecvRecord(socket.get(), sizeof(ServerHello) + 1, 2,
+                   std::chrono::steady_clock::now());
+    if (early.ok()) {
+      absl::StatusOr<NegotiatedTerms> refused = CheckServerHello(
+          early->bytes, early->truncated, early->fds.size(),
+          early->fds_truncated, geometry.total_chunks, options);
+      if (!refused.ok()) return refused.status();
+    }
     return s;
   }
 

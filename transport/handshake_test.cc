@@ -555,6 +555,20 @@ TEST(HandshakeTest, ClientTimesOutOnSilentServer) {
   EXPECT_LT(took, milliseconds(2000));
 }
 
+// A server may refuse a client before reading its hello (too many
+// handshakes from its process, out of fds) and close at once; the client's
+// hello then meets a closed socket, but the refusal is still there to read.
+TEST(HandshakeTest, ClientReportsRefusalSentBeforeItsHello) {
+  SocketPair pair;
+  SendRefusal(pair.server.get(), Refusal::kResourceExhausted,
+              "too many handshakes in progress from pid 7", ServerOptions());
+  pair.server.reset();
+  absl::StatusOr<Established> client = ClientHandshake(
+      std::move(pair.client), ClientOptions(), In(milliseconds(5000)));
+  EXPECT_TRUE(absl::IsResourceExhausted(client.status())) << client.status();
+  EXPECT_THAT(client.status().message(), HasSubstr("from pid 7"));
+}
+
 TEST(HandshakeTest, ClientReportsServerHangingUp) {
   SocketPair pair;
   std::thread hangup([&] {
