@@ -78,8 +78,8 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
   std::optional<Pending> TakePending(int fd);
   // Removes `it` from `pending` and the per-peer counts. Needs mu.
   Pending ErasePendingLocked(PendingMap::iterator it);
-  // The pending handshake to evict for a newcomer: the oldest of the pid
-  // holding the most among the uid holding the most. Needs mu.
+  // The pending handshake to evict for a newcomer: the largest by (how
+  // many its uid holds, how many its pid holds, age). Needs mu.
   PendingMap::iterator ChooseVictimLocked();
   // Out of fds: gives up the spare fd to accept one waiting client and
   // refuse it. False if there was none, or no fd could be had even so.
