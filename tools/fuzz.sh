@@ -32,7 +32,8 @@ targets=(
   "rpc/frame_fuzzer|rpc/fuzz/frame_corpus|rpc/frame.cc"
   "rpc/method_table_fuzzer|rpc/fuzz/method_table_corpus|rpc/frame.cc"
   "transport/handshake_fuzzer|transport/fuzz/handshake_corpus|transport/handshake.cc transport/chunk_pool.cc transport/control_layout.cc transport/segment.cc transport/unix_socket.cc transport/internal/posix.cc transport/futex.cc"
-  "transport/descriptor_fuzzer|transport/fuzz/descriptor_corpus|transport/descriptor_check.cc transport/chunk_pool.cc transport/control_layout.cc"
+  "transport/descriptor_fuzzer|transport/fuzz/descriptor_corpus|transport/descriptor_check.cc"
+  "transport/chunk_pool_fuzzer|transport/fuzz/chunk_pool_corpus|transport/descriptor_check.cc transport/chunk_pool.cc transport/control_layout.cc"
 )
 
 if ! command -v "$cxx" >/dev/null; then
@@ -109,7 +110,8 @@ for spec in "${targets[@]}"; do
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     "$work/bin/$base" -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
+      -rss_limit_mb=2048 -max_len=4096 -use_value_profile=1 \
+      -print_final_stats=1 \
       -artifact_prefix="$work/$base-" \
       "$work/corpus/$base" "$repo/$seeds" >"$log" 2>&1
   rc=$?

@@ -138,12 +138,36 @@ write(HC, "server_hello_refusal",
       prefix(1, 0, 256, 8, 1024, 683) + server_hello(
           params, 0, 6, b"too many handshakes in progress from pid 1"))
 
-# ---- descriptor acceptance and chunk returns (descriptor_fuzzer.cc) --------
+# ---- descriptor acceptance (descriptor_fuzzer.cc) --------------------------
+def desc(units, lend, length, stream, payload, segment=0):
+    return struct.pack("<IIIIIIHHBBH", units, lend, length, stream, 0, 0, 0, 0,
+                       payload, segment, 0)
+
+
+# A descriptor, then u64 segment size, u8 stream count, u8 flags (bit 0:
+# inline payloads, bit 1: check the stream id).
+def judge(d, segment=1 << 20, streams=8, flags=3):
+    return d + struct.pack("<QBB", segment, streams, flags)
+
+
+DC = "transport/fuzz/descriptor_corpus"
+write(DC, "chunk", judge(desc(64, 1, 100, 0, 2)))
+write(DC, "chunk_at_end", judge(desc((1 << 20) // 64 - 1, 1, 64, 0, 2)))
+write(DC, "chunk_in_header", judge(desc(63, 1, 1, 0, 2)))
+write(DC, "chunk_other_segment", judge(desc(64, 1, 1, 0, 2, segment=1)))
+write(DC, "inline", judge(desc(0, 0, 88, 3, 1)))
+write(DC, "inline_not_negotiated", judge(desc(0, 0, 1, 3, 1), flags=2))
+write(DC, "none", judge(desc(0, 0, 0, 7, 0)))
+write(DC, "bad_stream", judge(desc(0, 0, 0, 9, 0)))
+write(DC, "huge_segment", judge(desc(0xFFFFFFFF, 0, 0xFFFFFFFF, 0, 2),
+                                segment=(1 << 64) - 1))
+
+# ---- chunk lending and returns (chunk_pool_fuzzer.cc) ----------------------
 # Ops: 0 allocate(u16 bytes, u8 larger) 1 free(u8 pick) 2 lend(pick)
 # 3 cancel(pick) 4 return(pick) 5 duplicate(u8 index) 6 bogus(u64, u32)
-# 7 reclaim 8 judge(32 descriptor bytes, u8 streams, u8 inline, u8 check)
-# 9 send-and-return(pick). pick k: chunk (k >> 3) % 14 in offset order
-# (0-7: 64 B, 8-11: 256 B, 12-13: 4 KiB); k & 7 == 7 names a nearby offset.
+# 7 reclaim 8 send-and-return(pick). pick k: chunk (k >> 3) % 14 in offset
+# order (0-7: 64 B, 8-11: 256 B, 12-13: 4 KiB); k & 7 == 7 names a nearby
+# offset.
 def pick(i, near=False):
     return (i << 3) | (7 if near else 0)
 
@@ -156,33 +180,21 @@ def op(code, *args):
     return bytes([code, *args])
 
 
-def desc(units, lend, length, stream, payload, segment=0):
-    return struct.pack("<IIIIIIHHBBH", units, lend, length, stream, 0, 0, 0, 0,
-                       payload, segment, 0)
-
-
-DC = "transport/fuzz/descriptor_corpus"
-write(DC, "lend_and_return",
+PC = "transport/fuzz/chunk_pool_corpus"
+write(PC, "lend_and_return",
       alloc(200) + op(2, pick(8)) + op(4, pick(8)) + alloc(10) + op(2, pick(0))
       + op(4, pick(0)))
-write(DC, "duplicate_after_relend",
+write(PC, "duplicate_after_relend",
       alloc(200) + op(2, pick(8)) + op(4, pick(8)) + alloc(200) + op(2, pick(8))
       + op(5, 0) + op(4, pick(8)) + op(5, 0))
-write(DC, "cancel_free_reclaim",
+write(PC, "cancel_free_reclaim",
       alloc(1) + alloc(1) + alloc(4000) + op(2, pick(0)) + op(3, pick(0))
       + op(1, pick(0)) + op(2, pick(1)) + op(2, pick(12)) + op(7) + op(4, pick(1)))
-write(DC, "bogus_returns",
+write(PC, "bogus_returns",
       alloc(64) + op(2, pick(0)) + b"\x06" + struct.pack("<QI", 4096 + 32, 1)
       + b"\x06" + struct.pack("<QI", 1 << 40, 1) + op(4, pick(0, near=True))
       + op(4, pick(0)))
-write(DC, "judge_descriptors",
-      b"\x08" + desc(64, 1, 100, 0, 2) + bytes([8, 1, 1])
-      + b"\x08" + desc(0, 0, 1, 0, 2) + bytes([8, 1, 1])
-      + b"\x08" + desc(0xFFFFFFFF, 0, 1, 0, 2) + bytes([8, 1, 1])
-      + b"\x08" + desc(0, 0, 88, 3, 1) + bytes([8, 0, 1])
-      + b"\x08" + desc(0, 0, 0, 9, 0) + bytes([8, 1, 1])
-      + b"\x08" + desc(0, 0, 0, 0, 7) + bytes([8, 1, 0]))
-write(DC, "send_and_return",
-      alloc(60) + op(9, pick(0)) + alloc(300) + op(9, pick(12)) + op(5, 0)
+write(PC, "send_and_return",
+      alloc(60) + op(8, pick(0)) + alloc(300) + op(8, pick(12)) + op(5, 0)
       + op(5, 1))
 print("seed corpora written")
