@@ -79,7 +79,8 @@ write(MC, "several", table([b"/a.B/C", b"", b"/grpc.testing.TestService/UnaryCal
 # ---- handshakes (transport/handshake_wire.h) -------------------------------
 # Prefix: control byte (bit 0 side: 0 server judges a ClientHello, 1 client
 # judges a ServerHello; bits 1-2 fd count; bit 3 truncated; bit 4 fds
-# truncated), then u32 a, u32 b, u32 c, u16 chunks, u8 features, u8 zero.
+# truncated; bit 5 make a ServerHello's derived sizes consistent), then u32 a,
+# u32 b, u32 c, u16 chunks, u8 features, u8 zero.
 MAGIC = 0x48524D53
 VERSION = 2
 
@@ -134,6 +135,8 @@ write(HC, "server_hello_accept",
       prefix(1, 2, 256, 8, 1024, 683) + server_hello(params, 4096 + 64 * 1024))
 write(HC, "server_hello_small",
       prefix(1, 2, 8, 8, 64, 12) + server_hello((64, 16, 16, 8, 8, 8), 24576))
+write(HC, "server_hello_fixed_up",
+      prefix(1 | 32, 2, 16, 4, 64, 12) + server_hello((64, 16, 16, 16, 16, 4), 24576))
 write(HC, "server_hello_refusal",
       prefix(1, 0, 256, 8, 1024, 683) + server_hello(
           params, 0, 6, b"too many handshakes in progress from pid 1"))

@@ -3,7 +3,11 @@
 //
 // Input: byte 0 selects the side (bit 0: 0 = server judges a ClientHello,
 // 1 = client judges a ServerHello), the attached fd count (bits 1-2) and the
-// truncation flags (bits 3, 4); bytes 1-16 are the judging side's options
+// truncation flags (bits 3, 4); for a ServerHello, bit 5 first makes the
+// record consistent where the fuzzer would otherwise have to solve for it
+// (notify and client_returns sized as the protocol says, the control segment
+// size that of the params' layout), so that it reaches the checks behind
+// those; bytes 1-16 are the judging side's options
 // (three u32 stream/ring sizes, a u16 chunk count, a feature mask); the rest
 // is the record. Invariants: no undefined behaviour for any value (UBSan),
 // and what is accepted is sound: granted sizes within the server's limits
@@ -146,6 +150,18 @@ void JudgeServerHello(uint8_t control, const Knobs& k, const uint8_t* record,
   const size_t fd_count = (control >> 1) & 3;
   const bool truncated = (control & 8) != 0;
   const bool fds_truncated = (control & 16) != 0;
+  ServerHello fixed;
+  if ((control & 32) != 0 && size == sizeof(ServerHello)) {
+    std::memcpy(&fixed, record, sizeof(fixed));
+    ControlParams& p = fixed.params;
+    p.notify_capacity =
+        static_cast<uint32_t>(Asked(std::min(p.stream_count, kMaxStreamCount)));
+    p.client_return_capacity = static_cast<uint32_t>(Asked(k.chunks));
+    if (absl::StatusOr<ControlLayout> l = ControlLayout::Compute(p); l.ok()) {
+      fixed.control_segment_size = l->size;
+    }
+    record = reinterpret_cast<const uint8_t*>(&fixed);
+  }
   absl::StatusOr<NegotiatedTerms> terms = CheckServerHello(
       {record, size}, truncated, fd_count, fds_truncated, k.chunks, options);
   if (!terms.ok()) return;
