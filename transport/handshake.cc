@@ -209,8 +209,8 @@ absl::StatusOr<NegotiatedTerms> CheckServerHello(
   auto more_than_asked = [](const char* field, uint64_t granted,
                             uint64_t most) {
     return absl::FailedPreconditionError(
-        absl::StrCat("server granted ", field, " ", granted, ", more than the ",
-                     most, " we asked for"));
+        absl::StrCat("server granted ", field, " ", granted,
+                     ", more than we asked for (at most ", most, ")"));
   };
   if (p.stream_count > asked_streams) {
     return more_than_asked("stream_count", p.stream_count, asked_streams);
