@@ -471,9 +471,10 @@ void DrainReturns(RingEnd& end) {
         m.desc.payload != static_cast<uint8_t>(PayloadKind::kChunk)) {
       Die(end.side_name, "malformed entry in return ring");
     }
-    if (end.pool->Return(m.desc.offset) != ReturnResult::kAccepted) {
+    if (end.pool->Return(m.desc.chunk_offset(), m.desc.lend) !=
+        ReturnResult::kAccepted) {
       Die(end.side_name, "pool refused a returned chunk at offset " +
-                             std::to_string(m.desc.offset));
+                             std::to_string(m.desc.chunk_offset()));
     }
   }
 }
@@ -501,12 +502,12 @@ Descriptor MakeMessage(RingEnd& end, uint32_t slice, uint32_t round,
   if (!chunk) Die(end.side_name, "chunk pool exhausted");
   const uint64_t sum = WritePayload(chunk->data, payload_bytes,
                                     PatternSeed(slice, round, end.side));
-  if (!end.pool->MarkLent(chunk->offset)) {
-    Die(end.side_name, "MarkLent refused a held chunk");
-  }
+  const std::optional<uint32_t> lend = end.pool->MarkLent(chunk->offset);
+  if (!lend) Die(end.side_name, "MarkLent refused a held chunk");
   d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
   d.segment = 0;
-  d.offset = chunk->offset;
+  d.set_chunk_offset(chunk->offset);
+  d.lend = *lend;
   d.length = payload_bytes;
   d.aux = static_cast<uint32_t>(sum);  // the sender's checksum, low half
   return d;
@@ -529,20 +530,20 @@ void ConsumeMessage(RingEnd& end, const RingMessage& m, uint32_t slice,
     return;
   }
   const uint64_t size = end.peer_data->size();
+  const uint64_t offset = d.chunk_offset();
   if (d.payload != static_cast<uint8_t>(PayloadKind::kChunk) ||
       d.segment != 0 || d.length != payload_bytes ||
-      d.offset % transport::kChunkAlignment != 0 ||
-      d.offset < transport::kDataHeaderSize || d.offset >= size ||
-      d.length > size - d.offset) {
+      offset < transport::kDataHeaderSize || offset >= size ||
+      d.length > size - offset) {
     Die(end.side_name, "bad chunk descriptor: offset " +
-                           std::to_string(d.offset) + " length " +
+                           std::to_string(offset) + " length " +
                            std::to_string(d.length));
   }
   const Side peer = end.side == kClient ? kServer : kClient;
   const uint64_t seed = PatternSeed(slice, round, peer);
   uint64_t diff = 0;
   const uint64_t sum =
-      ReadPayload(end.peer_data->data() + d.offset, d.length, seed, &diff);
+      ReadPayload(end.peer_data->data() + offset, d.length, seed, &diff);
   const uint64_t expected = ExpectedChecksum(d.length, seed);
   if (sum != expected || static_cast<uint32_t>(sum) != d.aux || diff != 0) {
     char buf[256];
@@ -558,7 +559,8 @@ void ConsumeMessage(RingEnd& end, const RingMessage& m, uint32_t slice,
   Descriptor back{};
   back.payload = static_cast<uint8_t>(PayloadKind::kChunk);
   back.segment = 0;
-  back.offset = d.offset;
+  back.offset_units = d.offset_units;
+  back.lend = d.lend;  // the lend generation travels back with the chunk
   back.length = d.length;
   PushOrDie(end.returns_out, back, end.side_name, "return ring");
 }

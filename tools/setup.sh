@@ -21,6 +21,9 @@ packages=(
   grpc-proto           # gRPC's own protos (grpc/testing/*.proto)
   python3              # .ci/run's result counting
   python3-grpcio       # a real gRPC client for interop checks
+  clang-14             # tools/fuzz.sh: libFuzzer targets
+  libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang 14
+  pkg-config           # tools/fuzz.sh finds the system Abseil's libraries
 )
 
 missing=()

@@ -2,12 +2,14 @@
 # Runs every shmrpc test: the whole tree; our code's tests again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, and the transport's under
 # ThreadSanitizer; then the tests of examples/external_workspace (shmrpc used
-# from another Bazel workspace). Prints one final line "N passed, N failed" counted from
-# Bazel's per-target test results, and exits non-zero on any failure
-# (including a build failure).
+# from another Bazel workspace); then each fuzz target under libFuzzer with
+# ASan and UBSan for a bounded time (tools/fuzz.sh, FUZZ_SECONDS per target,
+# default 20). Prints one final line "N passed, N failed" counted from
+# Bazel's per-target test results and the fuzzer's per-target lines, and
+# exits non-zero on any failure (including a build failure).
 #
 #   bash tools/test.sh            # everything
-#   bash tools/test.sh --quick    # the whole tree once, no sanitizers
+#   bash tools/test.sh --quick    # the whole tree once, no sanitizers, no fuzzing
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +43,22 @@ run() {
   failed=$((failed + f))
 }
 
+# fuzz: every fuzz target under libFuzzer for FUZZ_SECONDS, tallied from
+# tools/fuzz.sh's "fuzz //pkg:target: PASSED|FAILED" lines.
+fuzz() {
+  local seconds=${FUZZ_SECONDS:-20}
+  echo "=== fuzz: bash tools/fuzz.sh $seconds"
+  bash tools/fuzz.sh "$seconds" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -cE '^fuzz //[^ ]+: PASSED' "$log")
+  f=$(grep -cE '^fuzz //[^ ]+: FAILED' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "=== fuzz: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
 run "all tests" . //...
 if [ "$quick" -eq 0 ]; then
   # Our code under ASan and UBSan, gRPC layer included. ThreadSanitizer runs
@@ -57,6 +75,7 @@ if [ "$quick" -eq 0 ]; then
     //message/... //client/... //server/...
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
+  fuzz
 fi
 
 echo "$passed passed, $failed failed"

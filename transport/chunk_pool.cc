@@ -87,7 +87,7 @@ ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
   const size_t classes = geometry_.classes.size();
   free_ = std::make_unique<IndexStack[]>(classes);
   links_ = std::make_unique<std::atomic<uint32_t>[]>(n);
-  state_ = std::make_unique<std::atomic<uint8_t>[]>(n);
+  state_ = std::make_unique<std::atomic<uint64_t>[]>(n);
   first_.resize(classes);
   uint32_t global = 0;
   for (uint32_t c = 0; c < classes; ++c) {
@@ -96,7 +96,7 @@ ChunkPool::ChunkPool(uint8_t* base, PoolGeometry geometry)
     free_[c].Attach(links_.get());
     // Pushed in reverse, so that chunk 0 is allocated first.
     for (uint32_t i = count; i-- > 0;) {
-      state_[global + i].store(kFree, std::memory_order_relaxed);
+      state_[global + i].store(Word(0, kFree), std::memory_order_relaxed);
       free_[c].Push(global + i);
     }
     global += count;
@@ -115,7 +115,9 @@ std::optional<Chunk> ChunkPool::TryAllocate(size_t bytes, bool allow_larger) {
     const DataClassEntry& cls = geometry_.classes[c];
     if (cls.chunk_size < bytes) continue;
     if (std::optional<uint32_t> g = free_[c].Pop()) {
-      state_[*g].store(kHeld, std::memory_order_relaxed);
+      // Popped, the chunk is ours alone: no other thread changes its word.
+      const uint64_t w = state_[*g].load(std::memory_order_relaxed);
+      state_[*g].store(Word(LendOf(w), kHeld), std::memory_order_relaxed);
       const uint64_t offset = OffsetOf(c, *g - first_[c]);
       return Chunk{offset, cls.chunk_size, base_ + offset};
     }
@@ -131,47 +133,63 @@ std::optional<uint32_t> ChunkPool::GlobalOf(uint64_t offset) const {
   return Global(at->cls, at->index);
 }
 
+bool ChunkPool::Transition(uint32_t g, State from, State to) {
+  uint64_t w = state_[g].load(std::memory_order_acquire);
+  if (StateOf(w) != from) return false;
+  return state_[g].compare_exchange_strong(w, Word(LendOf(w), to),
+                                           std::memory_order_acq_rel);
+}
+
 bool ChunkPool::Free(uint64_t offset) {
   std::optional<PoolGeometry::Located> at = geometry_.Locate(offset);
   if (!at) return false;
   const uint32_t g = Global(at->cls, at->index);
-  uint8_t expected = kHeld;
-  if (!state_[g].compare_exchange_strong(expected, kFree,
-                                         std::memory_order_acq_rel)) {
-    return false;
-  }
+  if (!Transition(g, kHeld, kFree)) return false;
   free_[at->cls].Push(g);
   return true;
 }
 
-bool ChunkPool::MarkLent(uint64_t offset) {
+std::optional<uint32_t> ChunkPool::MarkLent(uint64_t offset) {
   std::optional<uint32_t> g = GlobalOf(offset);
-  if (!g) return false;
-  uint8_t expected = kHeld;
-  return state_[*g].compare_exchange_strong(expected, kLent,
-                                            std::memory_order_acq_rel);
+  if (!g) return std::nullopt;
+  uint64_t w = state_[*g].load(std::memory_order_acquire);
+  if (StateOf(w) != kHeld) return std::nullopt;
+  const uint32_t lend = LendOf(w) + 1;  // wraps after 2^32 lends
+  if (!state_[*g].compare_exchange_strong(w, Word(lend, kLent),
+                                          std::memory_order_acq_rel)) {
+    return std::nullopt;
+  }
+  return lend;
 }
 
 bool ChunkPool::CancelLend(uint64_t offset) {
   std::optional<uint32_t> g = GlobalOf(offset);
   if (!g) return false;
-  uint8_t expected = kLent;
-  return state_[*g].compare_exchange_strong(expected, kHeld,
-                                            std::memory_order_acq_rel);
+  return Transition(*g, kLent, kHeld);
 }
 
-ReturnResult ChunkPool::Return(uint64_t offset) {
+ReturnResult ChunkPool::Return(uint64_t offset, uint32_t lend) {
   std::optional<PoolGeometry::Located> at = geometry_.Locate(offset);
   if (!at) {
     refused_returns_.fetch_add(1, std::memory_order_relaxed);
     return ReturnResult::kRefusedBadOffset;
   }
   const uint32_t g = Global(at->cls, at->index);
-  uint8_t expected = kLent;
-  if (!state_[g].compare_exchange_strong(expected, kFree,
-                                         std::memory_order_acq_rel)) {
+  uint64_t w = state_[g].load(std::memory_order_acquire);
+  ReturnResult refusal = ReturnResult::kAccepted;
+  if (StateOf(w) != kLent) {
+    refusal = ReturnResult::kRefusedNotLent;
+  } else if (LendOf(w) != lend) {
+    refusal = ReturnResult::kRefusedStaleLend;
+  } else if (!state_[g].compare_exchange_strong(w, Word(lend, kFree),
+                                                std::memory_order_acq_rel)) {
+    // Another thread changed the chunk meanwhile (the same return drained
+    // twice cannot happen: draining is serialized).
+    refusal = ReturnResult::kRefusedNotLent;
+  }
+  if (refusal != ReturnResult::kAccepted) {
     refused_returns_.fetch_add(1, std::memory_order_relaxed);
-    return ReturnResult::kRefusedNotLent;
+    return refusal;
   }
   free_[at->cls].Push(g);
   return ReturnResult::kAccepted;
@@ -182,9 +200,7 @@ uint32_t ChunkPool::ReclaimLent() {
   for (uint32_t c = 0; c < geometry_.classes.size(); ++c) {
     for (uint32_t i = 0; i < geometry_.classes[c].count; ++i) {
       const uint32_t g = Global(c, i);
-      uint8_t expected = kLent;
-      if (state_[g].compare_exchange_strong(expected, kFree,
-                                            std::memory_order_acq_rel)) {
+      if (Transition(g, kLent, kFree)) {
         free_[c].Push(g);
         ++reclaimed;
       }
@@ -200,7 +216,7 @@ uint32_t ChunkPool::max_chunk_size() const {
 PoolStats ChunkPool::stats() const {
   PoolStats s;
   for (uint32_t g = 0; g < geometry_.total_chunks; ++g) {
-    switch (state_[g].load(std::memory_order_relaxed)) {
+    switch (StateOf(state_[g].load(std::memory_order_relaxed))) {
       case kFree:
         ++s.free;
         break;

@@ -14,15 +14,22 @@
 //     |        Free()         |                           and sends its
 //     +-----------------------+                           offset back)
 //
+// Every lend has a generation: MarkLent() bumps the chunk's 32-bit lend
+// counter and returns it, the sender puts it in the chunk's descriptor
+// (Descriptor::lend), and the receiver echoes it in its return.
+//
 // Return() is how a chunk comes back from the peer (through a return ring). It
 // is validated: the offset must name a chunk of this segment (inside a class,
-// aligned to the start of a chunk) that is currently lent. Anything else (a
-// bogus offset, a chunk we never lent, a second return of the same chunk) is
-// refused, counted, and leaves the pool untouched.
+// aligned to the start of a chunk) that is currently lent, under the lend
+// generation the return names. Anything else (a bogus offset, a chunk we never
+// lent, a second return of the same lend, even one that arrives after the
+// chunk was lent again) is refused, counted, and leaves the pool untouched.
+// (A stale return could only be taken for a later lend after 2^32 more lends
+// of the same chunk.)
 //
 // Thread safety: every method is thread-safe. TryAllocate, Free, MarkLent and
 // Return are lock-free (one CAS on a per-class free list (index_stack.h), plus
-// one CAS on the chunk's state).
+// one CAS on the chunk's state word).
 #ifndef SHMRPC_TRANSPORT_CHUNK_POOL_H_
 #define SHMRPC_TRANSPORT_CHUNK_POOL_H_
 
@@ -88,6 +95,8 @@ enum class ReturnResult {
   kAccepted,
   kRefusedBadOffset,  // not the start of a chunk of this segment
   kRefusedNotLent,    // a chunk that is free or held (e.g. a duplicate)
+  kRefusedStaleLend,  // lent, but under another lend generation (a
+                      // duplicate of an earlier lend's return)
 };
 
 // Counters for tests and monitoring. Plain value.
@@ -118,15 +127,17 @@ class ChunkPool {
   bool Free(uint64_t offset);
 
   // Marks a held chunk as lent to the peer, just before its descriptor is
-  // published. Returns false if `offset` is not a held chunk.
-  bool MarkLent(uint64_t offset);
+  // published, and returns the lend's generation (for Descriptor::lend).
+  // nullopt if `offset` is not a held chunk.
+  std::optional<uint32_t> MarkLent(uint64_t offset);
 
   // Undoes MarkLent for a chunk whose descriptor could not be published after
   // all (kLent -> kHeld). Returns false if `offset` is not a lent chunk.
   bool CancelLend(uint64_t offset);
 
-  // Takes back a chunk that the peer returned. Never trusts `offset`.
-  ReturnResult Return(uint64_t offset);
+  // Takes back a chunk that the peer returned, naming lend generation
+  // `lend`. Never trusts `offset` or `lend`.
+  ReturnResult Return(uint64_t offset, uint32_t lend);
 
   // Takes back every lent chunk (the peer is gone). Returns how many.
   uint32_t ReclaimLent();
@@ -141,7 +152,21 @@ class ChunkPool {
   PoolStats stats() const;
 
  private:
+  // Each chunk's state word: {lend generation:32 | zero:24 | State:8}. The
+  // generation counts the chunk's lends; it changes only in MarkLent.
   enum State : uint8_t { kFree = 0, kHeld = 1, kLent = 2 };
+  static constexpr uint64_t Word(uint32_t lend, State state) {
+    return (uint64_t{lend} << 32) | state;
+  }
+  static constexpr State StateOf(uint64_t word) {
+    return static_cast<State>(word & 0xff);
+  }
+  static constexpr uint32_t LendOf(uint64_t word) {
+    return static_cast<uint32_t>(word >> 32);
+  }
+  // Moves chunk `g` from `from` to `to` (same lend generation). False if it
+  // is not in `from`.
+  bool Transition(uint32_t g, State from, State to);
 
   // Global chunk number of (class, index).
   uint32_t Global(uint32_t cls, uint32_t index) const {
@@ -158,9 +183,9 @@ class ChunkPool {
   std::vector<uint32_t> first_;  // global number of each class's chunk 0
   // Per class: the free chunks (global indices), chained through links_.
   std::unique_ptr<IndexStack[]> free_;
-  // Per chunk: free-list link and state.
+  // Per chunk: free-list link and state word.
   std::unique_ptr<std::atomic<uint32_t>[]> links_;
-  std::unique_ptr<std::atomic<uint8_t>[]> state_;
+  std::unique_ptr<std::atomic<uint64_t>[]> state_;
   std::atomic<uint64_t> refused_returns_{0};
   std::atomic<uint64_t> exhausted_{0};
 };

@@ -310,8 +310,9 @@ TEST(ChunkPoolTest, LifoReuse) {
   EXPECT_EQ(again->offset, a->offset);
 
   // Through the lend/return path too.
-  ASSERT_TRUE(p->MarkLent(a->offset));
-  EXPECT_EQ(p->Return(a->offset), ReturnResult::kAccepted);
+  std::optional<uint32_t> lend = p->MarkLent(a->offset);
+  ASSERT_TRUE(lend);
+  EXPECT_EQ(p->Return(a->offset, *lend), ReturnResult::kAccepted);
   again = p->TryAllocate(64);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->offset, a->offset);
@@ -329,7 +330,7 @@ TEST(ChunkPoolTest, StateMachine) {
   EXPECT_FALSE(p->Free(first));
   EXPECT_FALSE(p->MarkLent(first));
   EXPECT_FALSE(p->CancelLend(first));
-  EXPECT_EQ(p->Return(first), ReturnResult::kRefusedNotLent);
+  EXPECT_EQ(p->Return(first, 0), ReturnResult::kRefusedNotLent);
   ExpectStats(p.pool(), 8, 0, 0, 1);
 
   std::optional<Chunk> c = p->TryAllocate(200, false);
@@ -339,31 +340,35 @@ TEST(ChunkPoolTest, StateMachine) {
 
   // Held: may be freed or lent, not cancelled or returned.
   EXPECT_FALSE(p->CancelLend(first));
-  EXPECT_EQ(p->Return(first), ReturnResult::kRefusedNotLent);
-  ExpectStats(p.pool(), 7, 1, 0, 2);
-  EXPECT_TRUE(p->MarkLent(first));
-  ExpectStats(p.pool(), 7, 0, 1, 2);
+  EXPECT_EQ(p->Return(first, 0), ReturnResult::kRefusedNotLent);
+  EXPECT_EQ(p->Return(first, 1), ReturnResult::kRefusedNotLent);
+  ExpectStats(p.pool(), 7, 1, 0, 3);
+  EXPECT_EQ(p->MarkLent(first), 1u);  // the chunk's first lend
+  ExpectStats(p.pool(), 7, 0, 1, 3);
 
   // Lent: may be cancelled or returned, not freed or lent again.
   EXPECT_FALSE(p->MarkLent(first));
   EXPECT_FALSE(p->Free(first));
-  ExpectStats(p.pool(), 7, 0, 1, 2);
+  ExpectStats(p.pool(), 7, 0, 1, 3);
   EXPECT_TRUE(p->CancelLend(first));
-  ExpectStats(p.pool(), 7, 1, 0, 2);
+  ExpectStats(p.pool(), 7, 1, 0, 3);
   EXPECT_FALSE(p->CancelLend(first));
   EXPECT_TRUE(p->Free(first));
-  ExpectStats(p.pool(), 8, 0, 0, 2);
+  ExpectStats(p.pool(), 8, 0, 0, 3);
   EXPECT_FALSE(p->Free(first));  // double free
 
   // Lend and return; a second return is refused.
   c = p->TryAllocate(200, false);
   ASSERT_TRUE(c);
   ASSERT_EQ(c->offset, first);
-  ASSERT_TRUE(p->MarkLent(first));
-  EXPECT_EQ(p->Return(first), ReturnResult::kAccepted);
-  ExpectStats(p.pool(), 8, 0, 0, 2);
-  EXPECT_EQ(p->Return(first), ReturnResult::kRefusedNotLent);
-  ExpectStats(p.pool(), 8, 0, 0, 3);
+  std::optional<uint32_t> lend = p->MarkLent(first);
+  EXPECT_EQ(lend, 2u);  // a new generation for every lend
+  EXPECT_EQ(p->Return(first, 1), ReturnResult::kRefusedStaleLend);
+  ExpectStats(p.pool(), 7, 0, 1, 4);
+  EXPECT_EQ(p->Return(first, *lend), ReturnResult::kAccepted);
+  ExpectStats(p.pool(), 8, 0, 0, 4);
+  EXPECT_EQ(p->Return(first, *lend), ReturnResult::kRefusedNotLent);
+  ExpectStats(p.pool(), 8, 0, 0, 5);
   // The chunk went back to the free list exactly once.
   std::optional<Chunk> x = p->TryAllocate(200, false);
   std::optional<Chunk> y = p->TryAllocate(200, false);
@@ -373,6 +378,69 @@ TEST(ChunkPoolTest, StateMachine) {
   EXPECT_FALSE(z.has_value());
 }
 
+// A return that names an earlier lend of a chunk that was returned and lent
+// again (a duplicate that arrives late) is refused: the chunk stays lent and
+// the pool is untouched. Every lend of a chunk gets a new generation.
+TEST(ChunkPoolTest, DuplicateReturnAfterRelendIsRefused) {
+  TestPool p(SmallClasses());
+  std::optional<Chunk> c = p->TryAllocate(200, false);
+  ASSERT_TRUE(c);
+  const std::optional<uint32_t> first = p->MarkLent(c->offset);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(p->Return(c->offset, *first), ReturnResult::kAccepted);
+
+  // The same chunk (LIFO) is allocated and lent again.
+  std::optional<Chunk> again = p->TryAllocate(200, false);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->offset, c->offset);
+  const std::optional<uint32_t> second = p->MarkLent(again->offset);
+  ASSERT_TRUE(second);
+  EXPECT_NE(*second, *first);
+  const PoolStats before = p->stats();
+
+  // The duplicate of the first return arrives now.
+  EXPECT_EQ(p->Return(c->offset, *first), ReturnResult::kRefusedStaleLend);
+  const PoolStats after = p->stats();
+  EXPECT_EQ(after.lent, before.lent);
+  EXPECT_EQ(after.free, before.free);
+  EXPECT_EQ(after.refused_returns, before.refused_returns + 1);
+  // It was not freed: allocation does not hand it out a second time.
+  std::set<uint64_t> handed;
+  while (std::optional<Chunk> x = p->TryAllocate(200, false)) {
+    handed.insert(x->offset);
+  }
+  EXPECT_EQ(handed.count(c->offset), 0u);
+  // The genuine return of the second lend still works, exactly once.
+  EXPECT_EQ(p->Return(c->offset, *second), ReturnResult::kAccepted);
+  EXPECT_EQ(p->Return(c->offset, *second), ReturnResult::kRefusedNotLent);
+}
+
+// Lend generations survive cancelled lends and reclaims: each MarkLent
+// returns a value no earlier MarkLent of that chunk returned (until 2^32).
+TEST(ChunkPoolTest, LendGenerationsNeverRepeat) {
+  TestPool p(SmallClasses());
+  std::set<std::pair<uint64_t, uint32_t>> seen;
+  for (int i = 0; i < 300; ++i) {
+    std::optional<Chunk> c = p->TryAllocate(4000, false);  // the 4 KiB class
+    ASSERT_TRUE(c);
+    std::optional<uint32_t> lend = p->MarkLent(c->offset);
+    ASSERT_TRUE(lend);
+    EXPECT_TRUE(seen.insert({c->offset, *lend}).second) << *lend;
+    switch (i % 3) {
+      case 0:
+        ASSERT_EQ(p->Return(c->offset, *lend), ReturnResult::kAccepted);
+        break;
+      case 1:
+        ASSERT_TRUE(p->CancelLend(c->offset));
+        ASSERT_TRUE(p->Free(c->offset));
+        break;
+      case 2:
+        ASSERT_EQ(p->ReclaimLent(), 1u);
+        break;
+    }
+  }
+}
+
 // Offsets that are not chunk starts are refused by Return (counted as
 // kRefusedBadOffset) and by every other transition, whatever the state of the
 // chunk they point into.
@@ -380,10 +448,11 @@ TEST(ChunkPoolTest, BadOffsetsAreRefused) {
   TestPool p(SmallClasses());
   const PoolGeometry& g = p->geometry();
   // Lend every chunk, so that a wrongly accepted offset would change state.
-  std::vector<uint64_t> lent;
+  std::vector<std::pair<uint64_t, uint32_t>> lent;
   while (std::optional<Chunk> c = p->TryAllocate(1)) {
-    ASSERT_TRUE(p->MarkLent(c->offset));
-    lent.push_back(c->offset);
+    std::optional<uint32_t> lend = p->MarkLent(c->offset);
+    ASSERT_TRUE(lend);
+    lent.emplace_back(c->offset, *lend);
   }
   ASSERT_EQ(lent.size(), 8u);
   ExpectStats(p.pool(), 0, 0, 8, 0);
@@ -410,7 +479,7 @@ TEST(ChunkPoolTest, BadOffsetsAreRefused) {
   };
   uint64_t refused = 0;
   for (uint64_t off : bad) {
-    EXPECT_EQ(p->Return(off), ReturnResult::kRefusedBadOffset) << off;
+    EXPECT_EQ(p->Return(off, 1), ReturnResult::kRefusedBadOffset) << off;
     ++refused;
     EXPECT_FALSE(p->Free(off)) << off;
     EXPECT_FALSE(p->MarkLent(off)) << off;
@@ -418,8 +487,8 @@ TEST(ChunkPoolTest, BadOffsetsAreRefused) {
     ExpectStats(p.pool(), 0, 0, 8, refused);
   }
   // The real offsets still work.
-  for (uint64_t off : lent) {
-    EXPECT_EQ(p->Return(off), ReturnResult::kAccepted) << off;
+  for (auto [off, lend] : lent) {
+    EXPECT_EQ(p->Return(off, lend), ReturnResult::kAccepted) << off;
   }
   ExpectStats(p.pool(), 8, 0, 0, refused);
 }
@@ -444,7 +513,7 @@ TEST(ChunkPoolTest, ReclaimLent) {
   EXPECT_EQ(p->ReclaimLent(), 0u);
   // A late return from the dead peer is refused.
   for (uint64_t off : lent) {
-    EXPECT_EQ(p->Return(off), ReturnResult::kRefusedNotLent);
+    EXPECT_EQ(p->Return(off, 1), ReturnResult::kRefusedNotLent);
   }
   ExpectStats(p.pool(), 6, 2, 0, lent.size());
   // Held chunks are untouched; reclaimed ones are allocatable again.
@@ -530,22 +599,32 @@ TEST(ChunkPoolTest, MultiThreadedStress) {
       if (!intact()) corrupted.fetch_add(1);
       switch (cycle % 4) {
         case 0:  // lend and get it back
-        case 1:
-          if (!p->MarkLent(c->offset)) bad_transitions.fetch_add(1);
+        case 1: {
+          const std::optional<uint32_t> lend = p->MarkLent(c->offset);
+          if (!lend) bad_transitions.fetch_add(1);
+          const uint32_t gen = lend.value_or(0);
           if (!intact()) corrupted.fetch_add(1);
           if (cycle % 8 == 1) {
             // A bogus return from the "peer" must be refused.
-            if (p->Return(c->offset + kChunkAlignment / 2) !=
+            if (p->Return(c->offset + kChunkAlignment / 2, gen) !=
                 ReturnResult::kRefusedBadOffset) {
+              bad_transitions.fetch_add(1);
+            }
+            bogus_returns.fetch_add(1);
+          } else if (cycle % 8 == 5) {
+            // So must the return of an earlier lend.
+            if (p->Return(c->offset, gen - 1) !=
+                ReturnResult::kRefusedStaleLend) {
               bad_transitions.fetch_add(1);
             }
             bogus_returns.fetch_add(1);
           }
           owner[slot].store(-1);
-          if (p->Return(c->offset) != ReturnResult::kAccepted) {
+          if (p->Return(c->offset, gen) != ReturnResult::kAccepted) {
             bad_transitions.fetch_add(1);
           }
           break;
+        }
         case 2:  // free directly
           if (!intact()) corrupted.fetch_add(1);
           owner[slot].store(-1);

@@ -7,11 +7,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "shmrpc/transport/descriptor_check.h"
 
 namespace shmrpc::transport {
 namespace {
 
-constexpr uint8_t kNoneKind = static_cast<uint8_t>(PayloadKind::kNone);
 constexpr uint8_t kInlineKind = static_cast<uint8_t>(PayloadKind::kInline);
 constexpr uint8_t kChunkKind = static_cast<uint8_t>(PayloadKind::kChunk);
 constexpr uint32_t kAnyStream = UINT32_MAX;
@@ -290,7 +290,7 @@ absl::Status Connection::Send(const MessageHeader& header,
             "payload length ", payload.length, " exceeds the chunk's capacity ",
             payload.chunk.capacity));
       }
-      d.offset = payload.chunk.offset;
+      d.set_chunk_offset(payload.chunk.offset);
       d.length = payload.length;
       d.segment = 0;
       break;
@@ -305,9 +305,14 @@ absl::Status Connection::Send(const MessageHeader& header,
     ring = &streams_out_[header.stream];
   }
   const bool lent = payload.kind == PayloadKind::kChunk;
-  if (lent && !pool_.MarkLent(payload.chunk.offset)) {
-    return absl::InvalidArgumentError(
-        "chunk is not held by this connection (already sent or discarded?)");
+  if (lent) {
+    std::optional<uint32_t> lend = pool_.MarkLent(payload.chunk.offset);
+    if (!lend) {
+      return absl::InvalidArgumentError(
+          "chunk is not held by this connection (already sent or "
+          "discarded?)");
+    }
+    d.lend = *lend;  // the peer echoes it when it returns the chunk
   }
   PushResult r = ring->Push(
       d, inline_bytes, options_.wait, deadline, [this] { return !ok(); },
@@ -360,7 +365,8 @@ void Connection::ReturnToPeer(const Descriptor& desc) {
   Descriptor r{};
   r.payload = kChunkKind;
   r.segment = 0;
-  r.offset = desc.offset;
+  r.offset_units = desc.offset_units;
+  r.lend = desc.lend;
   r.length = desc.length;
   PushResult p = returns_out_.TryPush(r, nullptr);
   if (p == PushResult::kFull) {
@@ -382,10 +388,13 @@ uint32_t Connection::DrainReturns() {
   for (;;) {
     PopResult r = returns_in_.TryPop(&m);
     if (r == PopResult::kEmpty) break;
-    if (r == PopResult::kOk && m.desc.payload == kChunkKind &&
-        m.desc.segment == 0) {
-      // The pool validates the offset and refuses (and counts) duplicates.
-      if (pool_.Return(m.desc.offset) == ReturnResult::kAccepted) ++accepted;
+    if (r == PopResult::kOk && ValidateReturn(m.desc) == nullptr) {
+      // The pool validates the offset and the lend generation, and refuses
+      // (and counts) duplicates.
+      if (pool_.Return(m.desc.chunk_offset(), m.desc.lend) ==
+          ReturnResult::kAccepted) {
+        ++accepted;
+      }
     } else {
       refused_returns_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -400,45 +409,24 @@ absl::Status Connection::Accept(const RingMessage& message,
                                 InboundMessage* out) {
   // `message` is already a private copy of the entry: check it, then use it.
   const Descriptor& d = message.desc;
-  const char* problem = nullptr;
-  switch (d.payload) {
-    case kNoneKind:
-      if (d.length != 0) problem = "a payload-less message with a length";
-      break;
-    case kInlineKind:
-      if (!inline_payloads()) problem = "an inline payload (not negotiated)";
-      break;
-    case kChunkKind: {
-      const uint64_t size = peer_data_.size();
-      if (d.segment != 0) {
-        problem = "a chunk in an unknown segment";
-      } else if (d.offset % kChunkAlignment != 0 ||
-                 d.offset < kDataHeaderSize || d.offset >= size) {
-        problem = "a chunk offset outside its data segment";
-      } else if (d.length > size - d.offset) {
-        problem = "a chunk length running past its data segment";
-      }
-      break;
-    }
-    default:
-      problem = "an unknown payload kind";
-  }
-  if (problem == nullptr && role_ == Role::kServer &&
-      d.stream >= layout_.params.stream_count) {
-    problem = "a stream id out of range";
-  }
+  DescriptorRules rules;
+  rules.peer_segment_size = peer_data_.size();
+  rules.stream_count = layout_.params.stream_count;
+  rules.inline_payloads = inline_payloads();
+  rules.check_stream = role_ == Role::kServer;
+  const char* problem = ValidateDescriptor(d, rules);
   if (problem != nullptr) {
     absl::Status s = absl::DataLossError(
         absl::StrCat("shared-memory peer (pid ", peer_.pid, ") sent ", problem,
                      ": stream ", d.stream, " payload ", d.payload, " offset ",
-                     d.offset, " length ", d.length));
+                     d.chunk_offset(), " length ", d.length));
     Close(s);
     return s;
   }
   out->Release();
   out->connection_ = shared_from_this();
   out->message_ = message;
-  out->data_ = d.payload == kChunkKind    ? peer_data_.data() + d.offset
+  out->data_ = d.payload == kChunkKind    ? peer_data_.data() + d.chunk_offset()
                : d.payload == kInlineKind ? out->message_.inline_data
                                           : nullptr;
   return absl::OkStatus();

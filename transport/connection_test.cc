@@ -26,6 +26,7 @@ using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
 using shmrpc::testing::In;
+using shmrpc::testing::PollUntil;
 
 // A listener plus one connected client, all in this process.
 class ConnectionTest : public ::testing::Test {
@@ -488,12 +489,22 @@ class HostileClientTest : public ::testing::Test {
   RingProducer returns_;
 };
 
+// A chunk descriptor for byte `offset` (a multiple of 64).
 Descriptor ChunkAt(uint64_t offset, uint32_t length, uint32_t stream = 0) {
   Descriptor d{};
   d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
-  d.offset = offset;
+  d.set_chunk_offset(offset);
   d.length = length;
   d.stream = stream;
+  return d;
+}
+
+// The same, naming the chunk in 64-byte units (any u32 can be sent).
+Descriptor ChunkAtUnits(uint32_t units, uint32_t length) {
+  Descriptor d{};
+  d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
+  d.offset_units = units;
+  d.length = length;
   return d;
 }
 
@@ -547,12 +558,20 @@ Descriptor OnStream(uint32_t stream) {
 INSTANTIATE_TEST_SUITE_P(
     Hostile, BadDescriptorTest,
     ::testing::Values(
-        BadDescriptor{"OffsetPastSegment", ChunkAt(uint64_t{1} << 40, 10),
+        BadDescriptor{"OffsetPastSegment", ChunkAtUnits(0xffffffffu, 10),
                       "outside its data segment"},
         BadDescriptor{"OffsetInHeader", ChunkAt(0, 10),
                       "outside its data segment"},
-        BadDescriptor{"Misaligned", ChunkAt(kDataHeaderSize + 8, 10),
+        BadDescriptor{"OffsetJustInsideHeader",
+                      ChunkAt(kDataHeaderSize - kChunkAlignment, 10),
                       "outside its data segment"},
+        BadDescriptor{"UnknownSegment",
+                      [] {
+                        Descriptor d = ChunkAt(kDataHeaderSize, 10);
+                        d.segment = 1;
+                        return d;
+                      }(),
+                      "unknown segment"},
         BadDescriptor{"LengthRunsPast", ChunkAt(kDataHeaderSize, 0xfffffff0u),
                       "running past"},
         BadDescriptor{"StreamOutOfRange", OnStream(1u << 30),
@@ -575,28 +594,97 @@ TEST_F(HostileClientTest, BogusReturnsAreRefusedAndCounted) {
                   ->Send(h, OutgoingPayload::InChunk(*chunk, 100),
                          In(milliseconds(100)))
                   .ok());
+  RingConsumer stream0;
+  stream0.Attach(StreamRing(0));
+  RingMessage m;
+  ASSERT_EQ(stream0.TryPop(&m), PopResult::kOk);
+  const uint32_t lend = m.desc.lend;
   const PoolStats before = server_->stats().pool;
   EXPECT_EQ(before.lent, 1u);
-  auto push = [&](const Descriptor& d) {
+  auto push = [&](Descriptor d, uint32_t with_lend) {
+    d.lend = with_lend;
     ASSERT_EQ(returns_.TryPush(d, nullptr), PushResult::kOk);
   };
-  push(ChunkAt(chunk->offset + 256, 100));  // a chunk never lent
-  push(ChunkAt(chunk->offset + 8, 100));    // inside a chunk
-  push(ChunkAt(uint64_t{1} << 40, 100));    // outside the segment
-  push(WithPayload(0, 0));                  // not a chunk at all
-  push(ChunkAt(chunk->offset, 100));        // the real one: accepted
-  push(ChunkAt(chunk->offset, 100));        // and again: a duplicate
+  push(ChunkAt(chunk->offset + 256, 100), lend);  // a chunk never lent
+  push(ChunkAt(chunk->offset + 64, 100), lend);   // inside a chunk
+  push(ChunkAtUnits(0xffffffffu, 100), lend);     // outside the segment
+  push(WithPayload(0, 0), lend);                  // not a chunk at all
+  push(ChunkAt(chunk->offset, 100), lend + 1);    // a lend not made yet
+  push(ChunkAt(chunk->offset, 100), lend);        // the real one: accepted
+  push(ChunkAt(chunk->offset, 100), lend);        // and again: a duplicate
   // The server drains returns when it next allocates.
   auto next = server_->AllocateChunk(100, In(milliseconds(100)));
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->offset, chunk->offset);  // reused: the return was valid
   server_->DiscardChunk(*next);
   const ConnectionStats after = server_->stats();
-  EXPECT_EQ(after.refused_returns, 5u);
+  EXPECT_EQ(after.refused_returns, 6u);
   EXPECT_EQ(after.pool.lent, 0u);
   EXPECT_EQ(after.pool.held, 0u);
   EXPECT_EQ(after.pool.free, before.free + 1);
   EXPECT_TRUE(server_->ok());  // bogus returns are refused, not fatal
+}
+
+// A duplicate return that arrives after the chunk was returned and lent
+// again must not free the chunk while the peer holds it under its new lend:
+// the duplicate is refused and counted, the pool is untouched, and the
+// connection stays up.
+TEST_F(HostileClientTest, DuplicateReturnAfterRelendIsRefused) {
+  RingConsumer stream0;
+  stream0.Attach(StreamRing(0));
+  // The server lends a chunk on stream 0; the client reads its descriptor.
+  auto lend = [&](Chunk* chunk, Descriptor* received) {
+    absl::StatusOr<Chunk> c =
+        server_->AllocateChunk(100, In(milliseconds(1000)));
+    ASSERT_TRUE(c.ok()) << c.status();
+    MessageHeader h;
+    ASSERT_TRUE(
+        server_
+            ->Send(h, OutgoingPayload::InChunk(*c, 100), In(milliseconds(1000)))
+            .ok());
+    RingMessage m;
+    ASSERT_TRUE(
+        PollUntil([&] { return stream0.TryPop(&m) == PopResult::kOk; }));
+    *chunk = *c;
+    *received = m.desc;
+  };
+  auto give_back = [&](const Descriptor& d) {
+    // What an honest receiver sends back: the chunk's descriptor.
+    ASSERT_EQ(returns_.TryPush(d, nullptr), PushResult::kOk);
+  };
+  Chunk first_chunk, second_chunk;
+  Descriptor first, second;
+  ASSERT_NO_FATAL_FAILURE(lend(&first_chunk, &first));
+  give_back(first);
+  // The server drains the return and reuses the same chunk for its next
+  // message: lent again.
+  ASSERT_NO_FATAL_FAILURE(lend(&second_chunk, &second));
+  ASSERT_EQ(second_chunk.offset, first_chunk.offset);
+  const ConnectionStats before = server_->stats();
+  ASSERT_EQ(before.pool.lent, 1u);
+
+  give_back(first);  // the late duplicate
+  absl::StatusOr<Chunk> next =
+      server_->AllocateChunk(100, In(milliseconds(1000)));  // drains it
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_NE(next->offset, second_chunk.offset)
+      << "a chunk still lent to the peer was handed out again";
+  server_->DiscardChunk(*next);
+  const ConnectionStats after = server_->stats();
+  EXPECT_EQ(after.refused_returns, before.refused_returns + 1);
+  EXPECT_EQ(after.pool.lent, 1u);
+  EXPECT_EQ(after.pool.free, before.pool.free);
+  EXPECT_TRUE(server_->ok());
+
+  // The return of the current lend is taken.
+  give_back(second);
+  absl::StatusOr<Chunk> reused =
+      server_->AllocateChunk(100, In(milliseconds(1000)));
+  ASSERT_TRUE(reused.ok());
+  EXPECT_EQ(reused->offset, second_chunk.offset);
+  server_->DiscardChunk(*reused);
+  EXPECT_EQ(server_->stats().pool.lent, 0u);
+  EXPECT_EQ(server_->stats().refused_returns, before.refused_returns + 1);
 }
 
 TEST_F(HostileClientTest, CorruptHeadIsDetected) {

@@ -79,6 +79,7 @@
 #include <type_traits>
 
 #include "absl/status/statusor.h"
+#include "shmrpc/transport/data_layout.h"
 
 namespace shmrpc::transport {
 
@@ -87,8 +88,9 @@ inline constexpr uint32_t kControlMagic = 0x43524d53;
 
 // Layout and protocol version carried by the handshake and the header. Bump
 // it with any incompatible change to this file, data_layout.h or
-// handshake_wire.h.
-inline constexpr uint16_t kProtocolVersion = 1;
+// handshake_wire.h. Version 2: chunk offsets in 64-byte units and a lend
+// generation in every Descriptor (version 1 had a 64-bit byte offset).
+inline constexpr uint16_t kProtocolVersion = 2;
 
 inline constexpr size_t kCacheLine = 64;
 
@@ -104,22 +106,56 @@ enum class PayloadKind : uint8_t {
 
 // One message as it travels through a ring: a plain 32-byte value that the
 // consumer copies out before looking at it. The transport interprets only the
-// payload fields (payload, segment, offset, length) and `stream`; kind, flags,
-// generation and aux belong to the layer above and pass through unchanged.
+// payload fields (payload, segment, offset_units, lend, length) and `stream`;
+// kind, flags, generation and aux belong to the layer above and pass through
+// unchanged.
+//
+//   0         4      8        12       16           20    24     26
+//   +---------+------+--------+--------+------------+-----+------+-------+
+//   | offset_ | lend | length | stream | generation | aux | kind | flags |
+//   | units   |      |        |        |            |     |      |       |
+//   +---------+------+--------+--------+------------+-----+------+-------+
+//   28        29        30
+//   +---------+---------+----------+
+//   | payload | segment | reserved |
+//   +---------+---------+----------+
+//
+// A chunk's offset travels in kChunkAlignment (64-byte) units, so any chunk
+// of a segment of up to 256 GiB can be named (segments are at most 64 GiB)
+// and a misaligned offset cannot even be expressed. `lend` is the chunk's
+// lending generation: the owner bumps it every time it lends the chunk
+// (ChunkPool::MarkLent), and the receiver echoes it in the chunk's return, so
+// a late duplicate return of an earlier lend cannot free the chunk while it is
+// lent again.
 struct Descriptor {
-  uint64_t offset;      // kChunk: byte offset of the chunk in the segment
-  uint32_t length;      // payload bytes
-  uint32_t stream;      // stream id: index of a stream ring, < stream_count
-  uint32_t generation;  // upper layer: which use of the stream this is
-  uint32_t aux;         // upper layer: a 32-bit value (e.g. a status code)
-  uint16_t kind;        // upper layer: frame kind
-  uint16_t flags;       // upper layer: frame flags
-  uint8_t payload;      // PayloadKind
-  uint8_t segment;      // kChunk: index of the sender's data segment (0)
-  uint16_t reserved;    // zero
+  uint32_t offset_units;  // kChunk: chunk offset in the segment / 64
+  uint32_t lend;          // kChunk: the chunk's lend generation
+  uint32_t length;        // payload bytes
+  uint32_t stream;        // stream id: index of a stream ring, < stream_count
+  uint32_t generation;    // upper layer: which use of the stream this is
+  uint32_t aux;           // upper layer: a 32-bit value (e.g. a status code)
+  uint16_t kind;          // upper layer: frame kind
+  uint16_t flags;         // upper layer: frame flags
+  uint8_t payload;        // PayloadKind
+  uint8_t segment;        // kChunk: index of the sender's data segment (0)
+  uint16_t reserved;      // zero
+
+  // The chunk's byte offset in the sender's data segment.
+  uint64_t chunk_offset() const {
+    return uint64_t{offset_units} * kChunkAlignment;
+  }
+  // Names the chunk at byte `offset`, a multiple of kChunkAlignment below
+  // 2^32 * kChunkAlignment (every chunk a ChunkPool hands out is).
+  void set_chunk_offset(uint64_t offset) {
+    offset_units = static_cast<uint32_t>(offset / kChunkAlignment);
+  }
 };
-static_assert(sizeof(Descriptor) == 32, "descriptor layout is part of v1");
-static_assert(std::is_trivially_copyable_v<Descriptor>);
+static_assert(sizeof(Descriptor) == 32, "descriptor layout is part of v2");
+static_assert(offsetof(Descriptor, lend) == 4);
+static_assert(offsetof(Descriptor, kind) == 24);
+static_assert(offsetof(Descriptor, payload) == 28);
+static_assert(std::is_trivially_copyable_v<Descriptor> &&
+              std::is_standard_layout_v<Descriptor>);
 
 // A futex word plus an "announced" flag: the shared half of a doorbell
 // (doorbell.h). A side about to sleep sets `announced`, re-checks its

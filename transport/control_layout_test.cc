@@ -260,9 +260,21 @@ TEST(ControlLayoutTest, MaximumConfiguration) {
   EXPECT_EQ(l->size, (end + kPage - 1) / kPage * kPage);
 }
 
-// The fixed-size shared structs keep the byte layout of protocol v1.
+// The fixed-size shared structs keep the byte layout of protocol v2.
 TEST(ControlLayoutTest, SharedStructLayout) {
+  EXPECT_EQ(kProtocolVersion, 2);
   EXPECT_EQ(sizeof(Descriptor), 32u);
+  EXPECT_EQ(offsetof(Descriptor, offset_units), 0u);
+  EXPECT_EQ(offsetof(Descriptor, lend), 4u);
+  EXPECT_EQ(offsetof(Descriptor, length), 8u);
+  EXPECT_EQ(offsetof(Descriptor, stream), 12u);
+  EXPECT_EQ(offsetof(Descriptor, generation), 16u);
+  EXPECT_EQ(offsetof(Descriptor, aux), 20u);
+  EXPECT_EQ(offsetof(Descriptor, kind), 24u);
+  EXPECT_EQ(offsetof(Descriptor, flags), 26u);
+  EXPECT_EQ(offsetof(Descriptor, payload), 28u);
+  EXPECT_EQ(offsetof(Descriptor, segment), 29u);
+  EXPECT_EQ(offsetof(Descriptor, reserved), 30u);
   EXPECT_EQ(sizeof(RingEntry), kEntrySize);
   EXPECT_EQ(sizeof(RingControl), kRingControlSize);
   EXPECT_LE(sizeof(ControlHeader), kControlHeaderSize);

@@ -25,10 +25,11 @@
 // Which chunks are free, held or lent is kept in the owner's private memory
 // (chunk_pool.h), never here, so the peer cannot corrupt the allocator. The
 // header is informational for the peer (and for debugging tools): a receiver
-// never relies on it. What a receiver checks for every chunk descriptor is
-// only: segment index 0, offset a multiple of kChunkAlignment, offset at or
-// past kDataHeaderSize, and offset + length within the segment size it
-// validated at handshake time.
+// never relies on it. What a receiver checks for every chunk descriptor
+// (descriptor_check.h) is only: segment index 0, offset at or past
+// kDataHeaderSize, and offset + length within the segment size it validated
+// at handshake time. Offsets travel in kChunkAlignment units
+// (Descriptor::offset_units), so they are aligned by construction.
 #ifndef SHMRPC_TRANSPORT_DATA_LAYOUT_H_
 #define SHMRPC_TRANSPORT_DATA_LAYOUT_H_
 

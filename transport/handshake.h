@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "shmrpc/transport/chunk_pool.h"
 #include "shmrpc/transport/control_layout.h"
 #include "shmrpc/transport/handshake_wire.h"
@@ -56,18 +57,25 @@ struct HandshakeOptions {
   uint64_t max_peer_segment_size = uint64_t{4} << 30;
 };
 
-// What a client asks for. The server may grant less. Plain value.
+// The number of streams a server grants a client that asks for 0.
+inline constexpr uint32_t kDefaultStreamCount = 256;
+
+// What a client asks for. The server may grant less, never more: ring
+// capacities are rounded up to a power of two (within [kMinRingCapacity,
+// the server's limit]) and the stream count is capped. Plain value.
 struct ClientHandshakeOptions : HandshakeOptions {
-  uint32_t stream_count = 256;   // concurrent streams
+  uint32_t stream_count = 256;   // concurrent streams (0: kDefaultStreamCount)
   uint32_t stream_capacity = 8;  // messages queued per stream
   uint32_t request_capacity = 1024;
 };
 
-// What a server grants at most. Plain value.
+// What a server grants at most. Requests above these limits (any u32 value)
+// are clamped to them, never refused. A limit below the protocol's minimum
+// (1 stream, kMinRingCapacity entries) acts as that minimum. Plain value.
 struct ServerHandshakeOptions : HandshakeOptions {
-  uint32_t max_stream_count = 1024;
-  uint32_t max_stream_capacity = 64;
-  uint32_t max_request_capacity = 4096;
+  uint32_t max_stream_count = 1024;      // capped at kMaxStreamCount
+  uint32_t max_stream_capacity = 64;     // rounded down to a power of two,
+  uint32_t max_request_capacity = 4096;  // capped at the ring maxima
   // Admission control, asked once per handshake right after the peer passed
   // the allow-list and before anything is created for it: a non-OK status
   // refuses the client with Refusal::kResourceExhausted and the status's
@@ -96,6 +104,55 @@ struct Established {
 // or nullopt if the ranges do not meet (or a range is empty).
 std::optional<uint16_t> NegotiateVersion(uint16_t our_min, uint16_t our_max,
                                          uint16_t peer_min, uint16_t peer_max);
+
+// What a hello's checks decided, before any segment is touched. Plain value.
+struct NegotiatedTerms {
+  uint16_t version = 0;
+  uint64_t features = 0;
+  ControlLayout layout{};  // from the granted params, checked by Compute()
+  // The size the peer declared for its data segment; the segment's fd must
+  // have exactly this size (Segment::Adopt checks it).
+  uint64_t peer_segment_size = 0;
+};
+
+// The verdict on a ClientHello. Plain value.
+struct ClientHelloVerdict {
+  Refusal refusal = Refusal::kAccepted;
+  std::string message;    // why, when refused
+  NegotiatedTerms terms;  // valid when accepted
+
+  bool accepted() const { return refusal == Refusal::kAccepted; }
+};
+
+// Server side, pure (no system calls, no allocation beyond the message):
+// checks a received ClientHello record (`bytes`, `truncated`: longer than
+// what was read, `fd_count` fds attached, `fds_truncated`: more were
+// dropped) against `options` and decides what to grant. The server's own
+// data segment has `server_chunk_count` chunks (sizes the server_returns
+// ring). Every value is range-checked before it is used; sizes a client asks
+// for are clamped to the server's limits (any u32 is fine). Refusals carry the
+// code and message the client will see. Does not check credentials or admission
+// (ServerHandshake does that first). Thread-safe.
+ClientHelloVerdict CheckClientHello(absl::Span<const uint8_t> bytes,
+                                    bool truncated, size_t fd_count,
+                                    bool fds_truncated,
+                                    uint32_t server_chunk_count,
+                                    const ServerHandshakeOptions& options);
+
+// Client side, pure: checks a received ServerHello record against what this
+// client offered and asked for (`options`, and `client_chunk_count`, the
+// chunks of its data segment). A refusal in the record becomes its status
+// (RefusalToStatus). kDataLoss for a malformed record; kFailedPrecondition,
+// naming the field, if the server chose a version or features we did not
+// offer, granted more than we asked for (stream_count above what we asked,
+// stream_capacity or request_capacity above the power of two of what we
+// asked), sized the return or notify rings other than both sides' declared
+// chunk and stream counts imply, or announced segment sizes out of bounds or
+// attached other than 2 fds. Thread-safe.
+absl::StatusOr<NegotiatedTerms> CheckServerHello(
+    absl::Span<const uint8_t> bytes, bool truncated, size_t fd_count,
+    bool fds_truncated, uint32_t client_chunk_count,
+    const ClientHandshakeOptions& options);
 
 // Client side. `socket` is connected to a server; sends the ClientHello
 // (creating this side's data segment), waits for the ServerHello until

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -215,6 +217,118 @@ TEST(HandshakeTest, ServerCapsRequestedSizes) {
   EXPECT_EQ(client->layout.params.stream_capacity, 4u);
   EXPECT_EQ(client->layout.params.request_capacity, 16u);
   ASSERT_TRUE(server.get().ok());
+}
+
+// Requests of any u32 size are clamped to the server's limits before they
+// are rounded to a power of two (absl::bit_ceil above 2^31 is undefined
+// behaviour: a crash under UBSan).
+TEST(HandshakeTest, ClampsHugeRequestsToServerLimits) {
+  for (uint32_t huge : {0xFFFFFFFFu, 0x80000001u, 0x80000000u, 0x7FFFFFFFu}) {
+    SCOPED_TRACE(huge);
+    Segment data = MakeDataSegment();
+    ClientHello h = GoodHello(data.size());
+    h.stream_count = huge;
+    h.stream_capacity = huge;
+    h.request_capacity = huge;
+    ServerHandshakeOptions so = ServerOptions();
+    RawOutcome out = SendHello(h, {data.fd()}, so);
+    ASSERT_TRUE(out.server_status.ok()) << out.server_status;
+    EXPECT_EQ(out.reply.refusal, static_cast<uint16_t>(Refusal::kAccepted))
+        << out.reply.message;
+    EXPECT_EQ(out.reply.params.stream_count, so.max_stream_count);
+    EXPECT_EQ(out.reply.params.stream_capacity, so.max_stream_capacity);
+    EXPECT_EQ(out.reply.params.request_capacity, so.max_request_capacity);
+    EXPECT_EQ(out.reply_fds, 2u);
+  }
+}
+
+// The server's limits are honoured for every request, including ones that
+// are not powers of two, zero, or far beyond the protocol's maxima; and
+// whatever it grants, a client that asked for exactly that accepts.
+TEST(HandshakeTest, CheckClientHelloGrantsWithinLimitsForAnyRequest) {
+  const uint32_t values[] = {0,
+                             1,
+                             2,
+                             3,
+                             7,
+                             8,
+                             9,
+                             255,
+                             256,
+                             257,
+                             4095,
+                             4096,
+                             4097,
+                             65535,
+                             65536,
+                             65537,
+                             1u << 31,
+                             (1u << 31) - 1,
+                             (1u << 31) + 1,
+                             0xFFFFFFFEu,
+                             0xFFFFFFFFu};
+  ServerHandshakeOptions so = ServerOptions();
+  so.max_stream_count = 100;
+  so.max_stream_capacity = 100;  // not a power of two: 64 at most
+  so.max_request_capacity = 1000;
+  for (uint32_t v : values) {
+    SCOPED_TRACE(v);
+    ClientHello h = GoodHello(1 << 20);
+    h.stream_count = v;
+    h.stream_capacity = v;
+    h.request_capacity = v;
+    ClientHelloVerdict verdict = CheckClientHello(
+        {reinterpret_cast<const uint8_t*>(&h), sizeof(h)}, false, 1, false,
+        /*server_chunk_count=*/12, so);
+    ASSERT_TRUE(verdict.accepted()) << verdict.message;
+    const ControlParams& p = verdict.terms.layout.params;
+    EXPECT_GE(p.stream_count, 1u);
+    EXPECT_LE(p.stream_count, 100u);
+    EXPECT_LE(p.stream_capacity, 64u);
+    EXPECT_LE(p.request_capacity, 512u);
+    EXPECT_GE(p.stream_capacity, kMinRingCapacity);
+    if (v != 0) {
+      EXPECT_LE(p.stream_count, v);
+    }
+    EXPECT_TRUE(ControlLayout::Compute(p).ok());
+
+    // The reply this grant makes, checked by a client that asked for `v`.
+    ServerHello reply{};
+    reply.header.magic = kHandshakeMagic;
+    reply.header.type = static_cast<uint16_t>(WireType::kServerHello);
+    reply.header.length = sizeof(ServerHello);
+    reply.version = verdict.terms.version;
+    reply.min_version = so.min_version;
+    reply.max_version = so.max_version;
+    reply.features = verdict.terms.features;
+    reply.control_segment_size = verdict.terms.layout.size;
+    reply.data_segment_size = 1 << 20;
+    reply.params = p;
+    ClientHandshakeOptions co = ClientOptions();
+    co.stream_count = v;
+    co.stream_capacity = v;
+    co.request_capacity = v;
+    absl::StatusOr<NegotiatedTerms> terms = CheckServerHello(
+        {reinterpret_cast<const uint8_t*>(&reply), sizeof(reply)}, false, 2,
+        false, h.chunk_count, co);
+    ASSERT_TRUE(terms.ok()) << terms.status();
+    EXPECT_EQ(terms->layout.size, verdict.terms.layout.size);
+  }
+}
+
+TEST(HandshakeTest, ServerLimitsBelowTheMinimumActAsTheMinimum) {
+  ServerHandshakeOptions so = ServerOptions();
+  so.max_stream_count = 0;
+  so.max_stream_capacity = 1;
+  so.max_request_capacity = 0;
+  ClientHello h = GoodHello(1 << 20);
+  ClientHelloVerdict verdict =
+      CheckClientHello({reinterpret_cast<const uint8_t*>(&h), sizeof(h)}, false,
+                       1, false, 12, so);
+  ASSERT_TRUE(verdict.accepted()) << verdict.message;
+  EXPECT_EQ(verdict.terms.layout.params.stream_count, 1u);
+  EXPECT_EQ(verdict.terms.layout.params.stream_capacity, kMinRingCapacity);
+  EXPECT_EQ(verdict.terms.layout.params.request_capacity, kMinRingCapacity);
 }
 
 TEST(HandshakeTest, RefusesClientWithNoCommonVersion) {
@@ -441,6 +555,20 @@ TEST(HandshakeTest, ClientTimesOutOnSilentServer) {
   EXPECT_LT(took, milliseconds(2000));
 }
 
+// A server may refuse a client before reading its hello (too many
+// handshakes from its process, out of fds) and close at once; the client's
+// hello then meets a closed socket, but the refusal is still there to read.
+TEST(HandshakeTest, ClientReportsRefusalSentBeforeItsHello) {
+  SocketPair pair;
+  SendRefusal(pair.server.get(), Refusal::kResourceExhausted,
+              "too many handshakes in progress from pid 7", ServerOptions());
+  pair.server.reset();
+  absl::StatusOr<Established> client = ClientHandshake(
+      std::move(pair.client), ClientOptions(), In(milliseconds(5000)));
+  EXPECT_TRUE(absl::IsResourceExhausted(client.status())) << client.status();
+  EXPECT_THAT(client.status().message(), HasSubstr("from pid 7"));
+}
+
 TEST(HandshakeTest, ClientReportsServerHangingUp) {
   SocketPair pair;
   std::thread hangup([&] {
@@ -539,6 +667,108 @@ TEST(HandshakeTest, ClientValidatesWhatTheServerChose) {
         (*f)[0] = unsealed.get();
       });
   EXPECT_THAT(seals.message(), HasSubstr("not sealed"));
+}
+
+// Replaces the genuine control segment of a tampered ServerHello with one
+// laid out for `params`, consistent in every other respect (size, header),
+// as a hostile server would make it. `keep` holds the new segment.
+void ForgeControl(ServerHello* h, std::vector<int>* fds,
+                  const ControlParams& params, std::optional<Segment>* keep) {
+  absl::StatusOr<ControlLayout> layout = ControlLayout::Compute(params);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  absl::StatusOr<Segment> control =
+      Segment::Create("forged-control", layout->size, SealMode::kShared);
+  ASSERT_TRUE(control.ok()) << control.status();
+  auto* header = reinterpret_cast<ControlHeader*>(control->data());
+  header->magic = kControlMagic;
+  header->version = h->version;
+  header->header_size = sizeof(ControlHeader);
+  header->segment_size = layout->size;
+  header->features = h->features;
+  header->params = params;
+  h->params = params;
+  h->control_segment_size = layout->size;
+  (*fds)[0] = control->fd();
+  keep->emplace(std::move(*control));
+}
+
+// A server may grant less than the client asked for, never more: rings the
+// client did not ask for cost it memory, mappings and wake-ups.
+TEST(HandshakeTest, ClientRefusesGrantsBeyondWhatItAskedFor) {
+  // What ClientOptions() asks: 8 streams of 8 entries, 1024 requests; 12
+  // chunks (client_returns: 16). The genuine server grants exactly that.
+  std::optional<Segment> keep;
+  auto forged = [&](std::function<void(ControlParams*)> change) {
+    return ClientAgainstTamperedServer(
+        [&](ServerHello* h, std::vector<int>* fds, auto*) {
+          ControlParams p = h->params;
+          change(&p);
+          ForgeControl(h, fds, p, &keep);
+        });
+  };
+  // The forgery itself is sound: unchanged params are accepted.
+  EXPECT_TRUE(forged([](ControlParams*) {}).ok());
+
+  absl::Status streams = forged([](ControlParams* p) {
+    p->stream_count = 16;
+    p->notify_capacity = 16;
+  });
+  EXPECT_TRUE(absl::IsFailedPrecondition(streams)) << streams;
+  EXPECT_THAT(streams.message(), HasSubstr("stream_count 16"));
+
+  absl::Status depth =
+      forged([](ControlParams* p) { p->stream_capacity = 16; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(depth)) << depth;
+  EXPECT_THAT(depth.message(), HasSubstr("stream_capacity 16"));
+
+  absl::Status requests =
+      forged([](ControlParams* p) { p->request_capacity = 2048; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(requests)) << requests;
+  EXPECT_THAT(requests.message(), HasSubstr("request_capacity 2048"));
+
+  absl::Status client_returns =
+      forged([](ControlParams* p) { p->client_return_capacity = 1024; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(client_returns)) << client_returns;
+  EXPECT_THAT(client_returns.message(),
+              HasSubstr("client_return_capacity 1024"));
+
+  absl::Status notify =
+      forged([](ControlParams* p) { p->notify_capacity = 4096; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(notify)) << notify;
+  EXPECT_THAT(notify.message(), HasSubstr("notify_capacity 4096"));
+
+  // The server's small pool (8 x 256 B, 4 x 4 KiB) fits in a few pages: it
+  // can never lend 65536 chunks.
+  absl::Status server_returns =
+      forged([](ControlParams* p) { p->server_return_capacity = 65536; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(server_returns)) << server_returns;
+  EXPECT_THAT(server_returns.message(),
+              HasSubstr("server_return_capacity 65536"));
+}
+
+TEST(HandshakeTest, CheckServerHelloRefusesMalformedRecords) {
+  ClientHandshakeOptions co = ClientOptions();
+  ServerHello reply{};
+  auto check = [&](size_t size, bool truncated) {
+    return CheckServerHello({reinterpret_cast<const uint8_t*>(&reply), size},
+                            truncated, 2, false, 12, co)
+        .status();
+  };
+  EXPECT_TRUE(absl::IsDataLoss(check(sizeof(reply), false)));  // magic 0
+  EXPECT_TRUE(absl::IsDataLoss(check(10, false)));
+  reply.header.magic = kHandshakeMagic;
+  reply.header.type = static_cast<uint16_t>(WireType::kServerHello);
+  reply.header.length = sizeof(ServerHello);
+  EXPECT_TRUE(absl::IsDataLoss(check(sizeof(reply), true)));
+  // A refusal with a message that is not NUL-terminated.
+  reply.refusal = static_cast<uint16_t>(Refusal::kShuttingDown);
+  std::memset(reply.message, 'x', sizeof(reply.message));
+  absl::Status refused = check(sizeof(reply), false);
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr(std::string(255, 'x')));
+  // An unknown refusal code.
+  reply.refusal = 999;
+  EXPECT_TRUE(absl::IsUnknown(check(sizeof(reply), false)));
 }
 
 }  // namespace

@@ -2,20 +2,20 @@
 // Little-endian, fixed layout, no pointers. Every field the peer sends is
 // checked by handshake.cc before use.
 //
-//   client                                              server
-//     |  connect(path)                                     |
-//     |--------------------------------------------------->|  SO_PEERCRED:
-//     |  ClientHello  + SCM_RIGHTS[client data segment]    |  uid allowed?
-//     |--------------------------------------------------->|  versions,
-//     features, |                                                    |  sizes,
-//     seals ok? |  ServerHello  + SCM_RIGHTS[control, server data]   |  (or
-//     ServerHello
-//     |<---------------------------------------------------|   with a refusal
-//     |  SO_PEERCRED: uid allowed? seals, sizes,           |   code + message,
-//     |  header of the control segment ok?                 |   no fds, close)
-//     |                                                    |
-//     |  ... the socket stays open: its hang-up is how     |
-//     |      either side learns that the other is gone ... |
+//   client                                         server
+//     |  connect(path)                                |
+//     |---------------------------------------------->|  SO_PEERCRED: uid
+//     |  ClientHello + SCM_RIGHTS[client data seg]    |  allowed? versions,
+//     |---------------------------------------------->|  features, sizes,
+//     |                                               |  seals ok?
+//     |  ServerHello + SCM_RIGHTS[control, srv data]  |
+//     |<----------------------------------------------|  (or a ServerHello
+//     |  SO_PEERCRED: uid allowed? grants within what |   with a refusal
+//     |  we asked? seals, sizes, header of the        |   code + message,
+//     |  control segment ok?                          |   no fds, close)
+//     |                                               |
+//     |  ... the socket stays open: its hang-up is    |
+//     |      how either side learns the other is gone |
 //
 // Every record starts with a WireHeader:
 //
@@ -61,8 +61,9 @@ namespace shmrpc::transport {
 // "SMRH" read as a little-endian u32: starts every handshake record.
 inline constexpr uint32_t kHandshakeMagic = 0x48524d53;
 
-// The oldest protocol version this build can speak.
-inline constexpr uint16_t kMinProtocolVersion = 1;
+// The oldest protocol version this build can speak (version 1 descriptors
+// carried no lend generation; see control_layout.h).
+inline constexpr uint16_t kMinProtocolVersion = 2;
 
 enum class WireType : uint16_t { kClientHello = 1, kServerHello = 2 };
 

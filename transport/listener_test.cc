@@ -26,6 +26,7 @@ using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
 using shmrpc::testing::In;
+using shmrpc::testing::PollUntil;
 
 ConnectOptions SmallClient(EventLoop* loop) {
   ConnectOptions o;
@@ -144,9 +145,9 @@ TEST_F(ListenerTest, SilentClientTimesOutWithoutBlockingOthers) {
   EXPECT_EQ(listener->stats().timed_out, 1u);
 }
 
-TEST_F(ListenerTest, RefusesBeyondMaxPendingHandshakes) {
+TEST_F(ListenerTest, RefusesBeyondThePerPeerLimit) {
   ListenerOptions options = SmallServer(path_);
-  options.max_pending_handshakes = 1;
+  options.max_pending_handshakes_per_peer = 1;
   auto listener = Start(options);
   absl::StatusOr<UniqueFd> first = ConnectSeqpacket(path_);
   ASSERT_TRUE(first.ok());
@@ -156,6 +157,41 @@ TEST_F(ListenerTest, RefusesBeyondMaxPendingHandshakes) {
   ASSERT_TRUE(second.ok());
   ServerHello h = ReadReply(second->get(), milliseconds(5000));
   EXPECT_EQ(h.refusal, static_cast<uint16_t>(Refusal::kResourceExhausted));
+  EXPECT_THAT(h.message, HasSubstr("from pid"));
+  // A real client of the same process hears the same refusal.
+  auto c = Connect(path_, SmallClient(&loop_));
+  EXPECT_TRUE(absl::IsResourceExhausted(c.status())) << c.status();
+  EXPECT_THAT(c.status().message(), HasSubstr("too many handshakes"));
+  const ListenerStats stats = listener->stats();
+  EXPECT_EQ(stats.refused_peer_limit, 2u);
+  EXPECT_EQ(stats.evicted, 0u);
+  // The first is still pending (not refused): it may still say hello.
+}
+
+TEST_F(ListenerTest, EvictsTheOldestHandshakeWhenTheTableIsFull) {
+  ListenerOptions options = SmallServer(path_);
+  options.max_pending_handshakes = 2;
+  auto listener = Start(options);
+  std::vector<UniqueFd> silent;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<UniqueFd> s = ConnectSeqpacket(path_);
+    ASSERT_TRUE(s.ok());
+    silent.push_back(std::move(*s));
+    std::this_thread::sleep_for(milliseconds(50));  // accepted in this order
+  }
+  // The newcomer took the oldest one's place (all from one pid here).
+  ServerHello h = ReadReply(silent[0].get(), milliseconds(5000));
+  EXPECT_EQ(h.refusal, static_cast<uint16_t>(Refusal::kResourceExhausted));
+  EXPECT_THAT(h.message, HasSubstr("evicted"));
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_TRUE(absl::IsDeadlineExceeded(
+        WaitReadable(silent[i].get(), In(milliseconds(100)))))
+        << i;
+  }
+  // So does a real client, and completes its handshake.
+  EXPECT_TRUE(Connect(path_, SmallClient(&loop_)).ok());
+  EXPECT_TRUE(PollUntil([&] { return listener->stats().accepted == 1; }));
+  EXPECT_EQ(listener->stats().evicted, 2u);
 }
 
 TEST_F(ListenerTest, GarbageDoesNotHurtTheServer) {

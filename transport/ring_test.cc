@@ -66,7 +66,8 @@ class Ring {
 
 Descriptor ChunkDesc(uint64_t n) {
   Descriptor d{};
-  d.offset = 0x1000 + n * 64;
+  d.offset_units = static_cast<uint32_t>(0x40 + n);
+  d.lend = static_cast<uint32_t>(n * 5 + 3);
   d.length = static_cast<uint32_t>(n * 3 + 1);
   d.stream = static_cast<uint32_t>(n % 7);
   d.generation = static_cast<uint32_t>(n * 11);
@@ -87,7 +88,8 @@ Descriptor InlineDesc(uint32_t length, uint32_t tag) {
 }
 
 void ExpectSameDescriptor(const Descriptor& a, const Descriptor& b) {
-  EXPECT_EQ(a.offset, b.offset);
+  EXPECT_EQ(a.offset_units, b.offset_units);
+  EXPECT_EQ(a.lend, b.lend);
   EXPECT_EQ(a.length, b.length);
   EXPECT_EQ(a.stream, b.stream);
   EXPECT_EQ(a.generation, b.generation);
@@ -677,7 +679,8 @@ TEST(RingTest, MultiProducerStress) {
           for (uint32_t b = 8; b < d.length; ++b) bytes[b] = uint8_t(n ^ b);
         } else {
           d.payload = static_cast<uint8_t>(PayloadKind::kChunk);
-          d.offset = (uint64_t{id} << 32) | n;
+          d.offset_units = id;
+          d.lend = n;
         }
         PushResult r = n % 2 == 0
                            ? ring.producer().Push(d, bytes, policy,
@@ -742,7 +745,7 @@ TEST(RingTest, MultiProducerStress) {
       }
       if (!ok) ++errors;
     } else if (out.desc.payload != uint8_t(PayloadKind::kChunk) ||
-               out.desc.offset != ((uint64_t{id} << 32) | n)) {
+               out.desc.offset_units != id || out.desc.lend != n) {
       ++errors;
     }
     ++next[id];

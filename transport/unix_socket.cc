@@ -150,10 +150,23 @@ absl::StatusOr<Record> RecvRecord(int fd, size_t max_bytes, size_t max_fds,
   msg.msg_control = control.data();
   msg.msg_controllen = control.size();
   ssize_t n;
-  do {
+  bool reset = false;
+  for (;;) {
     n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return ErrnoToStatus(errno, "recvmsg");
+    if (n >= 0 || errno == EINTR) {
+      if (n >= 0) break;
+      continue;
+    }
+    // A peer that closed with our record unread resets the connection, and
+    // the kernel reports that (once) before records still queued for us,
+    // such as the refusal the peer sent before closing. Look once more.
+    if (errno == ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
+    if (errno == EAGAIN && reset) errno = ECONNRESET;
+    return ErrnoToStatus(errno, "recvmsg");
+  }
   // Take ownership of every fd first, so that any early return closes them.
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
        c = CMSG_NXTHDR(&msg, c)) {

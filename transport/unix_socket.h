@@ -57,7 +57,9 @@ struct Record {
 absl::Status WaitReadable(int fd, Deadline deadline);
 
 // Receives one record of at most `max_bytes` bytes and `max_fds` fds,
-// waiting until `deadline`. An orderly shutdown by the peer is kUnavailable.
+// waiting until `deadline`. An orderly shutdown by the peer is kUnavailable,
+// and so is a reset, unless a record the peer sent before it closed is still
+// queued: then that record is returned.
 // Fds beyond `max_fds` are closed by the kernel and flagged.
 absl::StatusOr<Record> RecvRecord(int fd, size_t max_bytes, size_t max_fds,
                                   Deadline deadline);

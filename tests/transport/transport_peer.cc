@@ -13,9 +13,19 @@
 //   transport_peer connect-as UID PATH
 //       Switches to UID (needs root), connects, prints the status, and exits
 //       with the status code (0 if the connection was accepted).
+//   transport_peer silent-crowd PATH N
+//       Holds N connections that never send a hello; each one the server
+//       refuses or closes is opened again 50 ms later. Prints "ready" once
+//       all N were connected the first time; runs until killed.
+//   transport_peer knock PATH
+//       Every 20 ms: connects, sends a malformed record and prints what came
+//       back within 500 ms ("knock: refused CODE", "knock: no answer",
+//       "knock: closed", "knock: connect failed"). Runs until killed.
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -146,6 +156,75 @@ int ConnectAs(uid_t uid, const std::string& path) {
   return c.ok() ? 0 : static_cast<int>(c.status().code());
 }
 
+int SilentCrowd(const std::string& path, int n) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<transport::UniqueFd> fds(static_cast<size_t>(n));
+  std::vector<Clock::time_point> reopen_at(fds.size(), Clock::now());
+  bool ready = false;
+  for (;;) {
+    // (Re)connect every slot that is due.
+    const Clock::time_point now = Clock::now();
+    int open = 0;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!fds[i].valid() && now >= reopen_at[i]) {
+        absl::StatusOr<transport::UniqueFd> fd =
+            transport::ConnectSeqpacket(path);
+        if (fd.ok()) {
+          fds[i] = std::move(*fd);
+        } else {
+          reopen_at[i] = now + std::chrono::milliseconds(50);
+        }
+      }
+      if (fds[i].valid()) ++open;
+    }
+    if (!ready && open == n) {
+      Ready();
+      ready = true;
+    }
+    // Wait for the server to refuse or close some of them.
+    std::vector<pollfd> polls;
+    std::vector<size_t> slots;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!fds[i].valid()) continue;
+      polls.push_back(pollfd{fds[i].get(), POLLIN | POLLRDHUP, 0});
+      slots.push_back(i);
+    }
+    ::poll(polls.data(), polls.size(), 10);
+    for (size_t k = 0; k < polls.size(); ++k) {
+      if (polls[k].revents != 0) {
+        fds[slots[k]].reset();
+        reopen_at[slots[k]] = Clock::now() + std::chrono::milliseconds(50);
+      }
+    }
+  }
+}
+
+int Knock(const std::string& path) {
+  for (;;) {
+    absl::StatusOr<transport::UniqueFd> fd = transport::ConnectSeqpacket(path);
+    if (!fd.ok()) {
+      std::printf("knock: connect failed\n");
+    } else {
+      const uint8_t junk[16] = {1, 2, 3, 4};
+      (void)transport::SendRecord(fd->get(), junk, {});
+      absl::StatusOr<transport::Record> reply = transport::RecvRecord(
+          fd->get(), sizeof(transport::ServerHello), 0,
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+      if (reply.ok() && reply->bytes.size() == sizeof(transport::ServerHello)) {
+        transport::ServerHello h;
+        std::memcpy(&h, reply->bytes.data(), sizeof(h));
+        std::printf("knock: refused %d\n", static_cast<int>(h.refusal));
+      } else if (absl::IsDeadlineExceeded(reply.status())) {
+        std::printf("knock: no answer\n");
+      } else {
+        std::printf("knock: closed\n");
+      }
+    }
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace
 }  // namespace shmrpc::testing
 
@@ -166,6 +245,10 @@ int main(int argc, char** argv) {
   if (mode == "hold-client" && argc == 4) {
     return HoldClient(path, std::atoi(argv[3]));
   }
+  if (mode == "silent-crowd" && argc == 4) {
+    return SilentCrowd(path, std::atoi(argv[3]));
+  }
+  if (mode == "knock") return Knock(path);
   if (mode == "connect-as" && argc == 4) {
     return ConnectAs(static_cast<uid_t>(std::atoi(argv[2])), argv[3]);
   }
