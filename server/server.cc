@@ -19,6 +19,7 @@
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
+#include "shmrpc/transport/adaptive_spin.h"
 #include "shmrpc/transport/listener.h"
 #include "shmrpc/transport/peer_copy.h"
 
@@ -31,12 +32,11 @@ using transport::Connection;
 using transport::Descriptor;
 using transport::InboundMessage;
 
-// How long an idle serving thread sleeps before looking around again (a
-// closed connection or a shutdown wakes it at once anyway).
-constexpr std::chrono::milliseconds kIdleSleep{1000};
-// Extra threads (beyond the first two) of a connection exit after this many
-// idle sleeps in a row.
-constexpr int kIdleSleepsBeforeExit = 10;
+// Extra threads (beyond the first two) of a connection exit after sleeping
+// this long without being needed. The first two sleep without a timeout: a
+// request, a kick, a closed connection or a shutdown wakes them, so an idle
+// connection costs no wake-ups at all.
+constexpr std::chrono::seconds kSurplusIdle{10};
 // How long a response may wait for a free chunk or ring space, at most (the
 // call's deadline may end the wait sooner).
 constexpr std::chrono::seconds kSendTimeout{5};
@@ -130,6 +130,8 @@ struct Served : std::enable_shared_from_this<Served> {
   std::atomic<int> threads{0};
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
+  // Whether the poller's spin for the next request pays off.
+  transport::AdaptiveSpin spin;
 };
 
 struct Server::Impl {
@@ -431,7 +433,6 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
   Connection& c = *s.conn;
   transport::Doorbell bell = c.request_bell();
   const auto spin = options.wait.SpinFor(last_bytes);
-  int idle_sleeps = 0;
   // A thread coming back from a call may take over polling at once. A thread
   // that was asleep does so only if a request is waiting: otherwise it would
   // compete for the CPU with a thread still running a call.
@@ -443,12 +444,19 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
       // The poller: spin on the request ring for a while (peeking, which is
       // one load, before taking).
       bool got = c.TryReceiveRequest(m);
-      if (!got && spin.count() > 0) {
-        const auto end = Clock::now() + spin;
-        for (uint32_t i = 1;; ++i) {
-          transport::CpuRelax();
-          if (c.HasRequest() && (got = c.TryReceiveRequest(m))) break;
-          if ((i & 63) == 0 && (Clock::now() >= end || !c.ok())) break;
+      if (!got) {
+        // Only while spinning pays off here (adaptive_spin.h): at a low call
+        // rate the next request is too far away to wait for on a CPU.
+        transport::AdaptiveSpin::Ticket ticket =
+            s.spin.Begin(spin, options.wait.adaptive);
+        if (ticket.budget().count() > 0) {
+          transport::SpinClock clock(ticket.budget());
+          for (;;) {
+            transport::CpuRelax();
+            if (c.HasRequest() && (got = c.TryReceiveRequest(m))) break;
+            if (!clock.Tick([&](Clock::time_point) { return c.ok(); })) break;
+          }
+          s.spin.End(&ticket, got, clock, options.wait.PayoffFor(last_bytes));
         }
       }
       if (got) {
@@ -476,16 +484,12 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
         }
         return true;
       }
-      // Idle: sleep, announced, so that the next request wakes us. Stay the
-      // announced sleeper through idle timeouts, unless another thread has
-      // started polling meanwhile.
-      for (;;) {
+      // Idle: sleep, announced, so that the next request wakes us (as do a
+      // kick, the connection closing and a shutdown, which closes it).
+      {
         const uint32_t key = bell.Announce();
-        if (c.HasRequest() || !c.ok() || stopping.load()) break;
-        if (bell.Sleep(key, Clock::now() + kIdleSleep) !=
-                transport::FutexWaitResult::kTimedOut ||
-            s.token.load(std::memory_order_relaxed)) {
-          break;
+        if (!c.HasRequest() && c.ok() && !stopping.load()) {
+          bell.Sleep(key, transport::kNoDeadline);
         }
       }
       may_poll = false;
@@ -496,10 +500,10 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
     // a waiting client kicks us if its request is not taken soon.
     const uint32_t key = bell.key();
     if (s.token.load(std::memory_order_relaxed) || !c.HasRequest()) {
-      const transport::FutexWaitResult r =
-          bell.SleepUncounted(key, Clock::now() + kIdleSleep);
-      if (r == transport::FutexWaitResult::kTimedOut &&
-          ++idle_sleeps >= kIdleSleepsBeforeExit) {
+      const bool surplus = s.threads.load(std::memory_order_relaxed) > 2;
+      const transport::FutexWaitResult r = bell.SleepUncounted(
+          key, surplus ? Clock::now() + kSurplusIdle : transport::kNoDeadline);
+      if (r == transport::FutexWaitResult::kTimedOut) {
         // Surplus: leave, but never below two threads (one to poll, one to
         // take over). Threads leave the count one at a time.
         int n = s.threads.load();

@@ -62,11 +62,29 @@ struct WaitPolicy {
   std::chrono::nanoseconds spin_per_kib = std::chrono::nanoseconds(512);
   std::chrono::nanoseconds max_spin = std::chrono::milliseconds(5);
 
+  // Whether the layers above adapt the spin to how it pays off
+  // (adaptive_spin.h): spin only while recent spins caught their event soon
+  // enough, and with no more spinning threads than CPUs to spare. Off: always
+  // spin the full budget.
+  bool adaptive = true;
+  // A spin "paid" if its event came within this long (plus spin_per_kib per
+  // KiB of payload, see PayoffFor): about what sleeping and being woken
+  // would have cost instead.
+  std::chrono::nanoseconds payoff = std::chrono::microseconds(20);
+
   // The spin budget for a wait whose peer handles `bytes` of payload:
   // spin + spin_per_kib per KiB, but not beyond max(spin, max_spin).
   std::chrono::nanoseconds SpinFor(size_t bytes) const {
     const auto extra = spin_per_kib * static_cast<int64_t>(bytes >> 10);
     return std::max(spin, std::min(spin + extra, max_spin));
+  }
+
+  // How soon the event of such a wait must come for its spin to have paid:
+  // payoff + spin_per_kib per KiB (the peer's work on the payload), within
+  // SpinFor(bytes).
+  std::chrono::nanoseconds PayoffFor(size_t bytes) const {
+    const auto extra = spin_per_kib * static_cast<int64_t>(bytes >> 10);
+    return std::min(payoff + extra, SpinFor(bytes));
   }
 };
 

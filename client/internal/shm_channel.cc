@@ -793,23 +793,28 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   // busy one. Planned once `sent` is known.
   Clock::time_point next_kick = Clock::time_point::max();
   bool got = take();
-  // Spin for the configured budget.
-  if (!got && conn.wait().spin.count() > 0) {
-    Clock::time_point spin_end{};
-    for (uint32_t i = 1;; ++i) {
-      transport::CpuRelax();
-      if ((got = take())) break;
-      if ((i & 127) == 0) {
-        const auto now = Clock::now();
-        if (i == 128) {
-          sent = now;
-          next_kick = sent + kKickAfter;
-          spin_end = std::min(steady_deadline,
-                              now + conn.wait().SpinFor(request_bytes));
-        }
-        if (now >= spin_end) break;
-        MaybeKick(t, position, now, &next_kick);
+  // Spin for the answer while spinning pays off on this connection
+  // (adaptive_spin.h).
+  if (!got) {
+    transport::AdaptiveSpin::Ticket ticket = conn.spin().Begin(
+        conn.wait().SpinFor(request_bytes), conn.wait().adaptive);
+    if (ticket.budget().count() > 0) {
+      transport::SpinClock clock(ticket.budget());
+      for (;;) {
+        transport::CpuRelax();
+        if ((got = take())) break;
+        const bool more = clock.Tick([&](Clock::time_point now) {
+          if (sent == Clock::time_point{}) {
+            sent = now;
+            next_kick = sent + kKickAfter;
+          }
+          MaybeKick(t, position, now, &next_kick);
+          return now < steady_deadline;
+        });
+        if (!more) break;
       }
+      conn.spin().End(&ticket, got, clock,
+                      conn.wait().PayoffFor(request_bytes));
     }
   }
   if (!got && sent == Clock::time_point{}) {
@@ -913,39 +918,52 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
   // The clock is first read after 128 looks (a fast answer never reads it);
   // the spin budget and the kick are timed from then.
   Clock::time_point sent_at{};
-  Clock::time_point spin_end{};
   // After kKickAfter: if the server has not taken the request, wake an idle
   // server thread to take over from a busy one (as RunUnary does); the
   // completion thread goes on from there.
   Clock::time_point next_kick = Clock::time_point::max();
-  for (uint32_t i = 0;; ++i) {
-    bool got = false;
+  auto take = [&] {
     while (t.TryReceiveStream(sent->stream, &m)) {
-      if (m.descriptor().generation == sent->generation) {
-        got = true;
-        break;
-      }
+      if (m.descriptor().generation == sent->generation) return true;
       m.Release();
     }
-    if (got) {
-      grpc::Status status = Complete(m, *io, conn->limits());
-      m.Release();
-      t.CloseStream(sent->stream);
-      io->Done(status);
-      return;
-    }
-    if ((i & 127) == 127) {
-      const auto now = Clock::now();
-      if (i == 127) {
-        sent_at = now;
-        next_kick = sent_at + kKickAfter;
-        spin_end = std::min(SteadyDeadline(deadline),
-                            now + conn->wait().SpinFor(sent->bytes));
+    return false;
+  };
+  bool got = take();
+  // Spin while spinning pays off on this connection (adaptive_spin.h).
+  if (!got) {
+    transport::AdaptiveSpin::Ticket ticket = conn->spin().Begin(
+        conn->wait().SpinFor(sent->bytes), conn->wait().adaptive);
+    if (ticket.budget().count() > 0) {
+      const transport::Deadline steady_deadline = SteadyDeadline(deadline);
+      transport::SpinClock clock(ticket.budget());
+      for (;;) {
+        transport::CpuRelax();
+        if ((got = take())) break;
+        const bool more = clock.Tick([&](Clock::time_point now) {
+          if (sent_at == Clock::time_point{}) {
+            sent_at = now;
+            next_kick = sent_at + kKickAfter;
+          }
+          MaybeKick(t, sent->position, now, &next_kick);
+          return now < steady_deadline;
+        });
+        if (!more) break;
       }
-      MaybeKick(t, sent->position, now, &next_kick);
-      if (now >= spin_end) break;
+      conn->spin().End(&ticket, got, clock,
+                       conn->wait().PayoffFor(sent->bytes));
     }
-    transport::CpuRelax();
+  }
+  if (got) {
+    grpc::Status status = Complete(m, *io, conn->limits());
+    m.Release();
+    t.CloseStream(sent->stream);
+    io->Done(status);
+    return;
+  }
+  if (sent_at == Clock::time_point{}) {
+    sent_at = Clock::now();
+    next_kick = sent_at + kKickAfter;
   }
   conn->Defer(sent->stream, sent->generation, sent->position, deadline, io,
               sent_at, next_kick);

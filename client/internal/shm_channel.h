@@ -34,6 +34,7 @@
 #include "shmrpc/client/options.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
+#include "shmrpc/transport/adaptive_spin.h"
 #include "shmrpc/transport/connection.h"
 
 namespace shmrpc::internal {
@@ -171,6 +172,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Changes whenever the channel makes a new connection.
   uint64_t epoch() const { return epoch_; }
   const transport::WaitPolicy& wait() const { return wait_; }
+  // Whether callers' spins for their answers pay off on this connection.
+  transport::AdaptiveSpin& spin() { return spin_; }
   const rpc::MessageLimits& limits() const { return limits_; }
 
   // The channel no longer uses this connection: the completion thread exits
@@ -224,6 +227,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   const absl::flat_hash_map<std::string, uint32_t> methods_;
   const uint64_t epoch_;
   const transport::WaitPolicy wait_;
+  transport::AdaptiveSpin spin_;
   const rpc::MessageLimits limits_;
   std::unique_ptr<uint32_t[]> generations_;
 

@@ -1,0 +1,72 @@
+#include "shmrpc/transport/adaptive_spin.h"
+
+#include <sched.h>
+
+#include <algorithm>
+
+namespace shmrpc::transport {
+namespace {
+
+std::atomic<int> g_spinners{0};
+
+int CpusAvailable() {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+  return 1;
+}
+
+}  // namespace
+
+int AdaptiveSpin::MaxSpinners() {
+  // Read once: the affinity rarely changes, and this is on the wait path.
+  static const int max = std::max(1, CpusAvailable() - 1);
+  return max;
+}
+
+int AdaptiveSpin::Spinners() {
+  return g_spinners.load(std::memory_order_relaxed);
+}
+
+void AdaptiveSpin::Ticket::Release() {
+  if (counted_) g_spinners.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = false;
+  budget_ = std::chrono::nanoseconds(0);
+}
+
+AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
+                                         bool adaptive) {
+  Ticket t;
+  if (max.count() <= 0) return t;
+  if (!adaptive) {
+    g_spinners.fetch_add(1, std::memory_order_relaxed);
+    t.counted_ = true;
+    t.budget_ = max;
+    return t;
+  }
+  const uint32_t n = waits_.fetch_add(1, std::memory_order_relaxed);
+  if (history_.load(std::memory_order_relaxed) == 0 && n % kProbeEvery != 0) {
+    return t;  // spinning has not paid lately: sleep at once
+  }
+  if (g_spinners.fetch_add(1, std::memory_order_relaxed) >= MaxSpinners()) {
+    g_spinners.fetch_sub(1, std::memory_order_relaxed);
+    return t;  // every CPU that may spin already does
+  }
+  t.counted_ = true;
+  t.budget_ = max;
+  return t;
+}
+
+void AdaptiveSpin::End(Ticket* ticket, bool got, const SpinClock& clock,
+                       std::chrono::nanoseconds payoff) {
+  const bool paid = got && !clock.preempted() && clock.Elapsed() <= payoff;
+  constexpr uint32_t kMask = (1u << kHistory) - 1;
+  // A lost update between two threads of one place only blurs the history.
+  const uint32_t h = history_.load(std::memory_order_relaxed);
+  history_.store(((h << 1) | (paid ? 1u : 0u)) & kMask,
+                 std::memory_order_relaxed);
+  ticket->Release();
+}
+
+}  // namespace shmrpc::transport

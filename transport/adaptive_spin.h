@@ -1,0 +1,170 @@
+// AdaptiveSpin: whether a waiter should spin before it sleeps, decided from
+// how recent spins at the same place turned out.
+//
+// Spinning buys latency with CPU: a spinning waiter sees the event within
+// ~100 ns, a sleeping one pays a futex wake-up (~5-20 us on a busy core, 100
+// us or more once its CPU has gone idle). That trade pays only when the event
+// comes soon. At a low call rate (the next request is a millisecond away) a
+// fixed 50 us spin is pure waste; and with more spinning threads than CPUs,
+// spinners take the CPU from the very threads they wait for. So:
+//
+//   * A spin "paid" if the event came while spinning, within `payoff` of its
+//     start (about what a sleep and wake-up would have cost, plus the time the
+//     peer needs for the payload), and the spinner was not preempted (two
+//     looks at the clock more than kPreemptedGap apart: the machine is
+//     oversubscribed and spinning only delays the peer).
+//   * A place spins only while one of its last kHistory spins paid. When none
+//     did, it sleeps at once, except that every kProbeEvery-th wait spins
+//     anyway to find out whether things changed; one paying probe turns
+//     spinning back on.
+//   * At most MaxSpinners() threads of the process spin at once (the CPUs
+//     less one, at least one); a waiter that finds them all taken sleeps.
+//
+// Typical use:
+//
+//   AdaptiveSpin::Ticket t =
+//       spin.Begin(policy.SpinFor(bytes), policy.adaptive);
+//   bool got = false;
+//   if (t.budget() > 0ns) {
+//     SpinClock clock(t.budget());
+//     while (!(got = ready()) && clock.Tick()) CpuRelax();
+//     spin.End(&t, got, clock, policy.PayoffFor(bytes));
+//   }
+//   if (!got) sleep...
+//
+// Thread safety: all methods are thread-safe and lock-free; a Ticket belongs
+// to the thread that got it.
+#ifndef SHMRPC_TRANSPORT_ADAPTIVE_SPIN_H_
+#define SHMRPC_TRANSPORT_ADAPTIVE_SPIN_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace shmrpc::transport {
+
+// Watches the clock for a spin loop without reading it on every iteration:
+// the first read happens after kFirstLook iterations (a fast event never
+// reads it), then every kLookEvery. Not thread-safe.
+class SpinClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr uint32_t kFirstLook = 128;
+  static constexpr uint32_t kLookEvery = 64;
+  // A gap this long between two looks means the spinner lost its CPU.
+  static constexpr std::chrono::microseconds kPreemptedGap{50};
+
+  explicit SpinClock(std::chrono::nanoseconds budget) : budget_(budget) {}
+
+  // Counts one iteration; false once the budget is spent (or the spinner
+  // was preempted). `on_look`, if given, runs at each clock read with the
+  // time (for periodic work such as a kick, or a deadline); the spin ends if
+  // it returns false.
+  template <typename OnLook>
+  bool Tick(OnLook&& on_look) {
+    ++iterations_;
+    if (iterations_ < kFirstLook ||
+        (iterations_ - kFirstLook) % kLookEvery != 0) {
+      return true;
+    }
+    const Clock::time_point now = Clock::now();
+    if (iterations_ == kFirstLook) {
+      // About kFirstLook iterations have passed; count them as ~no time.
+      start_ = now;
+      end_ = now + budget_;
+    } else if (now - last_ > kPreemptedGap) {
+      preempted_ = true;
+      return false;
+    }
+    last_ = now;
+    return on_look(now) && now < end_;
+  }
+  bool Tick() {
+    return Tick([](Clock::time_point) { return true; });
+  }
+
+  // How long the spin has lasted (zero if it never read the clock), read at
+  // the end of the spin.
+  std::chrono::nanoseconds Elapsed() const {
+    if (iterations_ < kFirstLook) return std::chrono::nanoseconds(0);
+    return Clock::now() - start_;
+  }
+  bool preempted() const { return preempted_; }
+  // The time of the first look (default-constructed if there was none).
+  Clock::time_point start() const { return start_; }
+
+ private:
+  const std::chrono::nanoseconds budget_;
+  uint32_t iterations_ = 0;
+  bool preempted_ = false;
+  Clock::time_point start_{};
+  Clock::time_point last_{};
+  Clock::time_point end_{};
+};
+
+class AdaptiveSpin {
+ public:
+  // Spins remembered per place (bits of history).
+  static constexpr uint32_t kHistory = 4;
+  // When spinning is off, every this many waits spin anyway (a probe).
+  static constexpr uint32_t kProbeEvery = 16;
+
+  // The permission to spin for one wait. Move-only; must be given back with
+  // End() if budget() is non-zero.
+  class Ticket {
+   public:
+    Ticket() = default;
+    Ticket(Ticket&& other) noexcept
+        : budget_(other.budget_), counted_(other.counted_) {
+      other.budget_ = std::chrono::nanoseconds(0);
+      other.counted_ = false;
+    }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() { Release(); }
+
+    std::chrono::nanoseconds budget() const { return budget_; }
+
+   private:
+    friend class AdaptiveSpin;
+    void Release();
+    std::chrono::nanoseconds budget_{0};
+    bool counted_ = false;  // holds one of the process's spinner places
+  };
+
+  AdaptiveSpin() = default;
+  AdaptiveSpin(const AdaptiveSpin&) = delete;
+  AdaptiveSpin& operator=(const AdaptiveSpin&) = delete;
+
+  // Permission to spin for up to `max` before this wait sleeps: `max` if
+  // spinning paid recently here (or this wait is a probe) and a spinner
+  // place is free, zero otherwise. Not `adaptive`: always `max` (a fixed
+  // spin, as configured), though still counted as a spinner.
+  Ticket Begin(std::chrono::nanoseconds max, bool adaptive = true);
+
+  // Records how the spin of `ticket` went: `got` the event, after
+  // clock.Elapsed(), preempted or not. It paid if it got the event within
+  // `payoff` without being preempted. Gives the spinner place back.
+  void End(Ticket* ticket, bool got, const SpinClock& clock,
+           std::chrono::nanoseconds payoff);
+
+  // True if spinning is on here (for tests and monitoring).
+  bool spinning() const {
+    return history_.load(std::memory_order_relaxed) != 0;
+  }
+
+  // Threads of this process that may spin at once: the CPUs this process may
+  // run on, less one, at least one.
+  static int MaxSpinners();
+  // Threads spinning now, process-wide (for tests).
+  static int Spinners();
+
+ private:
+  // The last kHistory outcomes, newest in bit 0 (1 = paid). Starts "paid".
+  std::atomic<uint32_t> history_{1};
+  std::atomic<uint32_t> waits_{0};
+};
+
+}  // namespace shmrpc::transport
+
+#endif  // SHMRPC_TRANSPORT_ADAPTIVE_SPIN_H_

@@ -1,0 +1,171 @@
+#include "shmrpc/transport/adaptive_spin.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "shmrpc/transport/futex.h"
+
+namespace shmrpc::transport {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::nanoseconds;
+
+constexpr nanoseconds kBudget = microseconds(50);
+constexpr nanoseconds kPayoff = microseconds(20);
+
+// A spin that caught its event at once.
+void Paid(AdaptiveSpin& spin) {
+  AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+  ASSERT_GT(t.budget().count(), 0);
+  SpinClock clock(t.budget());
+  spin.End(&t, /*got=*/true, clock, kPayoff);
+}
+
+// A spin that ran out without its event (as at a low call rate).
+void Wasted(AdaptiveSpin& spin) {
+  AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+  if (t.budget().count() == 0) return;
+  SpinClock clock(t.budget());
+  while (clock.Tick()) CpuRelax();
+  spin.End(&t, /*got=*/false, clock, kPayoff);
+}
+
+TEST(AdaptiveSpinTest, SpinsUntilSpinningStopsPaying) {
+  AdaptiveSpin spin;
+  EXPECT_TRUE(spin.spinning());
+  for (int i = 0; i < 10; ++i) Paid(spin);
+  EXPECT_TRUE(spin.spinning());
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory - 1; ++i) Wasted(spin);
+  EXPECT_TRUE(spin.spinning()) << "one paying spin is still remembered";
+  Wasted(spin);
+  EXPECT_FALSE(spin.spinning());
+}
+
+TEST(AdaptiveSpinTest, SleepsAtOnceWhenOffExceptForProbes) {
+  AdaptiveSpin spin;
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) Wasted(spin);
+  ASSERT_FALSE(spin.spinning());
+  int granted = 0;
+  for (uint32_t i = 0; i < 4 * AdaptiveSpin::kProbeEvery; ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+    if (t.budget().count() > 0) {
+      ++granted;
+      SpinClock clock(t.budget());
+      spin.End(&t, /*got=*/false, clock, kPayoff);
+    }
+  }
+  EXPECT_EQ(granted, 4) << "one probe in every kProbeEvery waits";
+}
+
+TEST(AdaptiveSpinTest, OnePayingProbeTurnsSpinningBackOn) {
+  AdaptiveSpin spin;
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) Wasted(spin);
+  ASSERT_FALSE(spin.spinning());
+  for (uint32_t i = 0; i < AdaptiveSpin::kProbeEvery; ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+    if (t.budget().count() > 0) {
+      SpinClock clock(t.budget());
+      spin.End(&t, /*got=*/true, clock, kPayoff);
+      break;
+    }
+  }
+  EXPECT_TRUE(spin.spinning());
+  EXPECT_GT(spin.Begin(kBudget).budget().count(), 0);
+}
+
+TEST(AdaptiveSpinTest, AnEventLaterThanThePayoffDidNotPay) {
+  AdaptiveSpin spin;
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(microseconds(200));
+    ASSERT_GT(t.budget().count(), 0);
+    SpinClock clock(t.budget());
+    const auto start = SpinClock::Clock::now();
+    // Spin ~60 us (longer than the 20 us payoff), then "get" the event.
+    while (clock.Tick() && SpinClock::Clock::now() - start < microseconds(60)) {
+      CpuRelax();
+    }
+    if (clock.preempted()) GTEST_SKIP() << "preempted on a loaded machine";
+    spin.End(&t, /*got=*/true, clock, kPayoff);
+  }
+  EXPECT_FALSE(spin.spinning());
+}
+
+TEST(AdaptiveSpinTest, NoMoreSpinnersThanCpusToSpare) {
+  const int max = AdaptiveSpin::MaxSpinners();
+  ASSERT_GE(max, 1);
+  std::vector<AdaptiveSpin> places(max + 1);
+  std::vector<AdaptiveSpin::Ticket> held;
+  for (int i = 0; i < max; ++i) {
+    held.push_back(places[i].Begin(kBudget));
+    EXPECT_GT(held.back().budget().count(), 0);
+  }
+  EXPECT_EQ(AdaptiveSpin::Spinners(), max);
+  EXPECT_EQ(places[max].Begin(kBudget).budget().count(), 0)
+      << "every spinner place is taken";
+  held.pop_back();  // a ticket gives its place back when dropped
+  EXPECT_EQ(AdaptiveSpin::Spinners(), max - 1);
+  EXPECT_GT(places[max].Begin(kBudget).budget().count(), 0);
+  held.clear();
+  EXPECT_EQ(AdaptiveSpin::Spinners(), 0);
+}
+
+TEST(AdaptiveSpinTest, NotAdaptiveAlwaysGrantsTheBudget) {
+  AdaptiveSpin spin;
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) Wasted(spin);
+  ASSERT_FALSE(spin.spinning());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(spin.Begin(kBudget, /*adaptive=*/false).budget(), kBudget);
+  }
+  EXPECT_EQ(spin.Begin(nanoseconds(0), /*adaptive=*/false).budget().count(), 0);
+}
+
+TEST(SpinClockTest, AFastEventNeverReadsTheClock) {
+  SpinClock clock(kBudget);
+  for (uint32_t i = 0; i + 1 < SpinClock::kFirstLook; ++i) {
+    ASSERT_TRUE(clock.Tick());
+  }
+  EXPECT_EQ(clock.Elapsed().count(), 0);
+  EXPECT_FALSE(clock.preempted());
+}
+
+TEST(SpinClockTest, EndsWhenTheBudgetIsSpent) {
+  SpinClock clock(microseconds(100));
+  const auto start = SpinClock::Clock::now();
+  while (clock.Tick()) CpuRelax();
+  const auto spent = SpinClock::Clock::now() - start;
+  if (clock.preempted()) GTEST_SKIP() << "preempted on a loaded machine";
+  EXPECT_GE(spent, microseconds(100));
+  EXPECT_GE(clock.Elapsed(), microseconds(100));
+}
+
+TEST(SpinClockTest, NoticesThatItLostItsCpu) {
+  SpinClock clock(std::chrono::milliseconds(100));
+  for (uint32_t i = 0; i < SpinClock::kFirstLook; ++i)
+    ASSERT_TRUE(clock.Tick());
+  // As if preempted: much longer than kPreemptedGap between two looks.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  bool running = true;
+  for (uint32_t i = 0; i < SpinClock::kLookEvery && running; ++i) {
+    running = clock.Tick();
+  }
+  EXPECT_FALSE(running);
+  EXPECT_TRUE(clock.preempted());
+}
+
+TEST(SpinClockTest, OnLookCanEndTheSpin) {
+  SpinClock clock(std::chrono::seconds(1));
+  int looks = 0;
+  bool running = true;
+  while (running) {
+    running =
+        clock.Tick([&](SpinClock::Clock::time_point) { return ++looks < 3; });
+  }
+  EXPECT_EQ(looks, 3);
+}
+
+}  // namespace
+}  // namespace shmrpc::transport
