@@ -32,11 +32,15 @@ using transport::Connection;
 using transport::Descriptor;
 using transport::InboundMessage;
 
-// Extra threads (beyond the first two) of a connection exit after sleeping
-// this long without being needed. The first two sleep without a timeout: a
-// request, a kick, a closed connection or a shutdown wakes them, so an idle
-// connection costs no wake-ups at all.
-constexpr std::chrono::seconds kSurplusIdle{10};
+// A thread that waits while another one polls looks around this often: a
+// request that waits although nobody was kicked (a client that does not
+// kick, or a kick lost to a full machine) is taken within this long. The
+// polling thread itself needs no timeout: every request, a closed connection
+// and a shutdown wake it.
+constexpr std::chrono::milliseconds kStandbyLook{1000};
+// Extra threads (beyond the first two) of a connection exit after this many
+// looks in a row found nothing to do.
+constexpr int kLooksBeforeExit = 10;
 // How long a response may wait for a free chunk or ring space, at most (the
 // call's deadline may end the wait sooner).
 constexpr std::chrono::seconds kSendTimeout{5};
@@ -433,6 +437,7 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
   Connection& c = *s.conn;
   transport::Doorbell bell = c.request_bell();
   const auto spin = options.wait.SpinFor(last_bytes);
+  int idle_looks = 0;
   // A thread coming back from a call may take over polling at once. A thread
   // that was asleep does so only if a request is waiting: otherwise it would
   // compete for the CPU with a thread still running a call.
@@ -500,10 +505,10 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
     // a waiting client kicks us if its request is not taken soon.
     const uint32_t key = bell.key();
     if (s.token.load(std::memory_order_relaxed) || !c.HasRequest()) {
-      const bool surplus = s.threads.load(std::memory_order_relaxed) > 2;
-      const transport::FutexWaitResult r = bell.SleepUncounted(
-          key, surplus ? Clock::now() + kSurplusIdle : transport::kNoDeadline);
-      if (r == transport::FutexWaitResult::kTimedOut) {
+      const transport::FutexWaitResult r =
+          bell.SleepUncounted(key, Clock::now() + kStandbyLook);
+      if (r == transport::FutexWaitResult::kTimedOut &&
+          ++idle_looks >= kLooksBeforeExit) {
         // Surplus: leave, but never below two threads (one to poll, one to
         // take over). Threads leave the count one at a time.
         int n = s.threads.load();

@@ -68,7 +68,8 @@ if [ "$quick" -eq 0 ]; then
   # report them as races (tests/util/sanitizer_suppressions.cc covers the
   # system libraries' own memory calls, nothing of ours).
   sanitized=(//transport/... //tests/transport/... //rpc/... //message/...
-             //client/... //server/... //tests/rpc/...)
+             //client/... //server/... //tests/rpc/... //tests/hostile/...
+             //tests/fault/... //tests/soak/...)
   run "asan" . --config=asan "${sanitized[@]}"
   run "ubsan" . --config=ubsan "${sanitized[@]}"
   run "tsan" . --config=tsan //transport/... //tests/transport/... //rpc/... \
