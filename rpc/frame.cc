@@ -1,5 +1,6 @@
 #include "shmrpc/rpc/frame.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -218,7 +219,9 @@ absl::StatusOr<std::vector<std::string>> DecodeMethodTable(
         absl::StrCat("method table claims ", count, " methods"));
   }
   std::vector<std::string> names;
-  names.reserve(count);
+  // Each name takes at least its 4-byte length: a count the bytes cannot
+  // hold must not make us allocate for it.
+  names.reserve(std::min<size_t>(count, bytes.size() / 4));
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t len;
     absl::string_view name;

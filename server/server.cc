@@ -935,6 +935,9 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
     };
     lo.connection.wait = options_.wait;
     lo.handshake_timeout = options_.handshake_timeout;
+    lo.max_pending_handshakes = options_.max_pending_handshakes;
+    lo.max_pending_handshakes_per_peer =
+        options_.max_pending_handshakes_per_peer;
     absl::StatusOr<std::unique_ptr<transport::Listener>> listener =
         transport::Listener::Start(lo, &raw->loop,
                                    [raw](std::shared_ptr<Connection> c) {

@@ -94,6 +94,13 @@ struct ServerOptions {
   transport::ServerHandshakeOptions handshake;
   // A client that does not complete its handshake in time is dropped.
   std::chrono::milliseconds handshake_timeout{1000};
+  // Handshakes in progress at once, in all and per client process (by its
+  // kernel-reported pid). When all are taken, a newcomer is still admitted:
+  // the oldest handshake of the process holding the most is refused instead,
+  // so silent connections cannot keep other clients out
+  // (transport/listener.h).
+  int max_pending_handshakes = 64;
+  int max_pending_handshakes_per_peer = 16;
 };
 
 // Counters. Plain value.

@@ -28,6 +28,7 @@
 #include "proto/echo.shmrpc.h"
 #include "shmrpc/shmrpc.h"
 #include "tests/hostile/proc_stats.h"
+#include "tests/util/sanitizer_memory.h"  // IWYU pragma: export
 #include "tests/util/subprocess.h"
 
 namespace shmrpc::testing {
@@ -210,15 +211,6 @@ Baseline TakeBaseline(const VictimProcess& victim);
 std::string WaitForBaseline(const VictimProcess& victim, const Baseline& base,
                             int thread_slack, int64_t rss_slack_kib,
                             std::chrono::milliseconds timeout);
-
-// RSS slack for this build: AddressSanitizer keeps freed memory in
-// quarantine and its allocator caches.
-int64_t RssSlackKib();
-
-// Under AddressSanitizer, makes the processes this one starts keep less
-// freed memory (a small quarantine, returned to the system quickly), so
-// that their RSS means something. Call from main() before starting any.
-void LimitSanitizerMemoryOfChildren();
 
 }  // namespace shmrpc::testing
 

@@ -42,10 +42,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Bounds, generous for a loaded 2-core machine; the defects they catch
-// (lost wake-ups, stalls, leaked cancellations) cost seconds or forever.
-constexpr milliseconds kSlowCall{3000};
-constexpr milliseconds kLate{1500};
+// Bounds, generous for a loaded 2-core machine (the slowest call measured
+// there: 50-110 ms, under ASan too), yet below the defects they catch:
+// a completion thread that slept out its one-second linger, a cancellation
+// that took effect only then (~800 ms), lost wake-ups (forever).
+constexpr milliseconds kSlowCall{750};
+constexpr milliseconds kLate{750};
 // The handler's sleep for calls that are cancelled or time out.
 constexpr int kSleepMs = 2000;
 
