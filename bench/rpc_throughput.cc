@@ -23,6 +23,13 @@
 //              with shmrpc::ShmChannelCredentials;
 //   grpc-uds   gRPC over a Unix domain socket (unix:PATH);
 //   grpc-tcp   gRPC over TCP loopback (127.0.0.1:PORT).
+//   grpc-floor gRPC's unchanged stub on a channel whose last interceptor
+//              answers every call at once, in the calling thread, as the
+//              server would (it checks the request and writes the
+//              response): no transport and no server at all. What gRPC's
+//              own client machinery costs per call; shm-creds pays it and
+//              more, so it bounds what shm-creds can reach on this machine
+//              (closed-loop rows only).
 //
 // Rows (`--list` prints their names; `--rows` picks some):
 //   TRANSPORT/tN     closed loop: N threads (1, 2, 4, 8, 32) of one client
@@ -98,6 +105,8 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/support/interceptor.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -192,7 +201,7 @@ std::string DescribeExit(int status) {
 
 // ---- rows -------------------------------------------------------------------
 
-enum class Transport { kShmStub, kShmCreds, kGrpcUds, kGrpcTcp };
+enum class Transport { kShmStub, kShmCreds, kGrpcUds, kGrpcTcp, kGrpcFloor };
 constexpr Transport kAllTransports[] = {
     Transport::kShmStub, Transport::kShmCreds, Transport::kGrpcUds,
     Transport::kGrpcTcp};
@@ -207,6 +216,8 @@ const char* TransportName(Transport t) {
       return "grpc-uds";
     case Transport::kGrpcTcp:
       return "grpc-tcp";
+    case Transport::kGrpcFloor:
+      return "grpc-floor";
   }
   return "?";
 }
@@ -246,7 +257,10 @@ std::vector<RowSpec> AllRows(int open_threads) {
     rows.push_back(r);
   }
   auto closed = [&](const std::string& kind, int processes, int threads) {
-    for (Transport t : kAllTransports) {
+    std::vector<Transport> transports(std::begin(kAllTransports),
+                                      std::end(kAllTransports));
+    transports.push_back(Transport::kGrpcFloor);
+    for (Transport t : transports) {
       RowSpec r;
       r.kind = kind;
       r.transport = t;
@@ -460,6 +474,56 @@ struct Window {
 
 uint64_t NowNs() { return ToNs(Clock::now()); }
 
+// grpc-floor: answers every unary call of gRPC's stub in the calling thread,
+// as LatencyService does, without a transport or a server (gRPC's public
+// experimental interceptor API, as shmrpc's credentials use it).
+class FloorInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    using H = grpc::experimental::InterceptionHookPoints;
+    if (m->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE)) {
+      request_ = static_cast<const LatencyRequest*>(m->GetSendMessage());
+    }
+    if (!hijacked_) {
+      hijacked_ = true;
+      m->Hijack();  // gRPC calls back with this batch's receive ops
+      return;
+    }
+    if (m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
+      auto* response = static_cast<LatencyResponse*>(m->GetRecvMessage());
+      const std::string& in = request_->payload();
+      if (CheckPayload(in.data(), in.size(), request_->seed()) != 0) {
+        status_ = grpc::Status(grpc::StatusCode::DATA_LOSS, "bad request");
+        m->FailHijackedRecvMessage();
+      } else {
+        const uint64_t seed = ResponseSeed(request_->seed(), false);
+        std::string* out = response->mutable_payload();
+        out->resize(in.size());
+        WritePayload(out->data(), out->size(), seed);
+        response->set_seed(seed);
+      }
+    }
+    if (m->QueryInterceptionHookPoint(H::PRE_RECV_STATUS)) {
+      *m->GetRecvStatus() = status_;
+    }
+    m->Proceed();
+  }
+
+ private:
+  bool hijacked_ = false;
+  const LatencyRequest* request_ = nullptr;
+  grpc::Status status_;
+};
+
+class FloorInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new FloorInterceptor();
+  }
+};
+
 // One channel and stub of the row's transport.
 struct Client {
   std::shared_ptr<grpc::Channel> channel;
@@ -493,6 +557,17 @@ Client MakeClient(const WorkerSpec& spec) {
       c.channel = grpc::CreateCustomChannel(
           spec.tcp_target, grpc::InsecureChannelCredentials(), args);
       break;
+    case Transport::kGrpcFloor: {
+      std::vector<std::unique_ptr<
+          grpc::experimental::ClientInterceptorFactoryInterface>>
+          interceptors;
+      interceptors.push_back(std::make_unique<FloorInterceptorFactory>());
+      // Never connects: every call is answered by the interceptor.
+      c.channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+          spec.uds_target, grpc::InsecureChannelCredentials(), args,
+          std::move(interceptors));
+      break;
+    }
   }
   if (c.shm_stub == nullptr) c.grpc_stub = LatencyBench::NewStub(c.channel);
   return c;
@@ -1126,6 +1201,21 @@ void Report(const std::vector<LoadResult>& loads,
     target("shm-creds/" + kind + " calls/s >= 10x grpc-uds/" + kind,
            Find(loads, Transport::kShmCreds, kind),
            Find(loads, Transport::kGrpcUds, kind), false, kCredsVsUds);
+  }
+  // What gRPC's own client machinery leaves for shm-creds.
+  for (const std::string& kind : kinds) {
+    const LoadResult* floor = Find(loads, Transport::kGrpcFloor, kind);
+    const LoadResult* creds = Find(loads, Transport::kShmCreds, kind);
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (floor == nullptr || uds == nullptr || uds->rate() <= 0 ||
+        floor->rate() <= 0) {
+      continue;
+    }
+    std::printf(
+        "floor:  grpc-floor/%-5s (gRPC's stub, no transport) = %5.1fx "
+        "grpc-uds; shm-creds reaches %3.0f%% of it\n",
+        kind.c_str(), floor->rate() / uds->rate(),
+        creds != nullptr ? 100 * creds->rate() / floor->rate() : 0.0);
   }
   target("shm-stub/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmStub, "open1k"),

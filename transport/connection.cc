@@ -258,7 +258,7 @@ void Connection::DiscardChunk(const Chunk& chunk) { pool_.Free(chunk.offset); }
 
 absl::Status Connection::Send(const MessageHeader& header,
                               const OutgoingPayload& payload, Deadline deadline,
-                              uint64_t* request_position) {
+                              uint64_t* request_position, bool* woke_server) {
   if (!ok()) return ClosedStatus();
   Descriptor d{};
   d.stream = header.stream;
@@ -316,7 +316,8 @@ absl::Status Connection::Send(const MessageHeader& header,
   }
   PushResult r = ring->Push(
       d, inline_bytes, options_.wait, deadline, [this] { return !ok(); },
-      role_ == Role::kClient ? request_position : nullptr);
+      role_ == Role::kClient ? request_position : nullptr,
+      role_ == Role::kClient ? woke_server : nullptr);
   if (r != PushResult::kOk) {
     if (lent) pool_.CancelLend(payload.chunk.offset);
     if (r == PushResult::kCorrupt) {

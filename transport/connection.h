@@ -210,9 +210,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // chunk length beyond capacity, stream out of range).
   //
   // For the client, `request_position` (if not null) receives the message's
-  // position in the requests ring, for RequestTaken().
+  // position in the requests ring, for RequestTaken(), and `woke_server` (if
+  // not null) whether sending it woke a server thread that slept waiting for
+  // requests (a hint: it is on its way to take the request).
   absl::Status Send(const MessageHeader& header, const OutgoingPayload& payload,
-                    Deadline deadline, uint64_t* request_position = nullptr);
+                    Deadline deadline, uint64_t* request_position = nullptr,
+                    bool* woke_server = nullptr);
 
   // Client: true once the server has taken the request at `position` off the
   // requests ring. A hint (the server writes the index), never trusted for

@@ -106,14 +106,17 @@ class Doorbell {
   // Called by the notifier after it published (with release order or
   // stronger) the state that a sleeper may be waiting for. Makes a system call
   // only if some waiter announced that it sleeps, and then wakes all the
-  // announced sleepers (not the uncounted ones).
-  void Notify() {
+  // announced sleepers (not the uncounted ones). Returns true if it did (a
+  // hint: the peer may scribble on `announced`).
+  bool Notify() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (word_->announced.load(std::memory_order_relaxed) != 0 &&
         word_->announced.exchange(0, std::memory_order_seq_cst) != 0) {
       word_->seq.fetch_add(1, std::memory_order_release);
       FutexWake(&word_->seq, INT_MAX, kAnnouncedClass);
+      return true;
     }
+    return false;
   }
 
   // Wakes every sleeper unconditionally (used when a connection dies or shuts

@@ -97,9 +97,10 @@ class RingProducer {
   // a longer length is published as is, and the consumer rejects it).
   // Rings the data bell on success.
   // If `position` is not null, it receives the ring position the message
-  // took (the consumer has taken it once head > position).
+  // took (the consumer has taken it once head > position). If `woke` is not
+  // null, it receives whether ringing the bell woke a sleeping consumer.
   PushResult TryPush(const Descriptor& desc, const void* inline_bytes,
-                     uint64_t* position = nullptr);
+                     uint64_t* position = nullptr, bool* woke = nullptr);
 
   // Like TryPush, but when the ring is full waits on the space bell per
   // `policy` until there is space, `stop()` returns true, or `deadline`
@@ -107,7 +108,7 @@ class RingProducer {
   template <typename Stop>
   PushResult Push(const Descriptor& desc, const void* inline_bytes,
                   const WaitPolicy& policy, Deadline deadline, Stop&& stop,
-                  uint64_t* position = nullptr);
+                  uint64_t* position = nullptr, bool* woke = nullptr);
 
   // True if a push would find space right now (may reload the shared head).
   bool HasSpace();
@@ -205,7 +206,7 @@ inline bool RingProducer::HasSpace() {
 
 inline PushResult RingProducer::TryPush(const Descriptor& desc,
                                         const void* inline_bytes,
-                                        uint64_t* position) {
+                                        uint64_t* position, bool* woke) {
   uint64_t pos = claim_.load(std::memory_order_relaxed);
   for (;;) {
     uint64_t head = cached_head_.load(std::memory_order_acquire);
@@ -242,7 +243,8 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
   }
   std::memcpy(&e.desc, &desc, sizeof(Descriptor));
   e.seq.store(pos + 1, std::memory_order_release);
-  data_bell().Notify();
+  const bool woken = data_bell().Notify();
+  if (woke != nullptr) *woke = woken;
   if (position != nullptr) *position = pos;
   return PushResult::kOk;
 }
@@ -250,9 +252,9 @@ inline PushResult RingProducer::TryPush(const Descriptor& desc,
 template <typename Stop>
 PushResult RingProducer::Push(const Descriptor& desc, const void* inline_bytes,
                               const WaitPolicy& policy, Deadline deadline,
-                              Stop&& stop, uint64_t* position) {
+                              Stop&& stop, uint64_t* position, bool* woke) {
   for (;;) {
-    PushResult r = TryPush(desc, inline_bytes, position);
+    PushResult r = TryPush(desc, inline_bytes, position, woke);
     if (r != PushResult::kFull) return r;
     bool corrupt = false;
     WaitStatus w = space_bell().Wait(
