@@ -250,6 +250,11 @@ inline Clock::time_point FromNs(uint64_t ns) {
       std::chrono::nanoseconds(ns)));
 }
 
+// Removes every entry of the directory `dir` (files and sockets; it must
+// hold no subdirectories), then `dir` itself. Best effort: errors are
+// ignored.
+void RemoveFlatDirectory(const std::string& dir);
+
 // Writes all `bytes` of `data` to `fd` (retrying short writes and EINTR).
 absl::Status WriteFull(int fd, const void* data, size_t bytes);
 

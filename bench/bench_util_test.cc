@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -361,6 +362,21 @@ TEST(PipeTest, ReadFullWaitsForEveryByteAndReportsEofAndTimeouts) {
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_EQ(got, 3u);
   ::close(fds[0]);
+}
+
+TEST(RemoveFlatDirectoryTest, RemovesItsFilesThenItself) {
+  char tmpl[] = "/tmp/bench-util-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  for (const char* name : {"a", "b.sock", ".hidden"}) {
+    std::FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  RemoveFlatDirectory(dir);
+  struct stat st;
+  EXPECT_NE(::stat(dir.c_str(), &st), 0) << dir << " is still there";
+  RemoveFlatDirectory(dir);  // gone already: nothing happens
 }
 
 }  // namespace

@@ -149,15 +149,7 @@ pid_t g_dir_owner = 0;
 // Removes g_shm_dir and everything in it (sockets only; no subdirectories).
 void RemoveShmDir() {
   if (g_shm_dir.empty() || ::getpid() != g_dir_owner) return;
-  if (DIR* d = ::opendir(g_shm_dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      ::unlink((g_shm_dir + "/" + name).c_str());
-    }
-    ::closedir(d);
-  }
-  ::rmdir(g_shm_dir.c_str());
+  RemoveFlatDirectory(g_shm_dir);
   g_shm_dir.clear();
 }
 

@@ -164,15 +164,7 @@ std::vector<pid_t> g_children;
 
 void RemoveShmDir() {
   if (g_shm_dir.empty() || ::getpid() != g_main_pid) return;
-  if (DIR* d = ::opendir(g_shm_dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      ::unlink((g_shm_dir + "/" + name).c_str());
-    }
-    ::closedir(d);
-  }
-  ::rmdir(g_shm_dir.c_str());
+  RemoveFlatDirectory(g_shm_dir);
   g_shm_dir.clear();
 }
 
