@@ -45,8 +45,10 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
     t.budget_ = max;
     return t;
   }
-  const uint32_t n = waits_.fetch_add(1, std::memory_order_relaxed);
-  if (history_.load(std::memory_order_relaxed) == 0 && n % kProbeEvery != 0) {
+  // Waits are counted only while spinning is off (to place the probes), so
+  // a place that spins pays no read-modify-write for it.
+  if (history_.load(std::memory_order_relaxed) == 0 &&
+      waits_.fetch_add(1, std::memory_order_relaxed) % kProbeEvery != 0) {
     return t;  // spinning has not paid lately: sleep at once
   }
   if (g_spinners.fetch_add(1, std::memory_order_relaxed) >= MaxSpinners()) {
