@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -137,12 +138,45 @@ TEST_F(ListenerLimitsTest, SilentCrowdOfManyProcessesCannotFillTheTable) {
   EXPECT_GT(stats.evicted, 0u);
 }
 
+// Runs `fn` on `loop`'s thread and waits for it.
+void OnLoop(EventLoop& loop, std::function<void()> fn) {
+  Notification done;
+  loop.RunAt(steady_clock::now(), [&] {
+    fn();
+    done.Notify();
+  });
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(std::chrono::seconds(10)));
+}
+
 // Lowers this process's fd limit to what is open now plus a few, and uses
 // those up, so that the listener's accept4 fails with EMFILE. Restores
-// everything on Release() or destruction.
+// everything on destruction.
+//
+// Everything runs on the listener's loop thread, so it never interleaves
+// with the listener's own fd juggling (giving up the spare fd to refuse a
+// client happens within one loop callback). An fd the listener frees later
+// (a handshake in progress when the hog started, then finished) would let
+// it accept normally again, so the hog tops itself up every 2 ms while it
+// lives.
 class FdHog {
  public:
-  FdHog() {
+  explicit FdHog(EventLoop* loop) : loop_(loop) {
+    OnLoop(*loop_, [this] { Fill(); });
+  }
+  ~FdHog() {
+    OnLoop(*loop_, [this] {
+      active_ = false;
+      loop_->Cancel(timer_);
+      for (int fd : fds_) ::close(fd);
+      fds_.clear();
+      ::setrlimit(RLIMIT_NOFILE, &saved_);
+    });
+  }
+  int exhausted_errno() const { return errno_; }
+
+ private:
+  // Loop thread.
+  void Fill() {
     EXPECT_EQ(::getrlimit(RLIMIT_NOFILE, &saved_), 0);
     int highest = 0;
     if (DIR* d = ::opendir("/proc/self/fd")) {
@@ -155,28 +189,33 @@ class FdHog {
     rlimit lower = saved_;
     lower.rlim_cur = static_cast<rlim_t>(highest) + 9;
     EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &lower), 0);
-    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0) fds_.push_back(null);
+    null_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_ >= 0) fds_.push_back(null_);
+    TopUp();
+  }
+
+  // Loop thread: takes every fd that has come free, then looks again soon.
+  void TopUp() {
+    if (!active_ || null_ < 0) return;
     for (;;) {
-      const int fd = ::fcntl(null, F_DUPFD_CLOEXEC, 0);
-      if (fd < 0) break;
+      const int fd = ::fcntl(null_, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) {
+        if (errno_ == 0) errno_ = errno;  // why the first fill stopped
+        break;
+      }
       fds_.push_back(fd);
     }
-    errno_ = errno;
+    timer_ = loop_->RunAt(steady_clock::now() + milliseconds(2),
+                          [this] { TopUp(); });
   }
-  ~FdHog() { Release(); }
 
-  void Release() {
-    for (int fd : fds_) ::close(fd);
-    fds_.clear();
-    ::setrlimit(RLIMIT_NOFILE, &saved_);
-  }
-  int exhausted_errno() const { return errno_; }
-
- private:
+  EventLoop* loop_;
   rlimit saved_{};
   std::vector<int> fds_;
+  int null_ = -1;
   int errno_ = 0;
+  bool active_ = true;
+  EventLoop::TimerId timer_ = 0;
 };
 
 // CPU time of the calling thread.
@@ -189,13 +228,8 @@ std::chrono::microseconds ThreadCpu() {
 
 // CPU time of `loop`'s thread, read on that thread.
 std::chrono::microseconds LoopCpu(EventLoop& loop) {
-  Notification done;
   std::chrono::microseconds cpu{0};
-  loop.RunAt(steady_clock::now(), [&] {
-    cpu = ThreadCpu();
-    done.Notify();
-  });
-  EXPECT_TRUE(done.WaitForNotificationWithTimeout(std::chrono::seconds(10)));
+  OnLoop(loop, [&] { cpu = ThreadCpu(); });
   return cpu;
 }
 
@@ -214,7 +248,7 @@ TEST_F(ListenerLimitsTest, OutOfFdsTheLoopBacksOffAndRecovers) {
 
   std::chrono::microseconds cpu{0};
   {
-    FdHog hog;
+    FdHog hog(&loop_);
     ASSERT_EQ(hog.exhausted_errno(), EMFILE);
     const std::chrono::microseconds before = LoopCpu(loop_);
     std::this_thread::sleep_for(milliseconds(1000));
