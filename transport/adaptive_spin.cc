@@ -47,7 +47,7 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
   }
   // Waits are counted only while spinning is off (to place the probes), so
   // a place that spins pays no read-modify-write for it.
-  if (history_.load(std::memory_order_relaxed) == 0 &&
+  if (!Paying(history_.load(std::memory_order_relaxed)) &&
       waits_.fetch_add(1, std::memory_order_relaxed) % kProbeEvery != 0) {
     return t;  // spinning has not paid lately: sleep at once
   }

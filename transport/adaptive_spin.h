@@ -13,10 +13,11 @@
 //     peer needs for the payload), and the spinner was not preempted (two
 //     looks at the clock more than kPreemptedGap apart: the machine is
 //     oversubscribed and spinning only delays the peer).
-//   * A place spins only while one of its last kHistory spins paid. When none
-//     did, it sleeps at once, except that every kProbeEvery-th wait spins
-//     anyway to find out whether things changed; one paying probe turns
-//     spinning back on.
+//   * A place spins only while enough of its last kHistory spins paid: one
+//     of them by default (latency first), more for a place whose spins are
+//     known to pay less often (see the constructor). When too few did, it
+//     sleeps at once, except that every kProbeEvery-th wait spins anyway to
+//     find out whether things changed; paying probes turn spinning back on.
 //   * At most MaxSpinners() threads of the process spin at once (the CPUs
 //     less one, at least one); a waiter that finds them all taken sleeps.
 //
@@ -132,7 +133,13 @@ class AdaptiveSpin {
     bool counted_ = false;  // holds one of the process's spinner places
   };
 
-  AdaptiveSpin() = default;
+  // Spinning is on while at least `paid_to_spin` (1 to kHistory) of the last
+  // kHistory spins paid: 1 favours latency (spin while any recent spin
+  // paid), kHistory favours CPU (spin only while nearly every spin pays).
+  explicit AdaptiveSpin(uint32_t paid_to_spin = 1)
+      : paid_to_spin_(paid_to_spin < 1          ? 1
+                      : paid_to_spin > kHistory ? kHistory
+                                                : paid_to_spin) {}
   AdaptiveSpin(const AdaptiveSpin&) = delete;
   AdaptiveSpin& operator=(const AdaptiveSpin&) = delete;
 
@@ -150,7 +157,7 @@ class AdaptiveSpin {
 
   // True if spinning is on here (for tests and monitoring).
   bool spinning() const {
-    return history_.load(std::memory_order_relaxed) != 0;
+    return Paying(history_.load(std::memory_order_relaxed));
   }
 
   // Threads of this process that may spin at once: the CPUs this process may
@@ -160,8 +167,14 @@ class AdaptiveSpin {
   static int Spinners();
 
  private:
+  // Whether a history of outcomes says spin.
+  bool Paying(uint32_t history) const {
+    return static_cast<uint32_t>(__builtin_popcount(history)) >= paid_to_spin_;
+  }
+
+  const uint32_t paid_to_spin_;
   // The last kHistory outcomes, newest in bit 0 (1 = paid). Starts "paid".
-  std::atomic<uint32_t> history_{1};
+  std::atomic<uint32_t> history_{(1u << kHistory) - 1};
   std::atomic<uint32_t> waits_{0};
 };
 

@@ -94,6 +94,44 @@ TEST(AdaptiveSpinTest, AnEventLaterThanThePayoffDidNotPay) {
   EXPECT_FALSE(spin.spinning());
 }
 
+// A place that asks for three paying spins in four stops spinning as soon
+// as two of the last four did not pay, and spins again only once three
+// paid (here: probes).
+TEST(AdaptiveSpinTest, AStricterPlaceNeedsMostSpinsToPay) {
+  AdaptiveSpin spin(/*paid_to_spin=*/3);
+  EXPECT_TRUE(spin.spinning()) << "starts as if every spin had paid";
+  Wasted(spin);
+  EXPECT_TRUE(spin.spinning()) << "three of the last four paid";
+  Paid(spin);
+  Wasted(spin);
+  EXPECT_FALSE(spin.spinning()) << "only two of the last four paid";
+  int probes = 0;
+  for (uint32_t i = 0; i < 8 * AdaptiveSpin::kProbeEvery && !spin.spinning();
+       ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+    if (t.budget().count() == 0) continue;
+    ++probes;
+    SpinClock clock(t.budget());
+    spin.End(&t, /*got=*/true, clock, kPayoff);
+  }
+  EXPECT_TRUE(spin.spinning());
+  // History (newest bit last) 1010; a paying probe makes it 0101, still two
+  // of four; a second one 1011, three of four.
+  EXPECT_EQ(probes, 2);
+}
+
+TEST(AdaptiveSpinTest, TheThresholdIsClampedToTheHistory) {
+  AdaptiveSpin never_below_one(/*paid_to_spin=*/0);
+  for (uint32_t i = 0; i + 1 < AdaptiveSpin::kHistory; ++i) {
+    Wasted(never_below_one);
+  }
+  EXPECT_TRUE(never_below_one.spinning()) << "one paid spin is enough";
+  AdaptiveSpin at_most_all(/*paid_to_spin=*/100);
+  EXPECT_TRUE(at_most_all.spinning()) << "every spin paid so far";
+  Wasted(at_most_all);
+  EXPECT_FALSE(at_most_all.spinning());
+}
+
 TEST(AdaptiveSpinTest, NoMoreSpinnersThanCpusToSpare) {
   const int max = AdaptiveSpin::MaxSpinners();
   ASSERT_GE(max, 1);

@@ -811,8 +811,9 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
   // Spin for the answer while spinning pays off on this connection
   // (adaptive_spin.h).
   if (!got) {
-    transport::AdaptiveSpin::Ticket ticket = conn.spin().Begin(
-        conn.wait().SpinFor(request_bytes), conn.wait().adaptive);
+    transport::AdaptiveSpin::Ticket ticket =
+        conn.spin(woke_server)
+            .Begin(conn.wait().SpinFor(request_bytes), conn.wait().adaptive);
     if (ticket.budget().count() > 0) {
       transport::SpinClock clock(ticket.budget());
       for (;;) {
@@ -828,8 +829,8 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
         });
         if (!more) break;
       }
-      conn.spin().End(&ticket, got, clock,
-                      conn.wait().PayoffFor(request_bytes));
+      conn.spin(woke_server)
+          .End(&ticket, got, clock, conn.wait().PayoffFor(request_bytes));
     }
   }
   if (!got && sent == Clock::time_point{}) {
@@ -948,8 +949,9 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
   bool got = take();
   // Spin while spinning pays off on this connection (adaptive_spin.h).
   if (!got) {
-    transport::AdaptiveSpin::Ticket ticket = conn->spin().Begin(
-        conn->wait().SpinFor(sent->bytes), conn->wait().adaptive);
+    transport::AdaptiveSpin::Ticket ticket =
+        conn->spin(sent->woke_server)
+            .Begin(conn->wait().SpinFor(sent->bytes), conn->wait().adaptive);
     if (ticket.budget().count() > 0) {
       const transport::Deadline steady_deadline = SteadyDeadline(deadline);
       transport::SpinClock clock(ticket.budget());
@@ -966,8 +968,8 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
         });
         if (!more) break;
       }
-      conn->spin().End(&ticket, got, clock,
-                       conn->wait().PayoffFor(sent->bytes));
+      conn->spin(sent->woke_server)
+          .End(&ticket, got, clock, conn->wait().PayoffFor(sent->bytes));
     }
   }
   if (got) {

@@ -172,8 +172,15 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Changes whenever the channel makes a new connection.
   uint64_t epoch() const { return epoch_; }
   const transport::WaitPolicy& wait() const { return wait_; }
-  // Whether callers' spins for their answers pay off on this connection.
-  transport::AdaptiveSpin& spin() { return spin_; }
+  // Whether callers' spins for their answers pay off on this connection,
+  // kept apart for calls whose request found the server's polling thread
+  // awake and for calls whose request had to wake it: the latter's answer
+  // comes only after a wake-up on the server's side, and at a low call rate
+  // (where nearly every request wakes the server) spinning for it rarely
+  // pays, while the former's does under load.
+  transport::AdaptiveSpin& spin(bool woke_server) {
+    return woke_server ? spin_after_wake_ : spin_;
+  }
   const rpc::MessageLimits& limits() const { return limits_; }
 
   // The channel no longer uses this connection: the completion thread exits
@@ -228,6 +235,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   const uint64_t epoch_;
   const transport::WaitPolicy wait_;
   transport::AdaptiveSpin spin_;
+  transport::AdaptiveSpin spin_after_wake_{transport::AdaptiveSpin::kHistory -
+                                           1};
   const rpc::MessageLimits limits_;
   std::unique_ptr<uint32_t[]> generations_;
 
