@@ -176,8 +176,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // kept apart for calls whose request found the server's polling thread
   // awake and for calls whose request had to wake it: the latter's answer
   // comes only after a wake-up on the server's side, and at a low call rate
-  // (where nearly every request wakes the server) spinning for it rarely
-  // pays, while the former's does under load.
+  // (where nearly every request wakes the server) spinning for it pays only
+  // about half the time, so that place spins only while three of its last
+  // four spins paid.
   transport::AdaptiveSpin& spin(bool woke_server) {
     return woke_server ? spin_after_wake_ : spin_;
   }
