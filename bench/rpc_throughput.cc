@@ -29,7 +29,7 @@
 //              response): no transport and no server at all. What gRPC's
 //              own client machinery costs per call; shm-creds pays it and
 //              more, so it bounds what shm-creds can reach on this machine
-//              (closed-loop rows only).
+//              (closed-loop rows: calls/s; open-loop rows: CPU per call).
 //
 // Rows (`--list` prints their names; `--rows` picks some):
 //   TRANSPORT/tN     closed loop: N threads (1, 2, 4, 8, 32) of one client
@@ -266,7 +266,10 @@ std::vector<RowSpec> AllRows(int open_threads) {
   for (int n : kClosedThreads) closed("t" + std::to_string(n), 1, n);
   closed("p2x4", 2, 4);
   for (double rate : kOpenRates) {
-    for (Transport t : kAllTransports) {
+    std::vector<Transport> transports(std::begin(kAllTransports),
+                                      std::end(kAllTransports));
+    transports.push_back(Transport::kGrpcFloor);
+    for (Transport t : transports) {
       RowSpec r;
       r.kind = "open" + std::to_string(static_cast<int>(rate / 1000)) + "k";
       r.transport = t;
@@ -876,6 +879,10 @@ struct LoadResult {
     return calls > 0 ? static_cast<double>(total) / static_cast<double>(calls)
                      : 0;
   }
+  // CPU time of the client process(es) and the server per call.
+  double cpu_per_call_ns() const {
+    return PerCall(client_cpu_ns + server_cpu_ns);
+  }
   double spread() const {
     if (pass_rates.size() < 2) return 0;
     const auto [lo, hi] =
@@ -1171,8 +1178,8 @@ void Report(const std::vector<LoadResult>& loads,
     }
     double ratio = 0;
     if (cpu) {
-      const double mine = a->PerCall(a->client_cpu_ns + a->server_cpu_ns);
-      const double theirs = b->PerCall(b->client_cpu_ns + b->server_cpu_ns);
+      const double mine = a->cpu_per_call_ns();
+      const double theirs = b->cpu_per_call_ns();
       ratio = mine > 0 ? theirs / mine : 0;
     } else {
       ratio = b->rate() > 0 ? a->rate() / b->rate() : 0;
@@ -1215,6 +1222,22 @@ void Report(const std::vector<LoadResult>& loads,
   target("shm-creds/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmCreds, "open1k"),
          Find(loads, Transport::kGrpcUds, "open1k"), true, kCpuVsUdsAt1k);
+  // The CPU gRPC's own client machinery spends per call at a fixed rate,
+  // which shm-creds pays on top of its transport and its server.
+  for (const char* kind : {"open1k", "open10k"}) {
+    const LoadResult* floor = Find(loads, Transport::kGrpcFloor, kind);
+    const LoadResult* creds = Find(loads, Transport::kShmCreds, kind);
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (floor == nullptr || uds == nullptr || floor->cpu_per_call_ns() <= 0) {
+      continue;
+    }
+    std::printf(
+        "floor:  grpc-floor/%-7s (gRPC's stub, no transport) CPU per call "
+        "%5.1fx below grpc-uds; shm-creds spends %4.1fx the floor's\n",
+        kind, uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
+        creds != nullptr ? creds->cpu_per_call_ns() / floor->cpu_per_call_ns()
+                         : 0.0);
+  }
   std::string over;
   for (const LoadResult& r : loads) {
     if (r.max_gap_ns > kMaxGapNs) {
