@@ -32,6 +32,7 @@ int AdaptiveSpin::Spinners() {
 void AdaptiveSpin::Ticket::Release() {
   if (counted_) g_spinners.fetch_sub(1, std::memory_order_relaxed);
   counted_ = false;
+  probe_ = false;
   budget_ = std::chrono::nanoseconds(0);
 }
 
@@ -46,10 +47,16 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
     return t;
   }
   // Waits are counted only while spinning is off (to place the probes), so
-  // a place that spins pays no read-modify-write for it.
-  if (!Paying(history_.load(std::memory_order_relaxed)) &&
-      waits_.fetch_add(1, std::memory_order_relaxed) % kProbeEvery != 0) {
-    return t;  // spinning has not paid lately: sleep at once
+  // a place that spins pays no read-modify-write for it. Races between
+  // threads of one place only move a probe by a wait or two.
+  bool probe = false;
+  if (!Paying(history_.load(std::memory_order_relaxed))) {
+    if (waits_.fetch_add(1, std::memory_order_relaxed) + 1 <
+        probe_every_.load(std::memory_order_relaxed)) {
+      return t;  // spinning has not paid lately: sleep at once
+    }
+    waits_.store(0, std::memory_order_relaxed);
+    probe = true;
   }
   if (g_spinners.fetch_add(1, std::memory_order_relaxed) >= MaxSpinners()) {
     g_spinners.fetch_sub(1, std::memory_order_relaxed);
@@ -57,6 +64,7 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
   }
   t.counted_ = true;
   t.budget_ = max;
+  t.probe_ = probe;
   return t;
 }
 
@@ -68,6 +76,15 @@ void AdaptiveSpin::End(Ticket* ticket, bool got, const SpinClock& clock,
   const uint32_t h = history_.load(std::memory_order_relaxed);
   history_.store(((h << 1) | (paid ? 1u : 0u)) & kMask,
                  std::memory_order_relaxed);
+  if (paid) {
+    if (probe_every_.load(std::memory_order_relaxed) != kProbeEvery) {
+      probe_every_.store(kProbeEvery, std::memory_order_relaxed);
+    }
+  } else if (ticket->probe_) {
+    const uint32_t every = probe_every_.load(std::memory_order_relaxed);
+    probe_every_.store(std::min(every * 2, kMaxProbeEvery),
+                       std::memory_order_relaxed);
+  }
   ticket->Release();
 }
 

@@ -16,8 +16,10 @@
 //   * A place spins only while enough of its last kHistory spins paid: one
 //     of them by default (latency first), more for a place whose spins are
 //     known to pay less often (see the constructor). When too few did, it
-//     sleeps at once, except that every kProbeEvery-th wait spins anyway to
-//     find out whether things changed; paying probes turn spinning back on.
+//     sleeps at once, except that now and then a wait spins anyway to find
+//     out whether things changed (a probe): the kProbeEvery-th wait first,
+//     then, while probes keep failing, twice as many waits apart each time,
+//     up to kMaxProbeEvery. Paying probes turn spinning back on.
 //   * At most MaxSpinners() threads of the process spin at once (the CPUs
 //     less one, at least one); a waiter that finds them all taken sleeps.
 //
@@ -107,8 +109,12 @@ class AdaptiveSpin {
  public:
   // Spins remembered per place (bits of history).
   static constexpr uint32_t kHistory = 4;
-  // When spinning is off, every this many waits spin anyway (a probe).
+  // When spinning is off, every this many waits spin anyway (a probe); after
+  // each probe that did not pay, twice as many, up to kMaxProbeEvery (at a
+  // low call rate a probe is a whole spin budget spent for nothing, and
+  // one in 16 waits made it a few microseconds of every call).
   static constexpr uint32_t kProbeEvery = 16;
+  static constexpr uint32_t kMaxProbeEvery = 512;
 
   // The permission to spin for one wait. Move-only; must be given back with
   // End() if budget() is non-zero.
@@ -116,9 +122,12 @@ class AdaptiveSpin {
    public:
     Ticket() = default;
     Ticket(Ticket&& other) noexcept
-        : budget_(other.budget_), counted_(other.counted_) {
+        : budget_(other.budget_),
+          counted_(other.counted_),
+          probe_(other.probe_) {
       other.budget_ = std::chrono::nanoseconds(0);
       other.counted_ = false;
+      other.probe_ = false;
     }
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
@@ -131,6 +140,7 @@ class AdaptiveSpin {
     void Release();
     std::chrono::nanoseconds budget_{0};
     bool counted_ = false;  // holds one of the process's spinner places
+    bool probe_ = false;    // granted as a probe (spinning was off)
   };
 
   // Spinning is on while at least `paid_to_spin` (1 to kHistory) of the last
@@ -155,6 +165,11 @@ class AdaptiveSpin {
   void End(Ticket* ticket, bool got, const SpinClock& clock,
            std::chrono::nanoseconds payoff);
 
+  // Waits between probes now, while spinning is off (for tests).
+  uint32_t probe_every() const {
+    return probe_every_.load(std::memory_order_relaxed);
+  }
+
   // True if spinning is on here (for tests and monitoring).
   bool spinning() const {
     return Paying(history_.load(std::memory_order_relaxed));
@@ -175,7 +190,10 @@ class AdaptiveSpin {
   const uint32_t paid_to_spin_;
   // The last kHistory outcomes, newest in bit 0 (1 = paid). Starts "paid".
   std::atomic<uint32_t> history_{(1u << kHistory) - 1};
+  // Waits since the last probe, counted only while spinning is off.
   std::atomic<uint32_t> waits_{0};
+  // Waits between probes now (kProbeEvery to kMaxProbeEvery).
+  std::atomic<uint32_t> probe_every_{kProbeEvery};
 };
 
 }  // namespace shmrpc::transport

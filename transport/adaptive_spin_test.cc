@@ -45,20 +45,52 @@ TEST(AdaptiveSpinTest, SpinsUntilSpinningStopsPaying) {
   EXPECT_FALSE(spin.spinning());
 }
 
-TEST(AdaptiveSpinTest, SleepsAtOnceWhenOffExceptForProbes) {
+TEST(AdaptiveSpinTest, SleepsAtOnceWhenOffExceptForProbesThatBackOff) {
   AdaptiveSpin spin;
   for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) Wasted(spin);
   ASSERT_FALSE(spin.spinning());
-  int granted = 0;
-  for (uint32_t i = 0; i < 4 * AdaptiveSpin::kProbeEvery; ++i) {
+  // The waits at which a probe was granted, while every probe fails.
+  std::vector<uint32_t> probes;
+  for (uint32_t i = 1; i <= 4 * 1024; ++i) {
     AdaptiveSpin::Ticket t = spin.Begin(kBudget);
     if (t.budget().count() > 0) {
-      ++granted;
+      probes.push_back(i);
       SpinClock clock(t.budget());
       spin.End(&t, /*got=*/false, clock, kPayoff);
     }
   }
-  EXPECT_EQ(granted, 4) << "one probe in every kProbeEvery waits";
+  // 16 waits to the first probe, then twice as many after each failed one,
+  // up to kMaxProbeEvery.
+  const std::vector<uint32_t> expected = {
+      16,         16 + 32,    48 + 64,    112 + 128,  240 + 256,  496 + 512,
+      1008 + 512, 1520 + 512, 2032 + 512, 2544 + 512, 3056 + 512, 3568 + 512};
+  EXPECT_EQ(probes, expected);
+  EXPECT_EQ(spin.probe_every(), AdaptiveSpin::kMaxProbeEvery);
+}
+
+TEST(AdaptiveSpinTest, APayingSpinBringsProbesBackToTheShortInterval) {
+  AdaptiveSpin spin(/*paid_to_spin=*/AdaptiveSpin::kHistory);
+  Wasted(spin);
+  ASSERT_FALSE(spin.spinning());
+  int failed = 0;
+  for (uint32_t i = 0; failed < 3 && i < 1024; ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+    if (t.budget().count() == 0) continue;
+    SpinClock clock(t.budget());
+    spin.End(&t, /*got=*/false, clock, kPayoff);
+    ++failed;
+  }
+  EXPECT_EQ(spin.probe_every(), 8 * AdaptiveSpin::kProbeEvery);
+  // A probe that pays (not enough to turn spinning on for this place).
+  for (uint32_t i = 0; i < 1024; ++i) {
+    AdaptiveSpin::Ticket t = spin.Begin(kBudget);
+    if (t.budget().count() == 0) continue;
+    SpinClock clock(t.budget());
+    spin.End(&t, /*got=*/true, clock, kPayoff);
+    break;
+  }
+  EXPECT_FALSE(spin.spinning());
+  EXPECT_EQ(spin.probe_every(), AdaptiveSpin::kProbeEvery);
 }
 
 TEST(AdaptiveSpinTest, OnePayingProbeTurnsSpinningBackOn) {
