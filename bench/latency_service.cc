@@ -126,6 +126,7 @@ void RunBenchServerProcess(pid_t parent, int report_fd,
     _exit(5);
   }
   report("port " + std::to_string(port));
+  if (config.also_serve) config.also_serve();
   for (;;) ::pause();  // until the benchmark kills us
 }
 

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -68,6 +69,10 @@ struct BenchServerConfig {
   int max_message_bytes = 0;
   // The shmrpc server's options (waiting, thread caps, ...).
   ServerOptions shm_options;
+  // If set, the server process's main thread runs it once both servers are
+  // up (instead of idling); it must not return. For a floor that has to be
+  // measured as part of the server process (rpc_throughput's wake-floor).
+  std::function<void()> also_serve;
 };
 
 // The body of the forked server process: never returns. Dies with `parent`

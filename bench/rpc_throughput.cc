@@ -30,6 +30,14 @@
 //              own client machinery costs per call; shm-creds pays it and
 //              more, so it bounds what shm-creds can reach on this machine
 //              (closed-loop rows: calls/s; open-loop rows: CPU per call).
+//   wake-floor the least any transport that sleeps between calls costs
+//              (open-loop rows only, bench/wake_floor.h): per call, the
+//              server thread woken from its sleep, 64 B written and checked
+//              each way in shared memory, the caller woken from its sleep,
+//              with the futex calls our transport uses, and no RPC at all.
+//              Its answering thread is the server process's main thread, so
+//              its CPU counts as the server's. It bounds shm-stub's CPU per
+//              call at a fixed rate.
 //
 // Rows (`--list` prints their names; `--rows` picks some):
 //   TRANSPORT/tN     closed loop: N threads (1, 2, 4, 8, 32) of one client
@@ -135,6 +143,7 @@
 #include "absl/status/statusor.h"
 #include "bench/bench_util.h"
 #include "bench/latency_service.h"
+#include "bench/wake_floor.h"
 #include "proto/bench.grpc.pb.h"
 #include "proto/bench.pb.h"
 #include "proto/bench.shmrpc.h"
@@ -193,7 +202,14 @@ std::string DescribeExit(int status) {
 
 // ---- rows -------------------------------------------------------------------
 
-enum class Transport { kShmStub, kShmCreds, kGrpcUds, kGrpcTcp, kGrpcFloor };
+enum class Transport {
+  kShmStub,
+  kShmCreds,
+  kGrpcUds,
+  kGrpcTcp,
+  kGrpcFloor,
+  kWakeFloor
+};
 constexpr Transport kAllTransports[] = {
     Transport::kShmStub, Transport::kShmCreds, Transport::kGrpcUds,
     Transport::kGrpcTcp};
@@ -210,6 +226,8 @@ const char* TransportName(Transport t) {
       return "grpc-tcp";
     case Transport::kGrpcFloor:
       return "grpc-floor";
+    case Transport::kWakeFloor:
+      return "wake-floor";
   }
   return "?";
 }
@@ -269,6 +287,7 @@ std::vector<RowSpec> AllRows(int open_threads) {
     std::vector<Transport> transports(std::begin(kAllTransports),
                                       std::end(kAllTransports));
     transports.push_back(Transport::kGrpcFloor);
+    transports.push_back(Transport::kWakeFloor);
     for (Transport t : transports) {
       RowSpec r;
       r.kind = "open" + std::to_string(static_cast<int>(rate / 1000)) + "k";
@@ -425,6 +444,7 @@ struct WorkerSpec {
   std::string tcp_target;  // 127.0.0.1:PORT
   std::string uds_target;  // unix:PATH
   ShmChannelOptions shm_options;
+  WakeFloor* wake_floor = nullptr;  // shared with the server process
 };
 
 // The window, as the benchmark process sends it.
@@ -519,11 +539,17 @@ class FloorInterceptorFactory final
   }
 };
 
-// One channel and stub of the row's transport.
+// wake-floor's "stub": the shared floor and the caller's slot.
+struct WakeFloorStub {
+  WakeFloor* floor;
+};
+
+// One channel and stub of the row's transport (wake-floor: no channel).
 struct Client {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ShmLatencyBench::Stub> shm_stub;
   std::unique_ptr<LatencyBench::Stub> grpc_stub;
+  std::unique_ptr<WakeFloorStub> wake_floor;
 };
 
 Client MakeClient(const WorkerSpec& spec) {
@@ -563,6 +589,10 @@ Client MakeClient(const WorkerSpec& spec) {
           std::move(interceptors));
       break;
     }
+    case Transport::kWakeFloor:
+      c.wake_floor =
+          std::make_unique<WakeFloorStub>(WakeFloorStub{spec.wake_floor});
+      return c;
   }
   if (c.shm_stub == nullptr) c.grpc_stub = LatencyBench::NewStub(c.channel);
   return c;
@@ -573,9 +603,24 @@ template <typename F>
 void WithStub(Client& c, F&& f) {
   if (c.shm_stub != nullptr) {
     f(*c.shm_stub);
+  } else if (c.wake_floor != nullptr) {
+    f(*c.wake_floor);
   } else {
     f(*c.grpc_stub);
   }
+}
+
+// One call of a row, every payload byte written and checked: `thread` is
+// the calling thread's index (wake-floor's slot).
+template <class Stub>
+absl::Status OneCall(Stub& stub, LatencyRequest& request,
+                     LatencyResponse& response, uint64_t seed, bool shm,
+                     int /*thread*/) {
+  return CheckedRoundTrip(stub, request, response, kPayloadBytes, seed, shm);
+}
+absl::Status OneCall(WakeFloorStub& stub, LatencyRequest&, LatencyResponse&,
+                     uint64_t seed, bool, int thread) {
+  return WakeFloorCall(stub.floor, thread, kPayloadBytes, seed);
 }
 
 // A shm-* channel must be on shared memory; a grpc-* one must not be.
@@ -626,8 +671,8 @@ void CallLoop(const std::string& side, Stub& stub, const WorkerSpec& spec,
       origin = NowNs();
       if (origin >= end) break;
     }
-    const absl::Status s = CheckedRoundTrip(
-        stub, request, response, kPayloadBytes, Mix64(seed_base ^ i), shm);
+    const absl::Status s =
+        OneCall(stub, request, response, Mix64(seed_base ^ i), shm, thread);
     const uint64_t done = NowNs();
     if (!s.ok()) {
       Die(side, std::string(TransportName(t)) + " call: " + s.ToString());
@@ -649,9 +694,9 @@ void CallLoop(const std::string& side, Stub& stub, const WorkerSpec& spec,
   WithStub(client, [&](auto& stub) {
     LatencyRequest request;
     LatencyResponse response;
-    const absl::Status s = CheckedRoundTrip(
-        stub, request, response, kPayloadBytes,
-        Mix64(uint64_t{spec.slice} << 44 | 0xfffff), IsShm(spec.row.transport));
+    const absl::Status s = OneCall(stub, request, response,
+                                   Mix64(uint64_t{spec.slice} << 44 | 0xfffff),
+                                   IsShm(spec.row.transport), /*thread=*/0);
     if (!s.ok()) Die(side, "first call: " + s.ToString());
   });
   CheckPath(side, client, spec.row.transport, "after the first call");
@@ -724,9 +769,8 @@ void CallLoop(const std::string& side, Stub& stub, const WorkerSpec& spec,
     LatencyRequest request;
     LatencyResponse response;
     WithStub(clients.back(), [&](auto& stub) {
-      const absl::Status s =
-          CheckedRoundTrip(stub, request, response, kPayloadBytes,
-                           Mix64(static_cast<uint64_t>(i)), true);
+      const absl::Status s = OneCall(stub, request, response,
+                                     Mix64(static_cast<uint64_t>(i)), true, 0);
       if (!s.ok()) Die(side, "call: " + s.ToString());
     });
     CheckPath(side, clients.back(), spec.row.transport, "after its call");
@@ -1222,6 +1266,22 @@ void Report(const std::vector<LoadResult>& loads,
   target("shm-creds/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmCreds, "open1k"),
          Find(loads, Transport::kGrpcUds, "open1k"), true, kCpuVsUdsAt1k);
+  // What sleeping between calls costs at least, which shm-stub pays and
+  // more.
+  for (const char* kind : {"open1k", "open10k"}) {
+    const LoadResult* floor = Find(loads, Transport::kWakeFloor, kind);
+    const LoadResult* stub = Find(loads, Transport::kShmStub, kind);
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (floor == nullptr || uds == nullptr || floor->cpu_per_call_ns() <= 0) {
+      continue;
+    }
+    std::printf(
+        "floor:  wake-floor/%-7s (a futex wake-up each way, no RPC) CPU per "
+        "call %5.1fx below grpc-uds; shm-stub spends %4.1fx the floor's\n",
+        kind, uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
+        stub != nullptr ? stub->cpu_per_call_ns() / floor->cpu_per_call_ns()
+                        : 0.0);
+  }
   // The CPU gRPC's own client machinery spends per call at a fixed rate,
   // which shm-creds pays on top of its transport and its server.
   for (const char* kind : {"open1k", "open10k"}) {
@@ -1348,6 +1408,10 @@ int Main(int argc, char** argv) {
     server_config.shm_options.wait.spin =
         std::chrono::microseconds(options.server_spin_us);
   }
+  // wake-floor's shared page, inherited by the server (whose main thread
+  // answers it) and by every client process.
+  WakeFloor* const wake_floor = CreateWakeFloor(options.open_threads);
+  server_config.also_serve = [wake_floor] { RunWakeFloorServer(wake_floor); };
   if (CountThreads(0) != 1) Die("main", "more than one thread before fork()");
   int fds[2];
   if (::pipe(fds) != 0)
@@ -1371,6 +1435,7 @@ int Main(int argc, char** argv) {
   env.base.shm_target = "localhost:" + std::to_string(*port);
   env.base.tcp_target = "127.0.0.1:" + std::to_string(*port);
   env.base.uds_target = "unix:" + uds_path;
+  env.base.wake_floor = wake_floor;
   if (options.client_spin_us >= 0) {
     env.base.shm_options.wait.spin =
         std::chrono::microseconds(options.client_spin_us);
