@@ -1297,6 +1297,18 @@ void Report(const std::vector<LoadResult>& loads,
         kind, uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
         creds != nullptr ? creds->cpu_per_call_ns() / floor->cpu_per_call_ns()
                          : 0.0);
+    // shm-creds pays at least both: gRPC's stub in the client, and in the
+    // server what any server that sleeps between calls pays.
+    const LoadResult* wake = Find(loads, Transport::kWakeFloor, kind);
+    if (wake == nullptr) continue;
+    const double bound_ns = floor->PerCall(floor->client_cpu_ns) +
+                            wake->PerCall(wake->server_cpu_ns);
+    if (bound_ns <= 0) continue;
+    std::printf(
+        "bound:  shm-creds/%-8s CPU per call >= grpc-floor's client + "
+        "wake-floor's server = %s: at best %4.1fx below grpc-uds\n",
+        kind, FormatNs(static_cast<uint64_t>(bound_ns)).c_str(),
+        uds->cpu_per_call_ns() / bound_ns);
   }
   std::string over;
   for (const LoadResult& r : loads) {
