@@ -115,11 +115,11 @@ TEST(AdaptiveSpinTest, AnEventLaterThanThePayoffDidNotPay) {
     AdaptiveSpin::Ticket t = spin.Begin(microseconds(200));
     ASSERT_GT(t.budget().count(), 0);
     SpinClock clock(t.budget());
-    const auto start = SpinClock::Clock::now();
-    // Spin ~60 us (longer than the 20 us payoff), then "get" the event.
-    while (clock.Tick() && SpinClock::Clock::now() - start < microseconds(60)) {
-      CpuRelax();
-    }
+    // Spin 60 us as the spin clock counts them (from its first look, which
+    // comes after SpinClock::kFirstLook iterations, however slow those are:
+    // under TSan they take tens of microseconds), longer than the 20 us
+    // payoff, then "get" the event.
+    while (clock.Tick() && clock.Elapsed() < microseconds(60)) CpuRelax();
     if (clock.preempted()) GTEST_SKIP() << "preempted on a loaded machine";
     spin.End(&t, /*got=*/true, clock, kPayoff);
   }
