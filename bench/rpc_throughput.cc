@@ -1266,42 +1266,41 @@ void Report(const std::vector<LoadResult>& loads,
   target("shm-creds/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmCreds, "open1k"),
          Find(loads, Transport::kGrpcUds, "open1k"), true, kCpuVsUdsAt1k);
-  // What sleeping between calls costs at least, which shm-stub pays and
-  // more.
-  for (const char* kind : {"open1k", "open10k"}) {
-    const LoadResult* floor = Find(loads, Transport::kWakeFloor, kind);
-    const LoadResult* stub = Find(loads, Transport::kShmStub, kind);
+  // A floor's CPU per call at a fixed rate against grpc-uds, and how many
+  // times the floor's `mine` spends.
+  auto cpu_floor = [&](const char* kind, Transport floor_t, const char* what,
+                       Transport mine_t) {
+    const LoadResult* floor = Find(loads, floor_t, kind);
+    const LoadResult* mine = Find(loads, mine_t, kind);
     const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
     if (floor == nullptr || uds == nullptr || floor->cpu_per_call_ns() <= 0) {
-      continue;
+      return;
     }
     std::printf(
-        "floor:  wake-floor/%-7s (a futex wake-up each way, no RPC) CPU per "
-        "call %5.1fx below grpc-uds; shm-stub spends %4.1fx the floor's\n",
-        kind, uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
-        stub != nullptr ? stub->cpu_per_call_ns() / floor->cpu_per_call_ns()
+        "floor:  %s/%-7s (%s) CPU per call %5.1fx below grpc-uds; %s spends "
+        "%4.1fx the floor's\n",
+        TransportName(floor_t), kind, what,
+        uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
+        TransportName(mine_t),
+        mine != nullptr ? mine->cpu_per_call_ns() / floor->cpu_per_call_ns()
                         : 0.0);
-  }
-  // The CPU gRPC's own client machinery spends per call at a fixed rate,
-  // which shm-creds pays on top of its transport and its server.
+  };
   for (const char* kind : {"open1k", "open10k"}) {
-    const LoadResult* floor = Find(loads, Transport::kGrpcFloor, kind);
-    const LoadResult* creds = Find(loads, Transport::kShmCreds, kind);
-    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
-    if (floor == nullptr || uds == nullptr || floor->cpu_per_call_ns() <= 0) {
-      continue;
-    }
-    std::printf(
-        "floor:  grpc-floor/%-7s (gRPC's stub, no transport) CPU per call "
-        "%5.1fx below grpc-uds; shm-creds spends %4.1fx the floor's\n",
-        kind, uds->cpu_per_call_ns() / floor->cpu_per_call_ns(),
-        creds != nullptr ? creds->cpu_per_call_ns() / floor->cpu_per_call_ns()
-                         : 0.0);
-    // shm-creds pays at least both: gRPC's stub in the client, and in the
+    // What sleeping between calls costs at least, which shm-stub pays and
+    // more.
+    cpu_floor(kind, Transport::kWakeFloor, "a futex wake-up each way, no RPC",
+              Transport::kShmStub);
+    // What gRPC's own client machinery costs, which shm-creds pays on top of
+    // its transport and its server.
+    cpu_floor(kind, Transport::kGrpcFloor, "gRPC's stub, no transport",
+              Transport::kShmCreds);
+    // So shm-creds pays at least both: gRPC's stub in the client, and in the
     // server what any server that sleeps between calls pays.
+    const LoadResult* grpc_floor = Find(loads, Transport::kGrpcFloor, kind);
     const LoadResult* wake = Find(loads, Transport::kWakeFloor, kind);
-    if (wake == nullptr) continue;
-    const double bound_ns = floor->PerCall(floor->client_cpu_ns) +
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (grpc_floor == nullptr || wake == nullptr || uds == nullptr) continue;
+    const double bound_ns = grpc_floor->PerCall(grpc_floor->client_cpu_ns) +
                             wake->PerCall(wake->server_cpu_ns);
     if (bound_ns <= 0) continue;
     std::printf(

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,7 +66,10 @@ void RunWakeFloorServer(WakeFloor* floor) {
       Slot& s = Slots(floor)[i];
       if (s.state.load(std::memory_order_acquire) != kRequest) continue;
       any = true;
-      const uint32_t bytes = s.bytes;
+      // Read once and clamped: never past the slot, whatever is written
+      // there (a benchmark, but the rule is the project's).
+      const uint32_t bytes =
+          std::min<uint32_t>(s.bytes, kWakeFloorMaxBytes) & ~uint32_t{7};
       const uint64_t seed = s.seed;
       // Read and check the request, write the response: as the RPC server
       // does with the payload (a mismatch is reported to the caller through
@@ -88,6 +92,10 @@ void RunWakeFloorServer(WakeFloor* floor) {
 
 absl::Status WakeFloorCall(WakeFloor* floor, int slot, uint32_t bytes,
                            uint64_t seed) {
+  if (slot < 0 || slot >= floor->slots || bytes > kWakeFloorMaxBytes ||
+      bytes % 8 != 0) {
+    return absl::InvalidArgumentError("wake floor: bad slot or size");
+  }
   Slot& s = Slots(floor)[slot];
   WritePayload(s.request, bytes, seed);
   s.bytes = bytes;

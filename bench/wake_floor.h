@@ -54,7 +54,8 @@ WakeFloor* CreateWakeFloor(int slots);
 // One call from slot `slot`: writes the request's `bytes` (a multiple of 8,
 // at most kWakeFloorMaxBytes) with the pattern for `seed`, wakes the server
 // if it sleeps, sleeps until the response comes and checks its every byte.
-// DataLoss if a payload does not match its pattern.
+// DataLoss if a payload does not match its pattern; InvalidArgument (and
+// nothing sent) for a slot or a size outside this contract.
 absl::Status WakeFloorCall(WakeFloor* floor, int slot, uint32_t bytes,
                            uint64_t seed);
 

@@ -40,5 +40,14 @@ TEST(WakeFloorTest, CallsFromSeveralThreadsCrossProcesses) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
+TEST(WakeFloorTest, RefusesCallsOutsideItsContract) {
+  WakeFloor* floor = CreateWakeFloor(1);  // no server: nothing may wait
+  EXPECT_TRUE(absl::IsInvalidArgument(WakeFloorCall(floor, 1, 64, 0)));
+  EXPECT_TRUE(absl::IsInvalidArgument(WakeFloorCall(floor, -1, 64, 0)));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      WakeFloorCall(floor, 0, kWakeFloorMaxBytes + 8, 0)));
+  EXPECT_TRUE(absl::IsInvalidArgument(WakeFloorCall(floor, 0, 12, 0)));
+}
+
 }  // namespace
 }  // namespace shmrpc::bench
