@@ -49,6 +49,22 @@ std::optional<Report> WaitForReport(ShmProbe::Stub& stub,
   }
 }
 
+grpc::Status EchoProbe(const std::shared_ptr<grpc::Channel>& channel,
+                       const std::string& text) {
+  auto stub = ShmProbe::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  ProbeRequest request;
+  request.set_payload(text);
+  ProbeResponse response;
+  grpc::Status status = stub->Call(&context, request, &response);
+  if (status.ok() && response.payload() != text) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "wrong answer");
+  }
+  return status;
+}
+
 int64_t ProcStatusField(pid_t pid, const std::string& name) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;

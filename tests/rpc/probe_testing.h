@@ -3,6 +3,7 @@
 #ifndef SHMRPC_TESTS_RPC_PROBE_TESTING_H_
 #define SHMRPC_TESTS_RPC_PROBE_TESTING_H_
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -49,6 +50,11 @@ class ProbeServer {
 std::optional<Report> WaitForReport(ShmProbe::Stub& stub,
                                     const std::string& tag,
                                     std::chrono::milliseconds timeout);
+
+// One Call of `text` on `channel` through the generated stub, with a 10 s
+// deadline; DATA_LOSS if the answer is not `text`.
+grpc::Status EchoProbe(const std::shared_ptr<grpc::Channel>& channel,
+                       const std::string& text);
 
 // A "Name:   value kB" (or plain number) field of /proc/<pid>/status, e.g.
 // "VmRSS" in KiB or "Threads"; -1 if absent.

@@ -43,35 +43,19 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& target,
       ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
 }
 
-grpc::Status Echo(const std::shared_ptr<grpc::Channel>& channel,
-                  const std::string& text) {
-  auto stub = ShmProbe::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  ProbeRequest request;
-  request.set_payload(text);
-  ProbeResponse response;
-  grpc::Status status = stub->Call(&context, request, &response);
-  if (status.ok() && response.payload() != text) {
-    return grpc::Status(grpc::StatusCode::DATA_LOSS, "wrong answer");
-  }
-  return status;
-}
-
 TEST_F(ConnectionsTest, ClientsBeyondTheCapFallBackToGrpc) {
   ProbeServer server({"--max-connections=2"});
   ASSERT_NE(server.port(), 0);
   auto first = Channel(server.target(), ShmMode::kRequired);
   auto second = Channel(server.target(), ShmMode::kRequired);
-  ASSERT_TRUE(Echo(first, "1").ok());
-  ASSERT_TRUE(Echo(second, "2").ok());
+  ASSERT_TRUE(EchoProbe(first, "1").ok());
+  ASSERT_TRUE(EchoProbe(second, "2").ok());
   EXPECT_EQ(GetChannelPath(first), ChannelPath::kSharedMemory);
   EXPECT_EQ(GetChannelPath(second), ChannelPath::kSharedMemory);
 
   // The third is refused and uses gRPC; the channel says why.
   auto third = Channel(server.target());
-  const grpc::Status status = Echo(third, "3");
+  const grpc::Status status = EchoProbe(third, "3");
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(GetChannelPath(third), ChannelPath::kGrpc);
   EXPECT_NE(DescribeChannelPath(third).find(
@@ -80,12 +64,13 @@ TEST_F(ConnectionsTest, ClientsBeyondTheCapFallBackToGrpc) {
       << DescribeChannelPath(third);
   // One that requires shared memory fails instead, the way gRPC would.
   auto required = Channel(server.target(), ShmMode::kRequired);
-  EXPECT_EQ(Echo(required, "4").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(EchoProbe(required, "4").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
 
   // The first two keep working over shared memory.
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(Echo(first, "again").ok());
-    ASSERT_TRUE(Echo(second, "again").ok());
+    ASSERT_TRUE(EchoProbe(first, "again").ok());
+    ASSERT_TRUE(EchoProbe(second, "again").ok());
   }
   EXPECT_EQ(GetChannelPath(first), ChannelPath::kSharedMemory);
 
@@ -93,7 +78,7 @@ TEST_F(ConnectionsTest, ClientsBeyondTheCapFallBackToGrpc) {
   first.reset();
   bool moved = false;
   for (int i = 0; i < 200 && !moved; ++i) {
-    moved = Echo(required, "5").ok() &&
+    moved = EchoProbe(required, "5").ok() &&
             GetChannelPath(required) == ChannelPath::kSharedMemory;
     if (!moved) std::this_thread::sleep_for(milliseconds(25));
   }

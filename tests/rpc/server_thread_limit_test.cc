@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "shmrpc/shmrpc.h"
 #include "tests/rpc/probe_service.h"
+#include "tests/rpc/probe_testing.h"
 #include "tests/util/temp_dir.h"
 
 namespace shmrpc::testing {
@@ -122,22 +123,6 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& path, uid_t uid) {
                        options);
 }
 
-grpc::Status Echo(const std::shared_ptr<grpc::Channel>& channel,
-                  const std::string& text) {
-  auto stub = ShmProbe::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  ProbeRequest request;
-  request.set_payload(text);
-  ProbeResponse response;
-  grpc::Status status = stub->Call(&context, request, &response);
-  if (status.ok() && response.payload() != text) {
-    return grpc::Status(grpc::StatusCode::DATA_LOSS, "wrong answer");
-  }
-  return status;
-}
-
 TEST(ThreadLimitTest, ServerSurvivesWhenThreadsCannotBeCreated) {
   if (::geteuid() != 0) {
     GTEST_SKIP() << "needs root to run the server as another uid "
@@ -185,7 +170,7 @@ TEST(ThreadLimitTest, ServerSurvivesWhenThreadsCannotBeCreated) {
   grpc::Status refused;
   for (int i = 0; i < 16 && refused.ok(); ++i) {
     auto channel = Channel(path, uid);
-    grpc::Status s = Echo(channel, "hello " + std::to_string(i));
+    grpc::Status s = EchoProbe(channel, "hello " + std::to_string(i));
     if (s.ok()) {
       served.push_back(channel);
     } else {
@@ -204,7 +189,7 @@ TEST(ThreadLimitTest, ServerSurvivesWhenThreadsCannotBeCreated) {
   ASSERT_EQ(::waitpid(child, &status, WNOHANG), 0) << "the server died";
   for (int round = 0; round < 3; ++round) {
     for (auto& channel : served) {
-      const grpc::Status s = Echo(channel, "still");
+      const grpc::Status s = EchoProbe(channel, "still");
       EXPECT_TRUE(s.ok()) << s.error_message();
       EXPECT_EQ(GetChannelPath(channel), ChannelPath::kSharedMemory);
     }
@@ -214,24 +199,24 @@ TEST(ThreadLimitTest, ServerSurvivesWhenThreadsCannotBeCreated) {
   // admitted, finds its connection closed at once, and fails cleanly too.
   std::this_thread::sleep_for(milliseconds(1200));
   auto closed = Channel(path, uid);
-  const grpc::Status closed_status = Echo(closed, "no thread");
+  const grpc::Status closed_status = EchoProbe(closed, "no thread");
   std::printf("after the refusal period: %s (%d)\n",
               closed_status.error_message().c_str(),
               closed_status.error_code());
   EXPECT_EQ(closed_status.error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_EQ(::waitpid(child, &status, WNOHANG), 0) << "the server died";
-  for (auto& channel : served) EXPECT_TRUE(Echo(channel, "still").ok());
+  for (auto& channel : served) EXPECT_TRUE(EchoProbe(channel, "still").ok());
 
   // Once connections go away and their threads exit, new clients get in.
   served.resize(1);
   bool admitted = false;
   auto late = Channel(path, uid);
   for (int i = 0; i < 200 && !admitted; ++i) {
-    admitted = Echo(late, "late").ok();
+    admitted = EchoProbe(late, "late").ok();
     if (!admitted) std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_TRUE(admitted) << DescribeChannelPath(late);
-  EXPECT_TRUE(Echo(served[0], "first").ok());
+  EXPECT_TRUE(EchoProbe(served[0], "first").ok());
 
   ASSERT_EQ(::write(control[1], "q", 1), 1);
   const std::string stats = ReadLine(report[0], milliseconds(20000));
