@@ -129,11 +129,18 @@ void EncodeExtras(uint16_t flags, const FrameExtras& extras, uint8_t* out) {
 
 absl::StatusOr<DecodedFrame> DecodeFrame(uint16_t flags,
                                          absl::Span<const uint8_t> payload) {
+  DecodedFrame f;
+  if (absl::Status s = DecodeFrame(flags, payload, &f); !s.ok()) return s;
+  return f;
+}
+
+absl::Status DecodeFrame(uint16_t flags, absl::Span<const uint8_t> payload,
+                         DecodedFrame* out) {
   if ((flags & ~kKnownFlags) != 0) {
     return absl::DataLossError(
         absl::StrCat("frame has unknown flags 0x", absl::Hex(flags)));
   }
-  DecodedFrame f;
+  DecodedFrame& f = *out;
   f.flags = flags;
   size_t end = payload.size();
   // Footer, read from the end backwards.
@@ -194,7 +201,7 @@ absl::StatusOr<DecodedFrame> DecodeFrame(uint16_t flags,
       return s;
     }
   }
-  return f;
+  return absl::OkStatus();
 }
 
 std::string EncodeMethodTable(absl::Span<const std::string> names) {

@@ -130,6 +130,11 @@ struct DecodedFrame {
 // entries.
 absl::StatusOr<DecodedFrame> DecodeFrame(uint16_t flags,
                                          absl::Span<const uint8_t> payload);
+// The same into `*out`, which must be default-constructed (a caller's own
+// DecodedFrame on its stack: the frame is not moved on a call's critical
+// path). On error `*out` is left partly filled and must not be used.
+absl::Status DecodeFrame(uint16_t flags, absl::Span<const uint8_t> payload,
+                         DecodedFrame* out);
 
 // The method table a server sends in answer to kListMethodsId: the names
 // (e.g. "/helloworld.Greeter/SayHello") of the methods it serves, whose ids

@@ -579,12 +579,14 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
                                "shmrpc server is shutting down"));
   }
   // Reads the footer and the sections' headers, never the message.
-  absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
-  if (!f.ok()) {
-    return refuse(grpc::Status(
-        grpc::StatusCode::INTERNAL,
-        absl::StrCat("malformed request frame: ", f.status().message())));
+  rpc::DecodedFrame frame;
+  if (absl::Status st = rpc::DecodeFrame(d.flags, m.payload(), &frame);
+      !st.ok()) {
+    return refuse(
+        grpc::Status(grpc::StatusCode::INTERNAL,
+                     absl::StrCat("malformed request frame: ", st.message())));
   }
+  const rpc::DecodedFrame* const f = &frame;
   SysClock::time_point deadline = SysClock::time_point::max();
   if (f->flags & rpc::kHasDeadline) {
     deadline =

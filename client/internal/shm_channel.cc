@@ -297,12 +297,14 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
     return grpc::Status(grpc::StatusCode::INTERNAL,
                         absl::StrCat("unexpected frame kind ", d.kind));
   }
-  absl::StatusOr<rpc::DecodedFrame> f = rpc::DecodeFrame(d.flags, m.payload());
-  if (!f.ok()) {
+  rpc::DecodedFrame frame;
+  if (absl::Status st = rpc::DecodeFrame(d.flags, m.payload(), &frame);
+      !st.ok()) {
     return grpc::Status(
         grpc::StatusCode::INTERNAL,
-        absl::StrCat("malformed response frame: ", f.status().message()));
+        absl::StrCat("malformed response frame: ", st.message()));
   }
+  const rpc::DecodedFrame* const f = &frame;
   if (!(f->flags & rpc::kHasStatus)) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "response has no status");
   }
