@@ -27,7 +27,8 @@ ControlHeader* HeaderOf(const Segment& control) {
 InboundMessage::InboundMessage(InboundMessage&& other) noexcept
     : connection_(std::move(other.connection_)),
       message_(other.message_),
-      data_(std::exchange(other.data_, nullptr)) {
+      data_(std::exchange(other.data_, nullptr)),
+      held_(std::exchange(other.held_, false)) {
   if (message_.desc.payload == kInlineKind) data_ = message_.inline_data;
 }
 
@@ -37,17 +38,19 @@ InboundMessage& InboundMessage::operator=(InboundMessage&& other) noexcept {
     connection_ = std::move(other.connection_);
     message_ = other.message_;
     data_ = std::exchange(other.data_, nullptr);
+    held_ = std::exchange(other.held_, false);
     if (message_.desc.payload == kInlineKind) data_ = message_.inline_data;
   }
   return *this;
 }
 
 void InboundMessage::Release() {
-  if (connection_ == nullptr) return;
-  if (message_.desc.payload == kChunkKind) {
+  if (!held_) return;
+  held_ = false;
+  if (connection_ != nullptr) {
     connection_->ReturnToPeer(message_.desc);
+    connection_.reset();
   }
-  connection_.reset();
   data_ = nullptr;
   message_.desc = Descriptor{};
 }
@@ -425,7 +428,8 @@ absl::Status Connection::Accept(const RingMessage& message,
     return s;
   }
   out->Release();
-  out->connection_ = shared_from_this();
+  if (d.payload == kChunkKind) out->connection_ = shared_from_this();
+  out->held_ = true;
   out->message_ = message;
   out->data_ = d.payload == kChunkKind    ? peer_data_.data() + d.chunk_offset()
                : d.payload == kInlineKind ? out->message_.inline_data

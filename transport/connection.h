@@ -62,7 +62,10 @@ class Connection;
 
 // A received message. Its payload stays valid, and its chunk stays lent to
 // us, until Release() or destruction, which send the chunk back to the peer.
-// Move-only. Not thread-safe.
+// A message whose payload is in a chunk keeps its connection (and so the
+// mapping it reads) alive until then; an inline payload is a private copy
+// inside the message, which holds nothing of the connection (receiving and
+// releasing it touch no shared reference count). Move-only. Not thread-safe.
 class InboundMessage {
  public:
   InboundMessage() = default;
@@ -86,13 +89,14 @@ class InboundMessage {
   // Returns the chunk (if any) to the peer now.
   void Release();
 
-  bool empty() const { return connection_ == nullptr; }
+  bool empty() const { return !held_; }
 
  private:
   friend class Connection;
-  std::shared_ptr<Connection> connection_;
+  std::shared_ptr<Connection> connection_;  // chunk payloads only
   RingMessage message_{};
   const uint8_t* data_ = nullptr;
+  bool held_ = false;
 };
 
 // The upper layer's fields of an outgoing message. Plain value.
