@@ -6,7 +6,11 @@
 
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "proto/echo.pb.h"
@@ -106,6 +110,119 @@ TEST(UnaryMethodHandlerTest, UnparsableRequestIsAnInternalError) {
   ASSERT_TRUE(call.status().has_value());
   EXPECT_EQ(call.status()->error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(service.calls, 0);
+}
+
+// Small calls run on messages the thread keeps between calls: each call must
+// still see exactly what new messages would hold.
+struct Recorder {
+  // What the handler saw on entry.
+  std::vector<std::string> requests;   // the request, serialized
+  std::vector<size_t> response_bytes;  // the response's ByteSizeLong()
+  std::vector<size_t> capacity;        // of the response's payload string
+  size_t reply_bytes = 0;              // payload bytes of the next response
+  std::function<void()> inside;        // runs inside the handler, once
+  static grpc::Status Echo(Recorder* self, ServerContext*,
+                           const EchoRequest* request, EchoResponse* response) {
+    self->requests.push_back(request->SerializeAsString());
+    self->response_bytes.push_back(response->ByteSizeLong());
+    self->capacity.push_back(response->payload().capacity());
+    if (self->inside) std::exchange(self->inside, nullptr)();
+    response->set_payload(std::string(self->reply_bytes, 'r'));
+    response->set_checksum(request->checksum() + 1);
+    response->set_peer("set by the handler");
+    return grpc::Status::OK;
+  }
+};
+
+using RecordingHandler =
+    UnaryMethodHandler<Recorder, EchoRequest, EchoResponse>;
+
+// Runs one call of `request` through `handler`; returns the response.
+EchoResponse Call(RecordingHandler& handler, const EchoRequest& request) {
+  const std::string bytes = request.SerializeAsString();
+  FakeCall call({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  handler.RunUnary(&call);
+  EchoResponse response;
+  EXPECT_TRUE(call.status().has_value() && call.status()->ok());
+  EXPECT_TRUE(response.ParseFromString(call.response()));
+  return response;
+}
+
+TEST(UnaryMethodHandlerTest, EveryCallSeesAnEmptyResponseAndOnlyItsRequest) {
+  Recorder recorder;
+  RecordingHandler handler(&Recorder::Echo, &recorder);
+  EchoRequest full;
+  full.set_payload("first");
+  full.set_checksum(7);
+  full.set_sleep_ms(3);
+  full.set_fail_message("left over?");
+  full.set_server_cancel(true);
+  recorder.reply_bytes = 100;
+  EXPECT_EQ(Call(handler, full).checksum(), 8u);
+  // Fields the first call set, on both messages, must not show through.
+  EchoRequest sparse;
+  sparse.set_payload("second");
+  recorder.reply_bytes = 0;
+  const EchoResponse second = Call(handler, sparse);
+  EXPECT_EQ(second.checksum(), 1u);
+  EXPECT_EQ(second.payload(), "");
+  ASSERT_EQ(recorder.requests.size(), 2u);
+  EXPECT_EQ(recorder.requests[0], full.SerializeAsString());
+  EXPECT_EQ(recorder.requests[1], sparse.SerializeAsString());
+  EXPECT_EQ(recorder.response_bytes, (std::vector<size_t>{0, 0}));
+  // An empty request after them parses to an empty message.
+  Call(handler, EchoRequest());
+  EXPECT_EQ(recorder.requests[2], "");
+}
+
+// The thread keeps its messages after small calls (their capacity is reused)
+// but not after a large response: what one thread keeps stays small.
+TEST(UnaryMethodHandlerTest, AThreadKeepsSmallMessagesOnly) {
+  Recorder recorder;
+  RecordingHandler handler(&Recorder::Echo, &recorder);
+  EchoRequest request;
+  request.set_payload("x");
+  recorder.reply_bytes = 200;  // within kReusedMessageMaxBytes
+  Call(handler, request);
+  recorder.reply_bytes = 1 << 20;
+  Call(handler, request);  // runs on the kept messages
+  recorder.reply_bytes = 0;
+  Call(handler, request);  // after a large response: new messages
+  ASSERT_EQ(recorder.capacity.size(), 3u);
+  EXPECT_GE(recorder.capacity[1], 200u)
+      << "the small call's messages were not kept";
+  EXPECT_LT(recorder.capacity[2], kReusedMessageMaxBytes)
+      << "the thread kept a response of 1 MiB";
+  // A request over the limit runs on new messages (its own arena).
+  EchoRequest large;
+  large.set_payload(std::string(kReusedMessageMaxBytes + 1, 'q'));
+  recorder.reply_bytes = 10;
+  EXPECT_EQ(Call(handler, large).payload(), std::string(10, 'r'));
+  EXPECT_EQ(recorder.requests.back(), large.SerializeAsString());
+}
+
+// A handler that runs a call of the same method on its own thread (as a
+// handler calling straight into its service might): the inner call gets
+// messages of its own, and neither call sees the other's.
+TEST(UnaryMethodHandlerTest, ACallInsideACallOfTheSameMethodIsSeparate) {
+  Recorder recorder;
+  RecordingHandler handler(&Recorder::Echo, &recorder);
+  EchoRequest outer;
+  outer.set_payload("outer");
+  outer.set_checksum(100);
+  EchoRequest inner;
+  inner.set_payload("inner");
+  inner.set_checksum(200);
+  EchoResponse inner_response;
+  recorder.inside = [&] { inner_response = Call(handler, inner); };
+  recorder.reply_bytes = 3;
+  const EchoResponse outer_response = Call(handler, outer);
+  EXPECT_EQ(outer_response.checksum(), 101u);
+  EXPECT_EQ(inner_response.checksum(), 201u);
+  ASSERT_EQ(recorder.requests.size(), 2u);
+  EXPECT_EQ(recorder.requests[0], outer.SerializeAsString());
+  EXPECT_EQ(recorder.requests[1], inner.SerializeAsString());
+  EXPECT_EQ(recorder.response_bytes, (std::vector<size_t>{0, 0}));
 }
 
 }  // namespace
