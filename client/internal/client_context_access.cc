@@ -48,6 +48,10 @@ SHMRPC_PRIVATE_MEMBER(CanceledTag, bool, call_canceled_);
 // slice pointing into the block.
 void Fill(grpc::internal::MetadataMap& map,
           const rpc::DecodedMetadata& entries) {
+  grpc_metadata_array* arr = map.arr();
+  // Nothing to put and nothing there (a fresh context, as every call has):
+  // leave the map as it is, without Reset()'s call through gRPC's core.
+  if (entries.empty() && arr->count == 0 && arr->metadata == nullptr) return;
   map.Reset();  // frees anything a previous use left
   if (entries.empty()) return;
   size_t bytes = entries.size() * sizeof(grpc_metadata);
@@ -64,7 +68,6 @@ void Fill(grpc::internal::MetadataMap& map,
     md[i].value = grpc_slice_from_static_buffer(text, v.size());
     text += v.size();
   }
-  grpc_metadata_array* arr = map.arr();
   arr->metadata = md;
   arr->count = entries.size();
   arr->capacity = entries.size();
