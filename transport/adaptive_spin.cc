@@ -73,9 +73,12 @@ void AdaptiveSpin::End(Ticket* ticket, bool got, const SpinClock& clock,
   const bool paid = got && !clock.preempted() && clock.Elapsed() <= payoff;
   constexpr uint32_t kMask = (1u << kHistory) - 1;
   // A lost update between two threads of one place only blurs the history.
+  // Written only when it changes: a place whose spins keep paying (or keep
+  // not paying) leaves the line shared by every thread that reads it, rather
+  // than moving it from core to core on every call.
   const uint32_t h = history_.load(std::memory_order_relaxed);
-  history_.store(((h << 1) | (paid ? 1u : 0u)) & kMask,
-                 std::memory_order_relaxed);
+  const uint32_t next = ((h << 1) | (paid ? 1u : 0u)) & kMask;
+  if (next != h) history_.store(next, std::memory_order_relaxed);
   if (paid) {
     if (probe_every_.load(std::memory_order_relaxed) != kProbeEvery) {
       probe_every_.store(kProbeEvery, std::memory_order_relaxed);

@@ -36,7 +36,9 @@
 //   if (!got) sleep...
 //
 // Thread safety: all methods are thread-safe and lock-free; a Ticket belongs
-// to the thread that got it.
+// to the thread that got it. Each AdaptiveSpin has a cache line of its own
+// (every waiter at its place reads it), and its history is written only when
+// it changes.
 #ifndef SHMRPC_TRANSPORT_ADAPTIVE_SPIN_H_
 #define SHMRPC_TRANSPORT_ADAPTIVE_SPIN_H_
 
@@ -105,7 +107,7 @@ class SpinClock {
   Clock::time_point end_{};
 };
 
-class AdaptiveSpin {
+class alignas(64) AdaptiveSpin {
  public:
   // Spins remembered per place (bits of history).
   static constexpr uint32_t kHistory = 4;
