@@ -58,6 +58,11 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
     waits_.store(0, std::memory_order_relaxed);
     probe = true;
   }
+  if (mode_ == Mode::kYield) {
+    t.budget_ = max;
+    t.probe_ = probe;
+    return t;
+  }
   if (g_spinners.fetch_add(1, std::memory_order_relaxed) >= MaxSpinners()) {
     g_spinners.fetch_sub(1, std::memory_order_relaxed);
     return t;  // every CPU that may spin already does
@@ -70,10 +75,19 @@ AdaptiveSpin::Ticket AdaptiveSpin::Begin(std::chrono::nanoseconds max,
 
 void AdaptiveSpin::End(Ticket* ticket, bool got, const SpinClock& clock,
                        std::chrono::nanoseconds payoff) {
-  const bool paid = got && !clock.preempted() && clock.Elapsed() <= payoff;
+  Record(ticket, got && !clock.preempted() && clock.Elapsed() <= payoff);
+}
+
+void AdaptiveSpin::End(Ticket* ticket, bool got,
+                       std::chrono::nanoseconds wasted,
+                       std::chrono::nanoseconds payoff) {
+  Record(ticket, got && wasted <= payoff);
+}
+
+void AdaptiveSpin::Record(Ticket* ticket, bool paid) {
   constexpr uint32_t kMask = (1u << kHistory) - 1;
   // A lost update between two threads of one place only blurs the history.
-  // Written only when it changes: a place whose spins keep paying (or keep
+  // Written only when it changes: a place whose waits keep paying (or keep
   // not paying) leaves the line shared by every thread that reads it, rather
   // than moving it from core to core on every call.
   const uint32_t h = history_.load(std::memory_order_relaxed);

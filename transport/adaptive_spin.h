@@ -46,6 +46,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "shmrpc/transport/futex.h"
+
 namespace shmrpc::transport {
 
 // Watches the clock for a spin loop without reading it on every iteration:
@@ -145,26 +147,48 @@ class alignas(64) AdaptiveSpin {
     bool probe_ = false;    // granted as a probe (spinning was off)
   };
 
-  // Spinning is on while at least `paid_to_spin` (1 to kHistory) of the last
-  // kHistory spins paid: 1 favours latency (spin while any recent spin
-  // paid), kHistory favours CPU (spin only while nearly every spin pays).
-  explicit AdaptiveSpin(uint32_t paid_to_spin = 1)
+  // How a place waits while it may.
+  enum class Mode {
+    // Busy-waits on its CPU (SpinClock, CpuRelax); at most MaxSpinners()
+    // threads of the process at once.
+    kSpin,
+    // Gives its CPU to any other runnable thread between looks (CpuYield):
+    // with more runnable threads than CPUs, a waiter that spins keeps the
+    // very threads it waits for (the peer's, or this process's other callers
+    // with answers to take) off the CPU until the scheduler preempts it,
+    // while one that yields lets them run at once and costs the peer no
+    // wake-up (it never sleeps). Not capped: a yielding thread takes no CPU
+    // from a thread that has work. It paid if the event came before the
+    // phase wasted `payoff` (YieldFor); preemption is what it asks for.
+    kYield,
+  };
+
+  // Waiting is on while at least `paid_to_spin` (1 to kHistory) of the last
+  // kHistory waits paid: 1 favours latency (wait while any recent wait
+  // paid), kHistory favours CPU (wait only while nearly every wait pays).
+  explicit AdaptiveSpin(uint32_t paid_to_spin = 1, Mode mode = Mode::kSpin)
       : paid_to_spin_(paid_to_spin < 1          ? 1
                       : paid_to_spin > kHistory ? kHistory
-                                                : paid_to_spin) {}
+                                                : paid_to_spin),
+        mode_(mode) {}
   AdaptiveSpin(const AdaptiveSpin&) = delete;
   AdaptiveSpin& operator=(const AdaptiveSpin&) = delete;
 
-  // Permission to spin for up to `max` before this wait sleeps: `max` if
-  // spinning paid recently here (or this wait is a probe) and a spinner
-  // place is free, zero otherwise. Not `adaptive`: always `max` (a fixed
-  // spin, as configured), though still counted as a spinner.
+  // Permission to spin (or yield) for up to `max` before this wait sleeps:
+  // `max` if waiting paid recently here (or this wait is a probe) and, for
+  // kSpin, a spinner place is free; zero otherwise. Not `adaptive`: always
+  // `max` (a fixed spin, as configured), though still counted as a spinner.
   Ticket Begin(std::chrono::nanoseconds max, bool adaptive = true);
 
   // Records how the spin of `ticket` went: `got` the event, after
   // clock.Elapsed(), preempted or not. It paid if it got the event within
   // `payoff` without being preempted. Gives the spinner place back.
   void End(Ticket* ticket, bool got, const SpinClock& clock,
+           std::chrono::nanoseconds payoff);
+  // Records how a yield phase (YieldFor) of `ticket` went: it paid if it got
+  // the event having wasted at most `payoff` (what sleeping and being woken
+  // would have cost); the time other threads ran meanwhile is not waste.
+  void End(Ticket* ticket, bool got, std::chrono::nanoseconds wasted,
            std::chrono::nanoseconds payoff);
 
   // Waits between probes now, while spinning is off (for tests).
@@ -189,7 +213,11 @@ class alignas(64) AdaptiveSpin {
     return static_cast<uint32_t>(__builtin_popcount(history)) >= paid_to_spin_;
   }
 
+  // Records one outcome and gives the ticket back.
+  void Record(Ticket* ticket, bool paid);
+
   const uint32_t paid_to_spin_;
+  const Mode mode_;
   // The last kHistory outcomes, newest in bit 0 (1 = paid). Starts "paid".
   std::atomic<uint32_t> history_{(1u << kHistory) - 1};
   // Waits since the last probe, counted only while spinning is off.
@@ -197,6 +225,43 @@ class alignas(64) AdaptiveSpin {
   // Waits between probes now (kProbeEvery to kMaxProbeEvery).
   std::atomic<uint32_t> probe_every_{kProbeEvery};
 };
+
+// A yield phase: looks at `ready` and gives the CPU away (CpuYield) between
+// looks, until ready() is true, `on_look(now)` returns false (a deadline, a
+// kick; called with the time at each look), `budget` has passed, or the
+// phase has wasted `waste_budget`. A yield that came back within
+// kGaveAwayGap found nobody else to run: its time counts as wasted (what a
+// spin would have cost); a longer one let other threads run, which is what
+// the phase is for, and counts as kGaveAwayGap. Returns whether ready()
+// turned true; `*wasted` is the waste. Everything runs on the calling thread.
+inline constexpr std::chrono::microseconds kGaveAwayGap{5};
+
+template <typename Ready, typename OnLook>
+bool YieldFor(std::chrono::nanoseconds budget,
+              std::chrono::nanoseconds waste_budget, Ready&& ready,
+              OnLook&& on_look, std::chrono::nanoseconds* wasted) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point last = start;
+  Clock::duration waste{0};
+  bool got = false;
+  for (;;) {
+    CpuYield();
+    if (ready()) {
+      got = true;
+      break;
+    }
+    const Clock::time_point now = Clock::now();
+    const Clock::duration gap = now - last;
+    waste += gap < kGaveAwayGap ? gap : Clock::duration(kGaveAwayGap);
+    last = now;
+    if (waste >= waste_budget || now - start >= budget || !on_look(now)) {
+      break;
+    }
+  }
+  *wasted = waste;
+  return got;
+}
 
 }  // namespace shmrpc::transport
 

@@ -1,7 +1,9 @@
 #include "shmrpc/transport/adaptive_spin.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -235,6 +237,118 @@ TEST(SpinClockTest, OnLookCanEndTheSpin) {
         clock.Tick([&](SpinClock::Clock::time_point) { return ++looks < 3; });
   }
   EXPECT_EQ(looks, 3);
+}
+
+// ---- Mode::kYield and YieldFor -------------------------------------------
+
+TEST(AdaptiveYieldTest, YieldingIsNotCappedByTheSpinnerPlaces) {
+  const int max = AdaptiveSpin::MaxSpinners();
+  std::vector<AdaptiveSpin> spinners(max + 1);
+  std::vector<AdaptiveSpin::Ticket> held;
+  for (int i = 0; i < max; ++i) held.push_back(spinners[i].Begin(kBudget));
+  ASSERT_EQ(spinners[max].Begin(kBudget).budget().count(), 0)
+      << "every spinner place is taken";
+  AdaptiveSpin yield(1, AdaptiveSpin::Mode::kYield);
+  std::vector<AdaptiveSpin::Ticket> yielders;
+  for (int i = 0; i < 8; ++i) {
+    yielders.push_back(yield.Begin(kBudget));
+    EXPECT_EQ(yielders.back().budget(), kBudget);
+  }
+  EXPECT_EQ(AdaptiveSpin::Spinners(), max) << "yielders are not spinners";
+}
+
+TEST(AdaptiveYieldTest, AYieldPaysByItsWasteNotByHowLongItTook) {
+  AdaptiveSpin yield(1, AdaptiveSpin::Mode::kYield);
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) {
+    AdaptiveSpin::Ticket t = yield.Begin(kBudget);
+    // Long in wall time (other threads ran), little waste: paid.
+    yield.End(&t, /*got=*/true, /*wasted=*/microseconds(3), kPayoff);
+  }
+  EXPECT_TRUE(yield.spinning());
+  for (uint32_t i = 0; i < AdaptiveSpin::kHistory; ++i) {
+    AdaptiveSpin::Ticket t = yield.Begin(kBudget);
+    // Got it, but only after wasting more than sleeping costs.
+    yield.End(&t, /*got=*/true, /*wasted=*/microseconds(30), kPayoff);
+  }
+  EXPECT_FALSE(yield.spinning());
+}
+
+TEST(YieldForTest, ReturnsOnceReady) {
+  int looks = 0;
+  nanoseconds wasted{-1};
+  EXPECT_TRUE(YieldFor(
+      std::chrono::seconds(1), std::chrono::seconds(1),
+      [&] { return ++looks == 5; },
+      [](std::chrono::steady_clock::time_point) { return true; }, &wasted));
+  EXPECT_EQ(looks, 5);
+  EXPECT_GE(wasted.count(), 0);
+}
+
+TEST(YieldForTest, OnLookCanEndThePhase) {
+  int looks = 0;
+  nanoseconds wasted{0};
+  EXPECT_FALSE(YieldFor(
+      std::chrono::seconds(1), std::chrono::seconds(1), [] { return false; },
+      [&](std::chrono::steady_clock::time_point) { return ++looks < 3; },
+      &wasted));
+  EXPECT_EQ(looks, 3);
+}
+
+// Alone on its CPU, every yield comes straight back: the phase is a spin
+// with system calls, and it ends when it has wasted its waste budget, long
+// before its time budget.
+TEST(YieldForTest, AloneItStopsAtItsWasteBudget) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  const auto start = std::chrono::steady_clock::now();
+  nanoseconds wasted{0};
+  const bool got = YieldFor(
+      std::chrono::seconds(5), microseconds(200), [] { return false; },
+      [](std::chrono::steady_clock::time_point) { return true; }, &wasted);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
+  EXPECT_FALSE(got);
+  EXPECT_GE(wasted, microseconds(200));
+  EXPECT_LT(took, std::chrono::seconds(1))
+      << "ended by its time budget, not by its waste";
+}
+
+// Sharing its CPU with a busy thread, each yield lets that thread run: the
+// time it runs is not waste, so the phase lasts its whole time budget while
+// wasting little.
+TEST(YieldForTest, NextToABusyThreadItGivesTheCpuAway) {
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> busy_work{0};
+  // Inherits the one-CPU affinity.
+  std::thread busy([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      busy_work.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  while (busy_work.load() == 0) std::this_thread::yield();
+  nanoseconds wasted{0};
+  const auto start = std::chrono::steady_clock::now();
+  const bool got = YieldFor(
+      std::chrono::milliseconds(50), std::chrono::milliseconds(40),
+      [] { return false; },
+      [](std::chrono::steady_clock::time_point) { return true; }, &wasted);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop.store(true);
+  busy.join();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
+  EXPECT_FALSE(got);
+  EXPECT_GE(took, std::chrono::milliseconds(50)) << "ended by its waste";
+  EXPECT_LT(wasted, std::chrono::milliseconds(40));
 }
 
 }  // namespace

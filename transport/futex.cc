@@ -1,6 +1,7 @@
 #include "shmrpc/transport/futex.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,5 +47,7 @@ int FutexWake(std::atomic<uint32_t>* word, int count, uint32_t mask) {
                       nullptr, mask);
   return rc < 0 ? 0 : static_cast<int>(rc);
 }
+
+void CpuYield() { sched_yield(); }
 
 }  // namespace shmrpc::transport

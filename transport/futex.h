@@ -50,6 +50,10 @@ inline void CpuRelax() {
 #endif
 }
 
+// Gives the CPU to another runnable thread, if there is one (sched_yield):
+// for a waiter on a machine with more runnable threads than CPUs.
+void CpuYield();
+
 }  // namespace shmrpc::transport
 
 #endif  // SHMRPC_TRANSPORT_FUTEX_H_
