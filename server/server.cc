@@ -38,6 +38,11 @@ using transport::InboundMessage;
 // polling thread itself needs no timeout: every request, a closed connection
 // and a shutdown wake it.
 constexpr std::chrono::milliseconds kStandbyLook{1000};
+// A poller that may not spin (the process's spinners are all taken) yields
+// its CPU (while that pays) for this long at most before it sleeps; what ends
+// the phase sooner is the CPU it wastes, bounded by the payoff
+// (transport::YieldFor).
+constexpr std::chrono::milliseconds kYieldBudget{1};
 // Extra threads (beyond the first two) of a connection exit after this many
 // looks in a row found nothing to do.
 constexpr int kLooksBeforeExit = 10;
@@ -134,8 +139,11 @@ struct Served : std::enable_shared_from_this<Served> {
   std::atomic<int> threads{0};
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
-  // Whether the poller's spin for the next request pays off.
+  // Whether the poller's spin for the next request pays off, and when it
+  // may not spin (the process's spinners are all taken: several busy
+  // connections), whether yielding its CPU until the request comes does.
   transport::AdaptiveSpin spin;
+  transport::AdaptiveSpin yield{1, transport::AdaptiveSpin::Mode::kYield};
 };
 
 struct Server::Impl {
@@ -462,6 +470,23 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
             if (!clock.Tick([&](Clock::time_point) { return c.ok(); })) break;
           }
           s.spin.End(&ticket, got, clock, options.wait.PayoffFor(last_bytes));
+        } else {
+          // Not spinning: give the CPU to whoever has work for a while, if
+          // that has paid here lately (Mode::kYield).
+          const auto payoff = options.wait.PayoffFor(last_bytes);
+          transport::AdaptiveSpin::Ticket yield =
+              s.yield.Begin(kYieldBudget, options.wait.adaptive);
+          if (yield.budget().count() > 0) {
+            std::chrono::nanoseconds wasted{0};
+            got = transport::YieldFor(
+                yield.budget(), payoff,
+                [&] { return c.HasRequest() && c.TryReceiveRequest(m); },
+                [&](Clock::time_point) {
+                  return c.ok() && !stopping.load(std::memory_order_relaxed);
+                },
+                &wasted);
+            s.yield.End(&yield, got, wasted, payoff);
+          }
         }
       }
       if (got) {

@@ -46,6 +46,12 @@ constexpr auto kKickAfter = std::chrono::microseconds(30);
 // taken by another call meanwhile.
 constexpr auto kKickAfterWake = std::chrono::milliseconds(1);
 
+// A caller that may not spin yields its CPU (while that pays, see
+// ClientConnection::yield()) for this long at most before it sleeps; what
+// ends the phase sooner is the CPU it wastes (yields that found nobody else
+// to run), bounded by the connection's payoff (transport::YieldFor).
+constexpr auto kYieldBudget = std::chrono::milliseconds(1);
+
 // When to kick a request that is not taken, from when it was sent.
 Clock::duration KickDelay(bool woke_server) {
   return woke_server ? Clock::duration(kKickAfterWake)
@@ -833,6 +839,25 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
       }
       conn.spin(woke_server)
           .End(&ticket, got, clock, conn.wait().PayoffFor(request_bytes));
+    } else {
+      // Not spinning: give the CPU to whoever has work for a while, if that
+      // has paid here lately (adaptive_spin.h, Mode::kYield).
+      const auto payoff = conn.wait().PayoffFor(request_bytes);
+      transport::AdaptiveSpin::Ticket yield =
+          conn.yield().Begin(kYieldBudget, conn.wait().adaptive);
+      if (yield.budget().count() > 0) {
+        sent = Clock::now();
+        next_kick = sent + KickDelay(woke_server);
+        std::chrono::nanoseconds wasted{0};
+        got = transport::YieldFor(
+            yield.budget(), payoff, take,
+            [&](Clock::time_point now) {
+              MaybeKick(t, position, now, &next_kick);
+              return now < steady_deadline;
+            },
+            &wasted);
+        conn.yield().End(&yield, got, wasted, payoff);
+      }
     }
   }
   if (!got && sent == Clock::time_point{}) {
@@ -975,6 +1000,27 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
         if (!more) break;
       }
       spin.End(&ticket, got, clock, conn->wait().PayoffFor(sent->bytes));
+    } else {
+      // Not spinning: yield the CPU while that pays (as RunUnary does), but
+      // for no longer than a spin would last: the caller may be starting
+      // asynchronous calls, which must not wait for each other's answers.
+      const auto payoff = conn->wait().PayoffFor(sent->bytes);
+      transport::AdaptiveSpin::Ticket yield = conn->yield().Begin(
+          conn->wait().SpinFor(sent->bytes), conn->wait().adaptive);
+      if (yield.budget().count() > 0) {
+        const transport::Deadline steady_deadline = SteadyDeadline(deadline);
+        sent_at = Clock::now();
+        next_kick = sent_at + KickDelay(sent->woke_server);
+        std::chrono::nanoseconds wasted{0};
+        got = transport::YieldFor(
+            yield.budget(), payoff, take,
+            [&](Clock::time_point now) {
+              MaybeKick(t, sent->position, now, &next_kick);
+              return now < steady_deadline;
+            },
+            &wasted);
+        conn->yield().End(&yield, got, wasted, payoff);
+      }
     }
   }
   if (got) {

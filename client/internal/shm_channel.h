@@ -182,6 +182,11 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   transport::AdaptiveSpin& spin(bool woke_server) {
     return woke_server ? spin_after_wake_ : spin_;
   }
+  // Whether a caller that may not spin (every CPU that may spin already
+  // does) should yield its CPU while it waits for its answer, rather than
+  // sleep at once: with more callers than CPUs, most of them are in that
+  // place.
+  transport::AdaptiveSpin& yield() { return yield_; }
   const rpc::MessageLimits& limits() const { return limits_; }
 
   // The channel no longer uses this connection: the completion thread exits
@@ -236,6 +241,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   const uint64_t epoch_;
   const transport::WaitPolicy wait_;
   transport::AdaptiveSpin spin_;
+  transport::AdaptiveSpin yield_{1, transport::AdaptiveSpin::Mode::kYield};
   transport::AdaptiveSpin spin_after_wake_{transport::AdaptiveSpin::kHistory -
                                            1};
   const rpc::MessageLimits limits_;
