@@ -30,6 +30,10 @@
 //              own client machinery costs per call; shm-creds pays it and
 //              more, so it bounds what shm-creds can reach on this machine
 //              (closed-loop rows: calls/s; open-loop rows: CPU per call).
+//              With the server's share added ("bound:" lines): a closed-loop
+//              row can complete at most CPUs / (grpc-floor's client CPU per
+//              call in the same row + the least server CPU per call of any
+//              shm-stub closed-loop row) calls per second.
 //   wake-floor the least any transport that sleeps between calls costs
 //              (open-loop rows only, bench/wake_floor.h): per call, the
 //              server thread woken from its sleep, 64 B written and checked
@@ -1259,6 +1263,43 @@ void Report(const std::vector<LoadResult>& loads,
         "grpc-uds; shm-creds reaches %3.0f%% of it\n",
         kind.c_str(), floor->rate() / uds->rate(),
         creds != nullptr ? 100 * creds->rate() / floor->rate() : 0.0);
+  }
+  // And with the server added: the machine's CPUs must pay, per call, at
+  // least gRPC's stub in the client (grpc-floor's client CPU per call of the
+  // same row) and at least what our server was measured to spend on a call
+  // in any shm-stub row of this run (the least, so the bound is generous).
+  double least_server_ns = 0;
+  for (const LoadResult& r : loads) {
+    if (r.row.transport != Transport::kShmStub || r.row.type != Kind::kClosed) {
+      continue;
+    }
+    const double ns = r.PerCall(r.server_cpu_ns);
+    if (ns > 0 && (least_server_ns == 0 || ns < least_server_ns)) {
+      least_server_ns = ns;
+    }
+  }
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  for (const std::string& kind : kinds) {
+    const LoadResult* floor = Find(loads, Transport::kGrpcFloor, kind);
+    const LoadResult* creds = Find(loads, Transport::kShmCreds, kind);
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (floor == nullptr || uds == nullptr || uds->rate() <= 0 ||
+        least_server_ns <= 0 || cpus <= 0) {
+      continue;
+    }
+    const double per_call_ns =
+        floor->PerCall(floor->client_cpu_ns) + least_server_ns;
+    const double bound = static_cast<double>(cpus) * 1e9 / per_call_ns;
+    std::printf(
+        "bound:  shm-creds/%-5s calls/s <= %ld CPUs / (grpc-floor's client "
+        "%s + shm-stub's least server %s) = %5.1fx grpc-uds; shm-creds "
+        "reaches %3.0f%% of it\n",
+        kind.c_str(), cpus,
+        FormatNs(static_cast<uint64_t>(floor->PerCall(floor->client_cpu_ns)))
+            .c_str(),
+        FormatNs(static_cast<uint64_t>(least_server_ns)).c_str(),
+        bound / uds->rate(),
+        creds != nullptr ? 100 * creds->rate() / bound : 0.0);
   }
   target("shm-stub/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmStub, "open1k"),
