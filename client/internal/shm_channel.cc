@@ -117,6 +117,37 @@ void MaybeKick(transport::Connection& t, uint64_t position,
   *next = now + kKickAgain;
 }
 
+// The yield phase of a caller that may not spin (adaptive_spin.h,
+// Mode::kYield): while yielding pays on `conn`, gives the CPU away between
+// looks at `take` for up to `budget`, kicking the request at `position` when
+// due and stopping at `deadline`. `*sent` (when the wait started; set here
+// if still unset) and `*next_kick` are the caller's. True if `take` got the
+// answer.
+template <typename Take>
+bool YieldForAnswer(ClientConnection& conn, Clock::duration budget,
+                    size_t bytes, uint64_t position, bool woke_server,
+                    transport::Deadline deadline, Take&& take,
+                    Clock::time_point* sent, Clock::time_point* next_kick) {
+  const auto payoff = conn.wait().PayoffFor(bytes);
+  transport::AdaptiveSpin::Ticket ticket =
+      conn.yield().Begin(budget, conn.wait().adaptive);
+  if (ticket.budget().count() == 0) return false;
+  if (*sent == Clock::time_point{}) {
+    *sent = Clock::now();
+    *next_kick = *sent + KickDelay(woke_server);
+  }
+  std::chrono::nanoseconds wasted{0};
+  const bool got = transport::YieldFor(
+      ticket.budget(), payoff, take,
+      [&](Clock::time_point now) {
+        MaybeKick(conn.transport(), position, now, next_kick);
+        return now < deadline;
+      },
+      &wasted);
+  conn.yield().End(&ticket, got, wasted, payoff);
+  return got;
+}
+
 // Tells the server to stop working on a call we gave up on (best effort).
 // The server thread that would read it may be the one running that very
 // call, so wake a standby thread too.
@@ -841,23 +872,10 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
           .End(&ticket, got, clock, conn.wait().PayoffFor(request_bytes));
     } else {
       // Not spinning: give the CPU to whoever has work for a while, if that
-      // has paid here lately (adaptive_spin.h, Mode::kYield).
-      const auto payoff = conn.wait().PayoffFor(request_bytes);
-      transport::AdaptiveSpin::Ticket yield =
-          conn.yield().Begin(kYieldBudget, conn.wait().adaptive);
-      if (yield.budget().count() > 0) {
-        sent = Clock::now();
-        next_kick = sent + KickDelay(woke_server);
-        std::chrono::nanoseconds wasted{0};
-        got = transport::YieldFor(
-            yield.budget(), payoff, take,
-            [&](Clock::time_point now) {
-              MaybeKick(t, position, now, &next_kick);
-              return now < steady_deadline;
-            },
-            &wasted);
-        conn.yield().End(&yield, got, wasted, payoff);
-      }
+      // has paid here lately.
+      got =
+          YieldForAnswer(conn, kYieldBudget, request_bytes, position,
+                         woke_server, steady_deadline, take, &sent, &next_kick);
     }
   }
   if (!got && sent == Clock::time_point{}) {
@@ -1004,23 +1022,10 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
       // Not spinning: yield the CPU while that pays (as RunUnary does), but
       // for no longer than a spin would last: the caller may be starting
       // asynchronous calls, which must not wait for each other's answers.
-      const auto payoff = conn->wait().PayoffFor(sent->bytes);
-      transport::AdaptiveSpin::Ticket yield = conn->yield().Begin(
-          conn->wait().SpinFor(sent->bytes), conn->wait().adaptive);
-      if (yield.budget().count() > 0) {
-        const transport::Deadline steady_deadline = SteadyDeadline(deadline);
-        sent_at = Clock::now();
-        next_kick = sent_at + KickDelay(sent->woke_server);
-        std::chrono::nanoseconds wasted{0};
-        got = transport::YieldFor(
-            yield.budget(), payoff, take,
-            [&](Clock::time_point now) {
-              MaybeKick(t, sent->position, now, &next_kick);
-              return now < steady_deadline;
-            },
-            &wasted);
-        conn->yield().End(&yield, got, wasted, payoff);
-      }
+      got =
+          YieldForAnswer(*conn, conn->wait().SpinFor(sent->bytes), sent->bytes,
+                         sent->position, sent->woke_server,
+                         SteadyDeadline(deadline), take, &sent_at, &next_kick);
     }
   }
   if (got) {
