@@ -21,7 +21,9 @@
 //     then, while probes keep failing, twice as many waits apart each time,
 //     up to kMaxProbeEvery. Paying probes turn spinning back on.
 //   * At most MaxSpinners() threads of the process spin at once (the CPUs
-//     less one, at least one); a waiter that finds them all taken sleeps.
+//     less one, at least one); a waiter that finds them all taken does not
+//     spin: it may yield instead, at a place of its own in Mode::kYield
+//     (YieldFor), which adapts the same way, and otherwise sleeps.
 //
 // Typical use:
 //
