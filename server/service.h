@@ -72,7 +72,9 @@ inline constexpr size_t kReusedMessageMaxBytes = 256;
 // keeps is bounded: after a call whose request or response was larger, the
 // thread's messages are freed (the next small call makes new ones), so each
 // thread holds at most what a kReusedMessageMaxBytes message can take in
-// memory, per method. Any other call (a larger request, or a handler that
+// memory, per handler type (handlers of the same service and message types
+// share one pair per thread, which `in_use` keeps from being used twice at
+// once). Any other call (a larger request, or a handler that
 // re-enters this method on the same thread) uses messages in an arena whose
 // first block is on the stack.
 template <class ServiceT, class Request, class Response>
