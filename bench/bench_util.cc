@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "shmrpc/transport/peer_copy.h"
 
 #if defined(__SSE2__)
@@ -311,6 +312,17 @@ void SleepUntil(Clock::time_point t) {
   while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) ==
          EINTR) {
   }
+}
+
+void SetAbseilDeadlockDetection(bool on) {
+  absl::SetMutexDeadlockDetectionMode(on ? absl::OnDeadlockCycle::kAbort
+                                         : absl::OnDeadlockCycle::kIgnore);
+}
+
+std::optional<bool> ParseOnOff(const std::string& value) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  return std::nullopt;
 }
 
 void RemoveFlatDirectory(const std::string& dir) {

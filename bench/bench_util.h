@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -249,6 +250,21 @@ inline Clock::time_point FromNs(uint64_t ns) {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
       std::chrono::nanoseconds(ns)));
 }
+
+// Turns abseil's debug-mode deadlock detector on or off for this process
+// (and the processes it forks afterwards). Debian's libabsl is built
+// without NDEBUG, so absl::Mutex - which every lock in gRPC's core is - runs
+// it: each Lock() records the lock order in one graph shared by the whole
+// process, behind one global spinlock, and each Mutex's destructor takes
+// that spinlock again to remove its node. That costs every gRPC call
+// microseconds and serializes threads on one lock. A release build of
+// abseil (NDEBUG, as gRPC's own Bazel and CMake release builds make it)
+// has no detector at all; `on == false` behaves like that build, `on ==
+// true` is Debian's default. Call before any other thread starts.
+void SetAbseilDeadlockDetection(bool on);
+
+// Parses an on/off flag value; nullopt for anything else.
+std::optional<bool> ParseOnOff(const std::string& value);
 
 // Removes every entry of the directory `dir` (files and sockets; it must
 // hold no subdirectories), then `dir` itself. Best effort: errors are

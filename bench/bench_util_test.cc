@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 
 namespace shmrpc::bench {
@@ -377,6 +379,38 @@ TEST(RemoveFlatDirectoryTest, RemovesItsFilesThenItself) {
   struct stat st;
   EXPECT_NE(::stat(dir.c_str(), &st), 0) << dir << " is still there";
   RemoveFlatDirectory(dir);  // gone already: nothing happens
+}
+
+TEST(ParseOnOffTest, OnlyOnAndOff) {
+  EXPECT_EQ(ParseOnOff("on"), std::optional<bool>(true));
+  EXPECT_EQ(ParseOnOff("off"), std::optional<bool>(false));
+  EXPECT_EQ(ParseOnOff(""), std::nullopt);
+  EXPECT_EQ(ParseOnOff("yes"), std::nullopt);
+}
+
+// Off, two mutexes taken in both orders (a potential deadlock the detector
+// of a debug abseil, such as Debian's, aborts on) are fine. In a child, so
+// that the setting does not leak into other tests.
+TEST(SetAbseilDeadlockDetectionTest, OffLetsALockOrderInversionPass) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SetAbseilDeadlockDetection(false);
+    absl::Mutex a;
+    absl::Mutex b;
+    for (int i = 0; i < 2; ++i) {
+      absl::Mutex& first = i == 0 ? a : b;
+      absl::Mutex& second = i == 0 ? b : a;
+      first.Lock();
+      second.Lock();
+      second.Unlock();
+      first.Unlock();
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

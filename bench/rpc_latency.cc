@@ -80,6 +80,15 @@
 // faults. The setting applies to every transport alike; --malloc=default
 // shows what an untuned process gets.
 //
+// abseil's deadlock detector. Debian's libabsl is built without NDEBUG, so
+// absl::Mutex - every lock in gRPC's core - runs its debug-mode deadlock
+// detector, which records every Lock() in one process-wide graph behind a
+// global spinlock (bench_util.h, SetAbseilDeadlockDetection). It costs every
+// gRPC call microseconds and serializes its threads; a release build of
+// abseil, as gRPC's own release builds make it, has none of it. Unless
+// --absl-deadlock-detection=on, every process turns it off before the fork,
+// for every transport alike; =on shows what Debian's default costs.
+//
 // Rows are measured in --passes interleaved shares, each after its own
 // warm-up, so that slow drifts of the machine hit all transports alike.
 // Before the first pass every channel makes one call, and each shm-* channel
@@ -249,9 +258,10 @@ struct Result {
 // ---- command line -----------------------------------------------------------
 
 struct Options {
-  std::string csv;          // empty: print only
-  bool tune_malloc = true;  // --malloc=tuned
-  double calls = 1.0;       // scale factor for the default call counts
+  std::string csv;                       // empty: print only
+  bool tune_malloc = true;               // --malloc=tuned
+  bool absl_deadlock_detection = false;  // --absl-deadlock-detection=on
+  double calls = 1.0;  // scale factor for the default call counts
   uint32_t passes = 5;
   std::vector<Transport> transports{std::begin(kAllTransports),
                                     std::end(kAllTransports)};
@@ -261,7 +271,8 @@ struct Options {
 
 constexpr char kUsage[] =
     "usage: rpc_latency [--csv=PATH] [--transports=LIST] [--payloads=LIST]\n"
-    "                   [--calls=X] [--passes=N]\n"
+    "                   [--calls=X] [--passes=N] [--malloc=tuned|default]\n"
+    "                   [--absl-deadlock-detection=on|off]\n"
     "  --csv=PATH         also write the results as CSV to PATH\n"
     "  --transports=LIST  comma-separated subset of spin-floor, touch-floor,\n"
     "                     shm-stub, shm-creds, grpc-inproc, grpc-uds,\n"
@@ -276,7 +287,12 @@ constexpr char kUsage[] =
     "                     after its own warm-up (default 5)\n"
     "  --malloc=M         'tuned' (default): no glibc heap trimming and a\n"
     "                     fixed mmap threshold in both processes; 'default':\n"
-    "                     glibc's defaults\n";
+    "                     glibc's defaults\n"
+    "  --absl-deadlock-detection=on|off\n"
+    "                     abseil's debug-mode deadlock detector, which\n"
+    "                     Debian's abseil runs in every absl::Mutex (all of\n"
+    "                     gRPC's locks); off (default): as a release build\n"
+    "                     of abseil, in both processes\n";
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::fprintf(stderr, "rpc_latency: %s\n%s", message.c_str(), kUsage);
@@ -343,6 +359,10 @@ Options ParseFlags(int argc, char** argv) {
         UsageError("bad value for --malloc: '" + value + "'");
       }
       o.tune_malloc = value == "tuned";
+    } else if (flag == "absl-deadlock-detection") {
+      const std::optional<bool> on = ParseOnOff(value);
+      if (!on) UsageError("bad value for --" + flag + ": '" + value + "'");
+      o.absl_deadlock_detection = *on;
     } else if (flag == "transports") {
       o.transports.clear();
       for (const std::string& name : SplitCommas(value)) {
@@ -785,6 +805,7 @@ int Main(int argc, char** argv) {
                               ::mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1)) {
     Die("client", "mallopt failed");
   }
+  SetAbseilDeadlockDetection(options.absl_deadlock_detection);
 
   // A private endpoint directory, in the environment before fork() so that
   // both processes derive the same endpoint from "localhost:PORT".
@@ -905,6 +926,10 @@ int Main(int argc, char** argv) {
                   ? "tuned (no heap trimming, mmap threshold 32 MiB) in both "
                     "processes"
                   : "glibc defaults");
+  std::printf("abseil's deadlock detector: %s\n",
+              options.absl_deadlock_detection
+                  ? "on (Debian's default) in both processes"
+                  : "off in both processes (as a release build of abseil)");
   std::printf("steady_clock::now() costs ~%llu ns (included once per sample)\n",
               static_cast<unsigned long long>(ClockOverheadNs()));
 

@@ -110,6 +110,15 @@
 // --client-spin-us and --server-spin-us set the spin phase of
 // ShmChannelOptions::wait and ServerOptions::wait (default: shmrpc's
 // defaults), to see what spinning buys and costs.
+//
+// abseil's deadlock detector. Debian's libabsl is built without NDEBUG, so
+// absl::Mutex - every lock in gRPC's core - runs its debug-mode deadlock
+// detector, which records every Lock() in one process-wide graph behind a
+// global spinlock (bench_util.h, SetAbseilDeadlockDetection). It costs every
+// gRPC call microseconds and serializes its threads; a release build of
+// abseil, as gRPC's own release builds make it, has none of it. Unless
+// --absl-deadlock-detection=on, every process turns it off before the fork,
+// for every transport alike; =on shows what Debian's default costs.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -317,13 +326,15 @@ struct Options {
   int open_threads = 4;
   int client_spin_us = -1;  // -1: shmrpc's default
   int server_spin_us = -1;
+  bool absl_deadlock_detection = false;
   bool list = false;
 };
 
 constexpr char kUsage[] =
     "usage: rpc_throughput [--csv=PATH] [--rows=LIST] [--scale=X]\n"
     "                      [--passes=N] [--pin=on|off] [--open-threads=N]\n"
-    "                      [--client-spin-us=N] [--server-spin-us=N] [--list]\n"
+    "                      [--client-spin-us=N] [--server-spin-us=N]\n"
+    "                      [--absl-deadlock-detection=on|off] [--list]\n"
     "  --csv=PATH           also write the results as CSV to PATH\n"
     "  --rows=LIST          comma-separated patterns; a row is measured if a\n"
     "                       pattern is its transport (shm-stub), its kind\n"
@@ -339,6 +350,11 @@ constexpr char kUsage[] =
     "  --open-threads=N     sender threads of the open-loop rows (default 4)\n"
     "  --client-spin-us=N   ShmChannelOptions::wait.spin (default: shmrpc's)\n"
     "  --server-spin-us=N   ServerOptions::wait.spin (default: shmrpc's)\n"
+    "  --absl-deadlock-detection=on|off\n"
+    "                       abseil's debug-mode deadlock detector, which\n"
+    "                       Debian's abseil runs in every absl::Mutex (all\n"
+    "                       of gRPC's locks); off (default): as a release\n"
+    "                       build of abseil, in every process and row\n"
     "  --list               print the rows' names and exit\n";
 
 [[noreturn]] void UsageError(const std::string& message) {
@@ -401,6 +417,10 @@ Options ParseFlags(int argc, char** argv) {
       o.client_spin_us = static_cast<int>(ParseInt(flag, value, 0, 1000000));
     } else if (flag == "server-spin-us") {
       o.server_spin_us = static_cast<int>(ParseInt(flag, value, 0, 1000000));
+    } else if (flag == "absl-deadlock-detection") {
+      const std::optional<bool> on = ParseOnOff(value);
+      if (!on) UsageError("bad value for --" + flag + ": '" + value + "'");
+      o.absl_deadlock_detection = *on;
     } else {
       UsageError("unknown flag '--" + flag + "'");
     }
@@ -1440,6 +1460,8 @@ int Main(int argc, char** argv) {
   if (options.pin && !CanPinTo(kClientCpu, kServerCpu)) {
     UsageError("--pin=on needs CPUs 0 and 1");
   }
+  // Before any fork(), so that every process gets it (see the header).
+  SetAbseilDeadlockDetection(options.absl_deadlock_detection);
 
   // A private endpoint directory, in the environment before any fork() so
   // that every process derives the same endpoint from "localhost:PORT".
@@ -1509,6 +1531,10 @@ int Main(int argc, char** argv) {
                   ? (std::to_string(options.server_spin_us) + " us").c_str()
                   : "default",
               kPayloadBytes);
+  std::printf("abseil's deadlock detector: %s\n",
+              options.absl_deadlock_detection
+                  ? "on (Debian's default) in every process"
+                  : "off in every process (as a release build of abseil)");
   std::printf("steady_clock::now() costs ~%llu ns (read twice per call)\n",
               static_cast<unsigned long long>(ClockOverheadNs()));
   std::fflush(stdout);
