@@ -69,7 +69,7 @@ if [ "$quick" -eq 0 ]; then
   # system libraries' own memory calls, nothing of ours).
   sanitized=(//transport/... //tests/transport/... //rpc/... //message/...
              //client/... //server/... //tests/rpc/... //tests/hostile/...
-             //tests/fault/... //tests/soak/...)
+             //tests/fault/... //tests/soak/... //tests/interop/...)
   run "asan" . --config=asan "${sanitized[@]}"
   run "ubsan" . --config=ubsan "${sanitized[@]}"
   run "tsan" . --config=tsan //transport/... //tests/transport/... //rpc/... \
