@@ -29,18 +29,15 @@ using shmrpc::testing::TempDir;
 
 const char* g_server = nullptr;
 
-// The server, shared by every case of the binary.
-class InteropEnvironment {
+// The server, shared by every case of the binary: started before the first
+// test, killed (and its endpoint directory removed) after the last.
+class InteropEnvironment : public ::testing::Environment {
  public:
-  static InteropEnvironment& Get() {
-    static InteropEnvironment* env = new InteropEnvironment();
-    return *env;
-  }
-  int port() const { return port_; }
+  static int port() { return port_; }
 
- private:
-  InteropEnvironment() {
-    ::setenv("SHMRPC_DIR", dir_.File("endpoints").c_str(), 1);
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>();
+    ::setenv("SHMRPC_DIR", dir_->File("endpoints").c_str(), 1);
     ::unsetenv(kShmModeEnvVar);
     server_ = std::make_unique<Subprocess>(
         std::vector<std::string>{g_server, "--port=0"});
@@ -49,9 +46,16 @@ class InteropEnvironment {
     port_ = port ? std::atoi(port->c_str()) : 0;
   }
 
-  TempDir dir_;
+  void TearDown() override {
+    server_.reset();
+    ::unsetenv("SHMRPC_DIR");
+    dir_.reset();
+  }
+
+ private:
+  static inline int port_ = 0;
+  std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Subprocess> server_;
-  int port_ = 0;
 };
 
 std::string PathName(ClientPath path) {
@@ -94,7 +98,7 @@ class InteropTest
 
 TEST_P(InteropTest, Passes) {
   const auto& [path, name] = GetParam();
-  const int port = InteropEnvironment::Get().port();
+  const int port = InteropEnvironment::port();
   ASSERT_NE(port, 0) << "interop_server did not start";
   const std::string target = "localhost:" + std::to_string(port);
   std::shared_ptr<grpc::Channel> channel =
@@ -149,5 +153,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   shmrpc::interop::g_server = argv[1];
+  ::testing::AddGlobalTestEnvironment(
+      new shmrpc::interop::InteropEnvironment());  // gtest owns it
   return RUN_ALL_TESTS();
 }
