@@ -19,6 +19,7 @@
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
+#include "shmrpc/rpc/metadata_check.h"
 #include "shmrpc/transport/adaptive_spin.h"
 #include "shmrpc/transport/listener.h"
 #include "shmrpc/transport/peer_copy.h"
@@ -627,6 +628,11 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   if (absl::Status st =
           rpc::CheckReceivedMessageSize(f->message.size(), max_receive);
       !st.ok()) {
+    return refuse(ToGrpc(st), deadline);
+  }
+  // Keys and values gRPC would never hand a handler (its HTTP/2 transport
+  // refuses them): the call fails before it starts.
+  if (absl::Status st = rpc::CheckMetadata(f->metadata); !st.ok()) {
     return refuse(ToGrpc(st), deadline);
   }
   const uint32_t method = d.aux;

@@ -14,6 +14,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "shmrpc/rpc/endpoint.h"
+#include "shmrpc/rpc/metadata_check.h"
 #include "shmrpc/transport/connector.h"
 
 namespace shmrpc {
@@ -267,6 +268,10 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   if (const auto* md = io.Metadata(); md != nullptr && !md->empty()) {
     for (const auto& [k, v] : *md) entries.emplace_back(k, v);
     flags |= rpc::kHasMetadata;
+    // What gRPC's core would refuse is not sent (rpc/metadata_check.h).
+    if (absl::Status s = rpc::CheckMetadata(entries); !s.ok()) {
+      return s;
+    }
   }
   rpc::FrameExtras extras;
   extras.metadata = entries;
@@ -372,15 +377,18 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
     return grpc::Status(grpc::StatusCode::UNKNOWN,
                         absl::StrCat("unknown status code ", code));
   }
-  grpc::Status status(static_cast<grpc::StatusCode>(code),
-                      std::string(f->status_message),
-                      std::string(f->status_details));
-  if (!status.ok()) return status;
+  if (code != 0) {
+    return grpc::Status(static_cast<grpc::StatusCode>(code),
+                        std::string(f->status_message),
+                        std::string(f->status_details));
+  }
   if (!(f->flags & rpc::kHasMessage) || !io.ParseResponse(f->message)) {
     return grpc::Status(grpc::StatusCode::INTERNAL,
                         "Failed to parse response message");
   }
-  return status;
+  // As gRPC's client: an OK status carries no message or details, whatever
+  // the server's handler put in it.
+  return grpc::Status::OK;
 }
 
 }  // namespace

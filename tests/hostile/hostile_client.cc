@@ -491,6 +491,21 @@ std::vector<BadCase> BadCases() {
                          EchoBytes(10) + section +
                              U32(static_cast<uint32_t>(section.size())));
       });
+  // Metadata gRPC would never deliver to a handler (rpc/metadata_check.h).
+  add("metadata-illegal-key", Expect::kErrorOrClose,
+      [=](RawPeer& p, const EchoMethods& m) {
+        RawCall c = EchoCall(m.echo, 2, 1, 10);
+        c.flags |= rpc::kHasMetadata;
+        c.metadata = {{"X-Upper Case", "v"}};
+        return p.SendCall(c, milliseconds(1000));
+      });
+  add("metadata-illegal-text-value", Expect::kErrorOrClose,
+      [=](RawPeer& p, const EchoMethods& m) {
+        RawCall c = EchoCall(m.echo, 2, 1, 10);
+        c.flags |= rpc::kHasMetadata;
+        c.metadata = {{"k", std::string("a\0\nb", 4)}};
+        return p.SendCall(c, milliseconds(1000));
+      });
   add("deadline-footer-truncated", Expect::kErrorOrClose,
       [=](RawPeer& p, const EchoMethods& m) {
         return SendBytes(p, m.echo, rpc::kHasDeadline | rpc::kHalfClose, "abc");

@@ -136,6 +136,91 @@ INSTANTIATE_TEST_SUITE_P(
       return PathName(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
     });
 
+std::shared_ptr<grpc::Channel> MakeChannel(ClientPath path) {
+  const std::string target =
+      "localhost:" + std::to_string(InteropEnvironment::port());
+  return path == ClientPath::kGrpc
+             ? grpc::CreateChannel(target, grpc::InsecureChannelCredentials())
+             : grpc::CreateChannel(
+                   target,
+                   ShmChannelCredentials(grpc::InsecureChannelCredentials()));
+}
+
+grpc::Status CallUnary(ClientPath path, grpc::ClientContext* context,
+                       const grpc::testing::SimpleRequest& request,
+                       grpc::testing::SimpleResponse* response) {
+  std::shared_ptr<grpc::Channel> channel = MakeChannel(path);
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(20));
+  return path == ClientPath::kShmStub
+             ? grpc::testing::ShmTestService::NewStub(channel)->UnaryCall(
+                   context, request, response)
+             : grpc::testing::TestService::NewStub(channel)->UnaryCall(
+                   context, request, response);
+}
+
+class InteropEdgeTest : public ::testing::TestWithParam<ClientPath> {};
+
+// A handler that returns OK with a message: gRPC's client sees OK and no
+// message (an OK status carries none), on every path.
+TEST_P(InteropEdgeTest, OkStatusCarriesNoMessage) {
+  ASSERT_NE(InteropEnvironment::port(), 0);
+  grpc::testing::SimpleRequest request;
+  request.mutable_response_status()->set_code(0);
+  request.mutable_response_status()->set_message("fine");
+  grpc::ClientContext context;
+  grpc::testing::SimpleResponse response;
+  const grpc::Status s = CallUnary(GetParam(), &context, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(s.error_message(), "");
+  EXPECT_EQ(s.error_details(), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, InteropEdgeTest,
+                         ::testing::Values(ClientPath::kShmCreds,
+                                           ClientPath::kShmStub,
+                                           ClientPath::kGrpc),
+                         [](const ::testing::TestParamInfo<ClientPath>& info) {
+                           return PathName(info.param);
+                         });
+
+// Metadata that gRPC's core refuses (it then aborts the process as an API
+// misuse, so the plain gRPC path is not run): over shared memory the call
+// ends with INTERNAL and gRPC's wording, and nothing is sent.
+class IllegalMetadataTest
+    : public ::testing::TestWithParam<std::tuple<ClientPath, int>> {};
+
+TEST_P(IllegalMetadataTest, FailsTheCallWithInternal) {
+  ASSERT_NE(InteropEnvironment::port(), 0);
+  const auto& [path, which] = GetParam();
+  struct Entry {
+    std::string key, value, wording;
+  };
+  const Entry entries[] = {
+      {"X-Upper", "v", "Illegal header key"},
+      {"bad key", "v", "Illegal header key"},
+      {":authority", "v", "Illegal header key"},
+      {"", "v", "Metadata keys cannot be zero length"},
+      {"k", "line\nbreak", "Illegal header value"},
+      {"k", "\xc3\xa9", "Illegal header value"},
+  };
+  const Entry& e = entries[which];
+  grpc::ClientContext context;
+  context.AddMetadata(e.key, e.value);
+  grpc::testing::SimpleResponse response;
+  const grpc::Status s =
+      CallUnary(path, &context, grpc::testing::SimpleRequest(), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();
+  EXPECT_NE(s.error_message().find(e.wording), std::string::npos)
+      << s.error_message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ShmPaths, IllegalMetadataTest,
+    ::testing::Combine(::testing::Values(ClientPath::kShmCreds,
+                                         ClientPath::kShmStub),
+                       ::testing::Range(0, 6)));
+
 TEST(InteropClientTest, UnknownCaseIsAnError) {
   InteropClient client(
       grpc::CreateChannel("localhost:1", grpc::InsecureChannelCredentials()),
