@@ -58,6 +58,20 @@ absl::Status ExpectStatus(const grpc::Status& s, grpc::StatusCode code,
   return absl::OkStatus();
 }
 
+// `s` has `code` and exactly `message`.
+absl::Status ExpectStatusAndMessage(const grpc::Status& s,
+                                    grpc::StatusCode code,
+                                    const std::string& message,
+                                    const char* what) {
+  if (absl::Status e = ExpectStatus(s, code, what); !e.ok()) return e;
+  if (s.error_message() != message) {
+    return absl::InternalError(
+        absl::StrCat(what, ": message '", absl::CHexEscape(s.error_message()),
+                     "', expected '", absl::CHexEscape(message), "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExpectOk(const grpc::Status& s, const char* what) {
   return ExpectStatus(s, grpc::StatusCode::OK, what);
 }
@@ -350,21 +364,21 @@ absl::Status InteropClient::CustomMetadata() {
   return CheckEchoedMetadata(context);
 }
 
+absl::Status InteropClient::UnaryEchoStatus(const std::string& message) {
+  SimpleRequest request;
+  request.mutable_response_status()->set_code(2);
+  request.mutable_response_status()->set_message(message);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  SimpleResponse response;
+  const grpc::Status s = UnaryCall(&context, request, &response);
+  Note(context);
+  return ExpectStatusAndMessage(s, grpc::StatusCode::UNKNOWN, message,
+                                "UnaryCall");
+}
+
 absl::Status InteropClient::StatusCodeAndMessage() {
-  {
-    SimpleRequest request;
-    request.mutable_response_status()->set_code(2);
-    request.mutable_response_status()->set_message(kStatusMessage);
-    grpc::ClientContext context;
-    WithDeadline(&context);
-    SimpleResponse response;
-    const grpc::Status s = UnaryCall(&context, request, &response);
-    Note(context);
-    INTEROP_RETURN_IF_ERROR(
-        ExpectStatus(s, grpc::StatusCode::UNKNOWN, "UnaryCall"));
-    INTEROP_CHECK(s.error_message() == kStatusMessage, "message '",
-                  absl::CHexEscape(s.error_message()), "'");
-  }
+  INTEROP_RETURN_IF_ERROR(UnaryEchoStatus(kStatusMessage));
   grpc::ClientContext context;
   WithDeadline(&context);
   auto stream = grpc_stub_->FullDuplexCall(&context);
@@ -375,27 +389,12 @@ absl::Status InteropClient::StatusCodeAndMessage() {
   INTEROP_CHECK(stream->WritesDone(), "WritesDone");
   const grpc::Status s = stream->Finish();
   Note(context);
-  INTEROP_RETURN_IF_ERROR(
-      ExpectStatus(s, grpc::StatusCode::UNKNOWN, "FullDuplexCall"));
-  INTEROP_CHECK(s.error_message() == kStatusMessage, "message '",
-                absl::CHexEscape(s.error_message()), "'");
-  return absl::OkStatus();
+  return ExpectStatusAndMessage(s, grpc::StatusCode::UNKNOWN, kStatusMessage,
+                                "FullDuplexCall");
 }
 
 absl::Status InteropClient::SpecialStatusMessage() {
-  SimpleRequest request;
-  request.mutable_response_status()->set_code(2);
-  request.mutable_response_status()->set_message(kSpecialMessage);
-  grpc::ClientContext context;
-  WithDeadline(&context);
-  SimpleResponse response;
-  const grpc::Status s = UnaryCall(&context, request, &response);
-  Note(context);
-  INTEROP_RETURN_IF_ERROR(
-      ExpectStatus(s, grpc::StatusCode::UNKNOWN, "UnaryCall"));
-  INTEROP_CHECK(s.error_message() == kSpecialMessage, "message '",
-                absl::CHexEscape(s.error_message()), "'");
-  return absl::OkStatus();
+  return UnaryEchoStatus(kSpecialMessage);
 }
 
 absl::Status InteropClient::UnimplementedMethod() {

@@ -62,6 +62,9 @@ class InteropClient {
   absl::Status CancelAfterFirstResponse();
   absl::Status TimeoutOnSleepingServer();
 
+  // A UnaryCall asking the server to end with UNKNOWN and `message`, which
+  // must come back exactly.
+  absl::Status UnaryEchoStatus(const std::string& message);
   // A unary UnaryCall / EmptyCall on this client's path.
   grpc::Status UnaryCall(grpc::ClientContext* context,
                          const grpc::testing::SimpleRequest& request,

@@ -6,26 +6,14 @@
 //
 // N=0 (the default) picks a free port. Prints "ready PORT" once both listen;
 // on SIGTERM or SIGINT shuts both down (calls in flight finish) and exits 0.
-#include <grpcpp/grpcpp.h>
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <string>
 
-#include "shmrpc/shmrpc.h"
 #include "tests/interop/interop_service.h"
+#include "tests/util/serve_until_stopped.h"
 
 int main(int argc, char** argv) {
-  // Block the stop signals before any thread starts; main waits for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   int port = 0;
   bool shm = true;
   for (int i = 1; i < argc; ++i) {
@@ -44,34 +32,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-
   shmrpc::interop::TestServiceImpl service;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:" + std::to_string(port),
-                           grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "interop_server: cannot listen\n");
-    return 1;
-  }
-  std::unique_ptr<shmrpc::Server> shm_server;
-  if (shm) {
-    shmrpc::ServerBuilder shm_builder;
-    shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
-        .RegisterService(&service);
-    std::string error;
-    shm_server = shm_builder.BuildAndStart(&error);
-    if (shm_server == nullptr) {
-      std::fprintf(stderr, "interop_server: %s\n", error.c_str());
-      return 1;
-    }
-  }
-  std::printf("ready %d\n", port);
-  std::fflush(stdout);
-  int signal = 0;
-  sigwait(&set, &signal);
-  if (shm_server != nullptr) shm_server->Shutdown();
-  server->Shutdown();
-  return 0;
+  return shmrpc::testing::ServeUntilStopped("interop_server", &service, port,
+                                            shm);
 }

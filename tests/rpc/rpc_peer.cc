@@ -11,7 +11,6 @@
 //       channel made with shmrpc's credentials), checking every answer. Exits
 //       0 if every call succeeded over shared memory, 1 otherwise.
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +24,7 @@
 
 #include "shmrpc/shmrpc.h"
 #include "tests/rpc/echo_service.h"
+#include "tests/util/serve_until_stopped.h"
 
 namespace shmrpc::testing {
 namespace {
@@ -42,43 +42,10 @@ std::string Flag(int argc, char** argv, const std::string& name,
 }
 
 int Server(int argc, char** argv) {
-  // Block SIGTERM before any thread starts; main waits for it below.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   const bool shm = Flag(argc, argv, "no-shm", "false") != "true";
-  int port = std::atoi(Flag(argc, argv, "port", "0").c_str());
+  const int port = std::atoi(Flag(argc, argv, "port", "0").c_str());
   EchoServiceImpl service;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:" + std::to_string(port),
-                           grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "rpc_peer: cannot listen\n");
-    return 1;
-  }
-  std::unique_ptr<shmrpc::Server> shm_server;
-  if (shm) {
-    shmrpc::ServerBuilder shm_builder;
-    shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
-        .RegisterService(&service);
-    std::string error;
-    shm_server = shm_builder.BuildAndStart(&error);
-    if (shm_server == nullptr) {
-      std::fprintf(stderr, "rpc_peer: %s\n", error.c_str());
-      return 1;
-    }
-  }
-  std::printf("ready %d\n", port);
-  std::fflush(stdout);
-  int signal;
-  sigwait(&set, &signal);
-  if (shm_server != nullptr) shm_server->Shutdown();
-  server->Shutdown();
-  return 0;
+  return ServeUntilStopped("rpc_peer", &service, port, shm);
 }
 
 int Client(int argc, char** argv) {
