@@ -33,15 +33,31 @@
 //              With the server's share added ("bound:" lines): a closed-loop
 //              row can complete at most CPUs / (grpc-floor's client CPU per
 //              call in the same row + the least server CPU per call of any
-//              shm-stub closed-loop row) calls per second.
+//              shm-stub closed-loop row) calls per second. That bound
+//              lets the server's CPU go to the clients between requests for
+//              free; a polling server keeps a CPU, so with one the clients
+//              have CPUs - 1 at most ("with a polling server" lines).
+//   grpc+poll, grpc+sleep
+//              the handoff floors (closed-loop rows): grpc-floor, except
+//              that before answering, the interceptor takes the request's
+//              64-byte payload to the server process and back through a
+//              wake floor (below), whose server polls for the next call
+//              (grpc+poll; its callers look for the answer for 2 us before
+//              they sleep) or sleeps until woken (grpc+sleep). gRPC's stub
+//              plus the least a handoff to another process costs, and no
+//              RPC: the floor of a transport under gRPC's stub that waits in
+//              either way, as shm-creds does (it polls while that pays and
+//              sleeps otherwise).
 //   wake-floor the least any transport that sleeps between calls costs
-//              (open-loop rows only, bench/wake_floor.h): per call, the
-//              server thread woken from its sleep, 64 B written and checked
-//              each way in shared memory, the caller woken from its sleep,
-//              with the futex calls our transport uses, and no RPC at all.
-//              Its answering thread is the server process's main thread, so
-//              its CPU counts as the server's. It bounds shm-stub's CPU per
-//              call at a fixed rate.
+//              (bench/wake_floor.h): per call, the server thread woken from
+//              its sleep, 64 B written and checked each way in shared
+//              memory, the caller woken from its sleep, with the futex
+//              calls our transport uses, and no RPC at all. Its answering
+//              thread is the server process's main thread, so its CPU
+//              counts as the server's; with several callers, one wake-up
+//              answers every request it finds. It bounds shm-stub's CPU per
+//              call at a fixed rate; grpc+sleep and grpc+poll hand their
+//              calls to it.
 //
 // Rows (`--list` prints their names; `--rows` picks some):
 //   TRANSPORT/tN     closed loop: N threads (1, 2, 4, 8, 32) of one client
@@ -221,7 +237,9 @@ enum class Transport {
   kGrpcUds,
   kGrpcTcp,
   kGrpcFloor,
-  kWakeFloor
+  kWakeFloor,
+  kGrpcSleepFloor,
+  kGrpcPollFloor
 };
 constexpr Transport kAllTransports[] = {
     Transport::kShmStub, Transport::kShmCreds, Transport::kGrpcUds,
@@ -241,6 +259,10 @@ const char* TransportName(Transport t) {
       return "grpc-floor";
     case Transport::kWakeFloor:
       return "wake-floor";
+    case Transport::kGrpcSleepFloor:
+      return "grpc+sleep";
+    case Transport::kGrpcPollFloor:
+      return "grpc+poll";
   }
   return "?";
 }
@@ -283,6 +305,9 @@ std::vector<RowSpec> AllRows(int open_threads) {
     std::vector<Transport> transports(std::begin(kAllTransports),
                                       std::end(kAllTransports));
     transports.push_back(Transport::kGrpcFloor);
+    transports.push_back(Transport::kWakeFloor);
+    transports.push_back(Transport::kGrpcSleepFloor);
+    transports.push_back(Transport::kGrpcPollFloor);
     for (Transport t : transports) {
       RowSpec r;
       r.kind = kind;
@@ -513,11 +538,29 @@ struct Window {
 
 uint64_t NowNs() { return ToNs(Clock::now()); }
 
+// The index of the calling thread in its client process (set by OneCall),
+// for the grpc+sleep and grpc+poll rows' wake-floor slot.
+thread_local int t_call_thread = 0;
+
+// The wake floor that grpc+sleep and grpc+poll hand every call to, the
+// first slot of this process (its threads use slot_base + thread), and
+// whether the floor's server polls for the next call (grpc+poll).
+struct Handoff {
+  WakeFloor* floor = nullptr;
+  int slot_base = 0;
+  bool server_polls = false;
+};
+
 // grpc-floor: answers every unary call of gRPC's stub in the calling thread,
 // as LatencyService does, without a transport or a server (gRPC's public
 // experimental interceptor API, as shmrpc's credentials use it).
+// grpc+sleep, grpc+poll: the same, after a round trip of the request's
+// 64-byte payload through a wake floor to the server process (`handoff`):
+// gRPC's stub plus the least a cross-process handoff costs, with no RPC.
 class FloorInterceptor final : public grpc::experimental::Interceptor {
  public:
+  explicit FloorInterceptor(Handoff handoff) : handoff_(handoff) {}
+
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
     using H = grpc::experimental::InterceptionHookPoints;
     if (m->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE)) {
@@ -531,7 +574,18 @@ class FloorInterceptor final : public grpc::experimental::Interceptor {
     if (m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
       auto* response = static_cast<LatencyResponse*>(m->GetRecvMessage());
       const std::string& in = request_->payload();
-      if (CheckPayload(in.data(), in.size(), request_->seed()) != 0) {
+      absl::Status handoff;
+      if (handoff_.floor != nullptr) {
+        handoff =
+            WakeFloorCall(handoff_.floor, handoff_.slot_base + t_call_thread,
+                          static_cast<uint32_t>(in.size()), request_->seed(),
+                          handoff_.server_polls);
+      }
+      if (!handoff.ok()) {
+        status_ = grpc::Status(grpc::StatusCode::DATA_LOSS,
+                               std::string(handoff.message()));
+        m->FailHijackedRecvMessage();
+      } else if (CheckPayload(in.data(), in.size(), request_->seed()) != 0) {
         status_ = grpc::Status(grpc::StatusCode::DATA_LOSS, "bad request");
         m->FailHijackedRecvMessage();
       } else {
@@ -549,6 +603,7 @@ class FloorInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  const Handoff handoff_;
   bool hijacked_ = false;
   const LatencyRequest* request_ = nullptr;
   grpc::Status status_;
@@ -557,15 +612,21 @@ class FloorInterceptor final : public grpc::experimental::Interceptor {
 class FloorInterceptorFactory final
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
+  explicit FloorInterceptorFactory(Handoff handoff) : handoff_(handoff) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo*) override {
-    return new FloorInterceptor();
+    return new FloorInterceptor(handoff_);
   }
+
+ private:
+  const Handoff handoff_;
 };
 
-// wake-floor's "stub": the shared floor and the caller's slot.
+// wake-floor's "stub": the shared floor and the first slot of this process
+// (its threads use slot_base + thread).
 struct WakeFloorStub {
   WakeFloor* floor;
+  int slot_base;
 };
 
 // One channel and stub of the row's transport (wake-floor: no channel).
@@ -602,11 +663,20 @@ Client MakeClient(const WorkerSpec& spec) {
       c.channel = grpc::CreateCustomChannel(
           spec.tcp_target, grpc::InsecureChannelCredentials(), args);
       break;
-    case Transport::kGrpcFloor: {
+    case Transport::kGrpcFloor:
+    case Transport::kGrpcSleepFloor:
+    case Transport::kGrpcPollFloor: {
+      Handoff handoff;
+      if (t != Transport::kGrpcFloor) {
+        handoff.floor = spec.wake_floor;
+        handoff.slot_base = spec.index * spec.row.threads;
+        handoff.server_polls = t == Transport::kGrpcPollFloor;
+      }
       std::vector<std::unique_ptr<
           grpc::experimental::ClientInterceptorFactoryInterface>>
           interceptors;
-      interceptors.push_back(std::make_unique<FloorInterceptorFactory>());
+      interceptors.push_back(
+          std::make_unique<FloorInterceptorFactory>(handoff));
       // Never connects: every call is answered by the interceptor.
       c.channel = grpc::experimental::CreateCustomChannelWithInterceptors(
           spec.uds_target, grpc::InsecureChannelCredentials(), args,
@@ -614,8 +684,8 @@ Client MakeClient(const WorkerSpec& spec) {
       break;
     }
     case Transport::kWakeFloor:
-      c.wake_floor =
-          std::make_unique<WakeFloorStub>(WakeFloorStub{spec.wake_floor});
+      c.wake_floor = std::make_unique<WakeFloorStub>(
+          WakeFloorStub{spec.wake_floor, spec.index * spec.row.threads});
       return c;
   }
   if (c.shm_stub == nullptr) c.grpc_stub = LatencyBench::NewStub(c.channel);
@@ -635,16 +705,18 @@ void WithStub(Client& c, F&& f) {
 }
 
 // One call of a row, every payload byte written and checked: `thread` is
-// the calling thread's index (wake-floor's slot).
+// the calling thread's index (its wake-floor slot).
 template <class Stub>
 absl::Status OneCall(Stub& stub, LatencyRequest& request,
                      LatencyResponse& response, uint64_t seed, bool shm,
-                     int /*thread*/) {
+                     int thread) {
+  t_call_thread = thread;
   return CheckedRoundTrip(stub, request, response, kPayloadBytes, seed, shm);
 }
 absl::Status OneCall(WakeFloorStub& stub, LatencyRequest&, LatencyResponse&,
                      uint64_t seed, bool, int thread) {
-  return WakeFloorCall(stub.floor, thread, kPayloadBytes, seed);
+  return WakeFloorCall(stub.floor, stub.slot_base + thread, kPayloadBytes,
+                       seed);
 }
 
 // A shm-* channel must be on shared memory; a grpc-* one must not be.
@@ -1321,6 +1393,43 @@ void Report(const std::vector<LoadResult>& loads,
         bound / uds->rate(),
         creds != nullptr ? 100 * creds->rate() / bound : 0.0);
   }
+  // The bound above lets the server's CPU go to the clients between
+  // requests for free. It cannot: how the server waits for its next request
+  // decides what the CPUs have left for gRPC's stub in the clients. The
+  // handoff floors measure it: gRPC's stub plus the request's payload taken
+  // to the server process and back through a wake floor whose server polls
+  // for the next call (grpc+poll) or sleeps until woken (grpc+sleep), and no
+  // RPC at all. And a polling server keeps a CPU, so the clients have
+  // CPUs - 1 at most, even if waiting cost them nothing.
+  for (const std::string& kind : kinds) {
+    const LoadResult* floor = Find(loads, Transport::kGrpcFloor, kind);
+    const LoadResult* poll = Find(loads, Transport::kGrpcPollFloor, kind);
+    const LoadResult* sleep = Find(loads, Transport::kGrpcSleepFloor, kind);
+    const LoadResult* creds = Find(loads, Transport::kShmCreds, kind);
+    const LoadResult* uds = Find(loads, Transport::kGrpcUds, kind);
+    if (uds == nullptr || uds->rate() <= 0) continue;
+    if (poll != nullptr && sleep != nullptr) {
+      const double best = std::max(poll->rate(), sleep->rate());
+      std::printf(
+          "floor:  shm-creds/%-5s gRPC's stub + a handoff, no RPC: grpc+poll "
+          "%5.1fx, grpc+sleep %5.1fx grpc-uds; shm-creds reaches %3.0f%% of "
+          "the better; %gx is %s\n",
+          kind.c_str(), poll->rate() / uds->rate(), sleep->rate() / uds->rate(),
+          creds != nullptr && best > 0 ? 100 * creds->rate() / best : 0.0,
+          kCredsVsUds,
+          best / uds->rate() >= kCredsVsUds ? "within them"
+                                            : "beyond both on this machine");
+    }
+    if (floor != nullptr && cpus > 1 && floor->client_cpu_ns > 0) {
+      const double client_ns = floor->PerCall(floor->client_cpu_ns);
+      std::printf(
+          "bound:  shm-creds/%-5s with a polling server <= (CPUs - 1) / "
+          "grpc-floor's client %s = %5.1fx grpc-uds (waiting and RPC work "
+          "free)\n",
+          kind.c_str(), FormatNs(static_cast<uint64_t>(client_ns)).c_str(),
+          static_cast<double>(cpus - 1) * 1e9 / client_ns / uds->rate());
+    }
+  }
   target("shm-stub/open1k CPU per call 5x below grpc-uds",
          Find(loads, Transport::kShmStub, "open1k"),
          Find(loads, Transport::kGrpcUds, "open1k"), true, kCpuVsUdsAt1k);
@@ -1484,7 +1593,11 @@ int Main(int argc, char** argv) {
   }
   // wake-floor's shared page, inherited by the server (whose main thread
   // answers it) and by every client process.
-  WakeFloor* const wake_floor = CreateWakeFloor(options.open_threads);
+  int wake_floor_slots = 0;
+  for (const RowSpec& r : AllRows(options.open_threads)) {
+    wake_floor_slots = std::max(wake_floor_slots, r.processes * r.threads);
+  }
+  WakeFloor* const wake_floor = CreateWakeFloor(wake_floor_slots);
   server_config.also_serve = [wake_floor] { RunWakeFloorServer(wake_floor); };
   if (CountThreads(0) != 1) Die("main", "more than one thread before fork()");
   int fds[2];

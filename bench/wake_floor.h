@@ -10,6 +10,12 @@
 // the server sleeps on. No framing, no RPC, no protobuf, no limits or
 // checks beyond the payload pattern: a bound, not a transport.
 //
+// A call may instead ask the server to poll for the next call (grpc+poll in
+// rpc_throughput): the server then keeps its CPU while such calls come, and
+// the caller looks for its response for a couple of microseconds before it
+// sleeps. Either way a sleeping caller announces itself, and only an
+// announced sleeper is woken (one system call per sleep, none otherwise).
+//
 // Layout, in one MAP_SHARED anonymous mapping made before the benchmark
 // forks its processes (so every process maps it at the same place; it is
 // never exposed to another program):
@@ -17,9 +23,11 @@
 //   +---------------------------+  offset 0
 //   | bell    (u32, own line)   |  the server sleeps here when idle
 //   | sleeping (u32, own line)  |  1 while the server is (about to be) asleep
+//   | sleeps  (u64)             |  times the server went to sleep
 //   +---------------------------+  64 * 2
-//   | slot 0: state (u32)       |  kIdle -> kRequest (caller) ->
-//   |         request[kMaxBytes]|  kResponse (server) -> kIdle (caller)
+//   | slot 0: state (u32)       |  kIdle -> kRequest (caller) [-> kWaiting:
+//   |         request[kMaxBytes]|  the caller sleeps] -> kResponse (server,
+//   |                           |  waking a kWaiting caller) -> kIdle
 //   |         response[...]     |
 //   | slot 1 ...                |
 //   +---------------------------+
@@ -29,6 +37,7 @@
 #define SHMRPC_BENCH_WAKE_FLOOR_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -48,8 +57,17 @@ WakeFloor* CreateWakeFloor(int slots);
 
 // The server's loop: answers every request (reads and checks every byte,
 // writes the response's every byte, wakes the caller) and sleeps on the bell
-// when there is none. Never returns; run it on a thread of its own.
-[[noreturn]] void RunWakeFloorServer(WakeFloor* floor);
+// when there is none. After answering a call made with `server_polls`, it
+// polls instead (looks at the slots again and again, keeping its CPU) until
+// no such call has come for `poll_for`, and only then sleeps: the floor of a
+// server that polls for its next request while calls keep coming. Never
+// returns; run it on a thread of its own.
+[[noreturn]] void RunWakeFloorServer(
+    WakeFloor* floor,
+    std::chrono::nanoseconds poll_for = std::chrono::milliseconds(10));
+
+// How many times the server has gone to sleep so far.
+uint64_t WakeFloorSleeps(const WakeFloor* floor);
 
 // One call from slot `slot`: writes the request's `bytes` (a multiple of 8,
 // at most kWakeFloorMaxBytes) with the pattern for `seed`, wakes the server
@@ -57,7 +75,7 @@ WakeFloor* CreateWakeFloor(int slots);
 // DataLoss if a payload does not match its pattern; InvalidArgument (and
 // nothing sent) for a slot or a size outside this contract.
 absl::Status WakeFloorCall(WakeFloor* floor, int slot, uint32_t bytes,
-                           uint64_t seed);
+                           uint64_t seed, bool server_polls = false);
 
 }  // namespace shmrpc::bench
 

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <thread>
 #include <vector>
@@ -38,6 +39,42 @@ TEST(WakeFloorTest, CallsFromSeveralThreadsCrossProcesses) {
   ::kill(server, SIGKILL);
   ::waitpid(server, nullptr, 0);
   for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+}
+
+// Calls back to back from one thread, `n` of them, made with
+// `server_polls`; returns how often the server (in another process, polling
+// for a second after a call that asks for it) went to sleep.
+uint64_t SleepsDuringCalls(bool server_polls, int n) {
+  WakeFloor* floor = CreateWakeFloor(1);
+  const pid_t server = ::fork();
+  EXPECT_GE(server, 0);
+  if (server == 0) RunWakeFloorServer(floor, std::chrono::seconds(1));
+  // The first call wakes the server from its first sleep.
+  EXPECT_TRUE(WakeFloorCall(floor, 0, 64, 1, server_polls).ok());
+  const uint64_t before = WakeFloorSleeps(floor);
+  int failures = 0;
+  for (int i = 0; i < n; ++i) {
+    if (!WakeFloorCall(floor, 0, 64, Mix64(static_cast<uint64_t>(i)),
+                       server_polls)
+             .ok()) {
+      ++failures;
+    }
+  }
+  const uint64_t sleeps = WakeFloorSleeps(floor) - before;
+  ::kill(server, SIGKILL);
+  ::waitpid(server, nullptr, 0);
+  EXPECT_EQ(failures, 0);
+  return sleeps;
+}
+
+// The server sleeps between one caller's calls; for calls that ask it to
+// poll it keeps looking while they keep coming (a whole second without one
+// would put it to sleep).
+TEST(WakeFloorTest, ServerPollsOnlyWhileCallsAskingForItCome) {
+  constexpr int kCalls = 500;
+  EXPECT_GE(SleepsDuringCalls(/*server_polls=*/false, kCalls),
+            uint64_t{kCalls / 2});
+  EXPECT_EQ(SleepsDuringCalls(/*server_polls=*/true, kCalls), 0u);
 }
 
 TEST(WakeFloorTest, RefusesCallsOutsideItsContract) {
