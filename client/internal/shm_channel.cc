@@ -48,7 +48,7 @@ constexpr auto kKickAfter = std::chrono::microseconds(30);
 constexpr auto kKickAfterWake = std::chrono::milliseconds(1);
 
 // A caller that may not spin yields its CPU (while that pays, see
-// ClientConnection::yield()) for this long at most before it sleeps; what
+// ClientConnection::yield(bool)) for this long at most before it sleeps; what
 // ends the phase sooner is the CPU it wastes (yields that found nobody else
 // to run), bounded by the connection's payoff (transport::YieldFor).
 constexpr auto kYieldBudget = std::chrono::milliseconds(1);
@@ -131,7 +131,7 @@ bool YieldForAnswer(ClientConnection& conn, Clock::duration budget,
                     Clock::time_point* sent, Clock::time_point* next_kick) {
   const auto payoff = conn.wait().PayoffFor(bytes);
   transport::AdaptiveSpin::Ticket ticket =
-      conn.yield().Begin(budget, conn.wait().adaptive);
+      conn.yield(woke_server).Begin(budget, conn.wait().adaptive);
   if (ticket.budget().count() == 0) return false;
   if (*sent == Clock::time_point{}) {
     *sent = Clock::now();
@@ -145,7 +145,7 @@ bool YieldForAnswer(ClientConnection& conn, Clock::duration budget,
         return now < deadline;
       },
       &wasted);
-  conn.yield().End(&ticket, got, wasted, payoff);
+  conn.yield(woke_server).End(&ticket, got, wasted, payoff);
   return got;
 }
 

@@ -182,11 +182,19 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   transport::AdaptiveSpin& spin(bool woke_server) {
     return woke_server ? spin_after_wake_ : spin_;
   }
-  // Whether a caller that may not spin (every CPU that may spin already
-  // does) should yield its CPU while it waits for its answer, rather than
-  // sleep at once: with more callers than CPUs, most of them are in that
-  // place.
-  transport::AdaptiveSpin& yield() { return yield_; }
+  // Whether a caller that does not spin (spinning does not pay, or every
+  // CPU that may spin already does) should yield its CPU while it waits for
+  // its answer, rather than sleep at once: with more callers than CPUs, most
+  // of them are in that place. Kept apart by whether the request woke the
+  // server, as spin() is: at a low call rate the answer to a request that
+  // woke the server comes only after the server's wake-up, and yields on an
+  // otherwise idle CPU return at once and burn the CPU until then, while
+  // they pay now and then only because the woken server thread happened to
+  // be queued on the caller's CPU; that place yields only while three of its
+  // last four yield phases paid.
+  transport::AdaptiveSpin& yield(bool woke_server) {
+    return woke_server ? yield_after_wake_ : yield_;
+  }
   const rpc::MessageLimits& limits() const { return limits_; }
 
   // The channel no longer uses this connection: the completion thread exits
@@ -242,6 +250,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   const transport::WaitPolicy wait_;
   transport::AdaptiveSpin spin_;
   transport::AdaptiveSpin yield_{1, transport::AdaptiveSpin::Mode::kYield};
+  transport::AdaptiveSpin yield_after_wake_{
+      transport::AdaptiveSpin::kHistory - 1,
+      transport::AdaptiveSpin::Mode::kYield};
   transport::AdaptiveSpin spin_after_wake_{transport::AdaptiveSpin::kHistory -
                                            1};
   const rpc::MessageLimits limits_;
