@@ -367,7 +367,7 @@ constexpr char kUsage[] =
     "name\n"
     "                       as a glob (shm-*/t1); default: every row\n"
     "  --scale=X            scale every measurement's duration (default 1:\n"
-    "                       about 2 minutes in all; 0.2 for a quick look)\n"
+    "                       about 3 minutes in all; 0.2 for a quick look)\n"
     "  --passes=N           measure closed- and open-loop rows in N\n"
     "                       interleaved shares (default 2)\n"
     "  --pin=on|off         on: client processes on CPU 0, the server on\n"
