@@ -261,7 +261,7 @@ void Connection::DiscardChunk(const Chunk& chunk) { pool_.Free(chunk.offset); }
 
 absl::Status Connection::Send(const MessageHeader& header,
                               const OutgoingPayload& payload, Deadline deadline,
-                              uint64_t* request_position, bool* woke_server) {
+                              uint64_t* position, bool* woke_server) {
   if (!ok()) return ClosedStatus();
   Descriptor d{};
   d.stream = header.stream;
@@ -319,8 +319,7 @@ absl::Status Connection::Send(const MessageHeader& header,
   }
   PushResult r = ring->Push(
       d, inline_bytes, options_.wait, deadline, [this] { return !ok(); },
-      role_ == Role::kClient ? request_position : nullptr,
-      role_ == Role::kClient ? woke_server : nullptr);
+      position, role_ == Role::kClient ? woke_server : nullptr);
   if (r != PushResult::kOk) {
     if (lent) pool_.CancelLend(payload.chunk.offset);
     if (r == PushResult::kCorrupt) {
@@ -354,6 +353,59 @@ absl::Status Connection::Send(const MessageHeader& header,
 bool Connection::RequestTaken(uint64_t position) const {
   return Ring(RingId::kRequests).control->head.load(std::memory_order_acquire) >
          position;
+}
+
+bool Connection::StreamTaken(uint32_t stream, uint64_t position) {
+  if (role_ != Role::kServer || stream >= layout_.params.stream_count) {
+    return false;
+  }
+  bool corrupt = false;
+  if (streams_out_[stream].Taken(position, &corrupt)) return true;
+  if (corrupt) {
+    Close(absl::DataLossError(
+        "shared-memory peer corrupted a ring index (head beyond tail)"));
+  }
+  return false;
+}
+
+absl::Status Connection::WaitStreamTaken(uint32_t stream, uint64_t position,
+                                         uint32_t generation,
+                                         Deadline deadline) {
+  if (role_ != Role::kServer || stream >= layout_.params.stream_count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream ", stream, " out of range"));
+  }
+  bool abandoned = false;
+  const WaitStatus w = streams_out_[stream].space_bell().Wait(
+      [&] {
+        if (!ok()) return true;
+        if (StreamAbandoned(stream, generation)) {
+          abandoned = true;
+          return true;
+        }
+        return StreamTaken(stream, position);
+      },
+      options_.wait, deadline);
+  if (!ok()) return ClosedStatus();
+  if (abandoned) return absl::CancelledError("the client abandoned the call");
+  if (w == WaitStatus::kTimedOut) {
+    return absl::DeadlineExceededError(
+        "the client did not read the stream until the deadline");
+  }
+  return absl::OkStatus();
+}
+
+bool Connection::StreamAbandoned(uint32_t stream, uint32_t generation) const {
+  if (stream >= layout_.params.stream_count || generation == 0) return false;
+  return StreamRing(stream).control->abandoned.load(
+             std::memory_order_acquire) == generation;
+}
+
+void Connection::AbandonStream(uint32_t stream, uint32_t generation) {
+  if (role_ != Role::kClient || stream >= layout_.params.stream_count) return;
+  RingControl* ctl = StreamRing(stream).control;
+  ctl->abandoned.store(generation, std::memory_order_release);
+  Doorbell(&ctl->space_bell).Notify();
 }
 
 void Connection::KickServer() {

@@ -213,12 +213,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // kInvalidArgument for a bad payload (inline too long or not negotiated,
   // chunk length beyond capacity, stream out of range).
   //
-  // For the client, `request_position` (if not null) receives the message's
-  // position in the requests ring, for RequestTaken(), and `woke_server` (if
-  // not null) whether sending it woke a server thread that slept waiting for
-  // requests (a hint: it is on its way to take the request).
+  // `position` (if not null) receives the message's position in its ring:
+  // for the client in the requests ring, for RequestTaken(); for the server
+  // in the stream's ring, for StreamTaken(). For the client, `woke_server`
+  // (if not null) receives whether sending it woke a server thread that
+  // slept waiting for requests (a hint: it is on its way to take the
+  // request).
   absl::Status Send(const MessageHeader& header, const OutgoingPayload& payload,
-                    Deadline deadline, uint64_t* request_position = nullptr,
+                    Deadline deadline, uint64_t* position = nullptr,
                     bool* woke_server = nullptr);
 
   // Client: true once the server has taken the request at `position` off the
@@ -252,6 +254,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // True if a request is published and waiting (one acquire load).
   bool HasRequest() const;
+
+  // ---- stream flow control (server) --------------------------------------
+  //
+  // The client takes a stream's messages off its ring only as its
+  // application reads them, so the ring's head tells the server how much of
+  // what it streamed is still unread: the ring's capacity bounds the
+  // messages, and the server bounds the bytes from these positions (see
+  // rpc/frame.h, "Streaming").
+
+  // True once the client took the message at `position` (as Send reported
+  // it) off the ring of `stream`. Read from shared memory: a client can only
+  // make it wrong for its own streams. A head beyond what was sent closes
+  // the connection (kDataLoss) and reads as false.
+  bool StreamTaken(uint32_t stream, uint64_t position);
+
+  // Waits until StreamTaken(stream, position), or the client abandons call
+  // `generation` on `stream` (kCancelled), or `deadline` passes
+  // (kDeadlineExceeded), or the connection closes (its status). Sleeps on the
+  // ring's space bell, which the client rings as it reads and when it
+  // abandons the call.
+  absl::Status WaitStreamTaken(uint32_t stream, uint64_t position,
+                               uint32_t generation, Deadline deadline);
+
+  // True if the client abandoned call `generation` on `stream`
+  // (AbandonStream). A hint from shared memory that can only end the
+  // client's own call.
+  bool StreamAbandoned(uint32_t stream, uint32_t generation) const;
 
   // ---- streams and receiving (client) ------------------------------------
 
@@ -287,6 +316,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Wakes a ReceiveStream() waiting on `stream` and makes it (and later
   // calls, until the stream is reopened) return kCancelled.
   void InterruptStream(uint32_t stream);
+
+  // Tells the server that call `generation` on the open `stream` is given
+  // up (cancelled, past its deadline, its reader gone), and wakes a server
+  // writer waiting for the stream's space, so that it stops at once even if
+  // nobody on the server reads the kCancel that should accompany this.
+  void AbandonStream(uint32_t stream, uint32_t generation);
 
   // The id of the next stream opened with `notify` that has messages,
   // waiting until `deadline`. The caller then drains it with

@@ -193,6 +193,67 @@ TEST_F(ConnectionTest, ClientSeesWhenItsRequestIsTaken) {
   EXPECT_FALSE(client_->RequestTaken(second));
 }
 
+TEST_F(ConnectionTest, ServerSeesWhatTheClientTookOffAStream) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  MessageHeader h;
+  h.stream = *s;
+  uint64_t first = 99, second = 99;
+  ASSERT_TRUE(
+      server_->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &first)
+          .ok());
+  ASSERT_TRUE(
+      server_->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &second)
+          .ok());
+  EXPECT_EQ(second, first + 1);
+  EXPECT_FALSE(server_->StreamTaken(*s, first));
+  // Nothing read yet: the wait times out.
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      server_->WaitStreamTaken(*s, first, 1, In(milliseconds(20)))));
+  // A reader in another thread wakes the waiter as it takes the message.
+  std::thread reader([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    EXPECT_TRUE(client_->ReceiveStream(*s, In(milliseconds(1000))).ok());
+  });
+  EXPECT_TRUE(
+      server_->WaitStreamTaken(*s, first, 1, In(milliseconds(5000))).ok());
+  reader.join();
+  EXPECT_TRUE(server_->StreamTaken(*s, first));
+  EXPECT_FALSE(server_->StreamTaken(*s, second));
+  // Out of range: never taken, never a crash.
+  EXPECT_FALSE(server_->StreamTaken(1000, 0));
+}
+
+TEST_F(ConnectionTest, AbandoningAStreamWakesTheServersWriterForThatCallOnly) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  MessageHeader h;
+  h.stream = *s;
+  uint64_t position = 0;
+  ASSERT_TRUE(
+      server_
+          ->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &position)
+          .ok());
+  EXPECT_FALSE(server_->StreamAbandoned(*s, 7));
+  std::thread client([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    client_->AbandonStream(*s, 7);
+  });
+  const auto start = steady_clock::now();
+  const absl::Status st =
+      server_->WaitStreamTaken(*s, position, 7, In(milliseconds(5000)));
+  client.join();
+  EXPECT_TRUE(absl::IsCancelled(st)) << st;
+  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  EXPECT_TRUE(server_->StreamAbandoned(*s, 7));
+  // Another call (generation) on the stream is not abandoned; generation 0
+  // names no call.
+  EXPECT_FALSE(server_->StreamAbandoned(*s, 8));
+  EXPECT_FALSE(server_->StreamAbandoned(*s, 0));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      server_->WaitStreamTaken(*s, position, 8, In(milliseconds(20)))));
+}
+
 TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
   Doorbell bell = server_->request_bell();
   std::atomic<bool> woke{false};
@@ -699,6 +760,20 @@ TEST_F(HostileClientTest, CorruptHeadIsDetected) {
   }
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("ring index"));
+  EXPECT_FALSE(server_->ok());
+}
+
+TEST_F(HostileClientTest, CorruptStreamHeadClosesAWaitingWriter) {
+  MessageHeader h;
+  uint64_t position = 0;
+  ASSERT_TRUE(
+      server_
+          ->Send(h, OutgoingPayload::None(), In(milliseconds(100)), &position)
+          .ok());
+  StreamRing(0).control->head.store(1000, std::memory_order_release);
+  const absl::Status st =
+      server_->WaitStreamTaken(0, position, 1, In(milliseconds(1000)));
+  EXPECT_TRUE(absl::IsDataLoss(st)) << st;
   EXPECT_FALSE(server_->ok());
 }
 

@@ -42,7 +42,10 @@
 //   +128  line 2  space_bell      {seq, announced}: producers sleep here when
 //                                 the ring is full; consumer wakes them
 //   +192  line 3  notify_mode,    used by stream rings only (zero elsewhere)
-//                 notify_pending
+//                 notify_pending,
+//                 abandoned       the generation of the last call the client
+//                                 gave up on while the server may still be
+//                                 writing to it (0: none)
 //   +256  entries[capacity], 128 B each:
 //
 //         0       8                                      40            128
@@ -70,6 +73,9 @@
 //                            by producers)
 //   notify_mode              client                     server
 //   notify_pending           server sets, client clears both
+//   abandoned                client                     server (a hint that
+//                                                       only ends the
+//                                                       client's own call)
 #ifndef SHMRPC_TRANSPORT_CONTROL_LAYOUT_H_
 #define SHMRPC_TRANSPORT_CONTROL_LAYOUT_H_
 
@@ -196,12 +202,20 @@ struct RingControl {
   alignas(kCacheLine) BellWord space_bell;
   alignas(kCacheLine) std::atomic<uint32_t> notify_mode;
   std::atomic<uint32_t> notify_pending;
+  // Stream rings: the generation of the call on this stream that the client
+  // abandoned (cancelled, deadline passed, reader gone) while the server may
+  // still be streaming to it; the server's writer stops instead of waiting
+  // for space the client will never make. Zero-initialized like the rest of
+  // the segment, and generations start at 1, so 0 names no call: a peer
+  // that predates the field never sets it, and nothing changes for it.
+  std::atomic<uint32_t> abandoned;
 };
 inline constexpr size_t kRingControlSize = 256;
 static_assert(sizeof(RingControl) == kRingControlSize);
 static_assert(offsetof(RingControl, data_bell) == 64);
 static_assert(offsetof(RingControl, space_bell) == 128);
 static_assert(offsetof(RingControl, notify_mode) == 192);
+static_assert(offsetof(RingControl, abandoned) == 200);
 
 // The sizes that the handshake negotiates; they determine the whole layout.
 // Capacities are numbers of entries and must be powers of two.

@@ -113,6 +113,19 @@ class RingProducer {
   // True if a push would find space right now (may reload the shared head).
   bool HasSpace();
 
+  // True once the consumer has taken the message at `position` (as TryPush
+  // reported it) off the ring. Reloads the shared head; sets *corrupt (and
+  // returns false) if that head is beyond anything claimed.
+  bool Taken(uint64_t position, bool* corrupt) {
+    if (cached_head_.load(std::memory_order_acquire) > position) return true;
+    uint64_t head;
+    if (!ReloadHead(&head)) {
+      *corrupt = true;
+      return false;
+    }
+    return head > position;
+  }
+
   // Bells of this ring: data (the consumer sleeps there) and space (producers
   // sleep there).
   Doorbell data_bell() const { return Doorbell(&view_.control->data_bell); }
