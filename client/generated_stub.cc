@@ -7,6 +7,7 @@
 
 #include "shmrpc/client/internal/channel_registry.h"
 #include "shmrpc/client/internal/client_context_access.h"
+#include "shmrpc/client/internal/read_stream.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/message/peer_serialize.h"
 
@@ -171,6 +172,20 @@ bool StubCore::TryUnaryAsync(const StubMethod& method,
       conn, id, context->deadline(),
       new AsyncContextUnaryIo(context, request, response, std::move(*done)));
   return true;
+}
+
+std::unique_ptr<ShmReadStream> StubCore::TryServerStreaming(
+    const StubMethod& method, grpc::ClientContext* context,
+    const google::protobuf::MessageLite& request) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  grpc::Status status;
+  bool decided;
+  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
+    if (!decided) return nullptr;
+    return FailedReadStream(std::move(status));
+  }
+  return StartReadStream(std::move(conn), id, context, request);
 }
 
 void RegisterMethodCodec(const char* name, const MethodCodec* codec) {

@@ -17,12 +17,14 @@
 #include <grpcpp/impl/codegen/channel_interface.h>
 #include <grpcpp/impl/codegen/rpc_method.h>
 #include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <atomic>
 #include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "shmrpc/codegen/version.h"
@@ -55,6 +57,45 @@ class StubMethod {
   mutable std::atomic<uint64_t> cached_{0};  // epoch << 32 | id
 };
 
+// The client's side of one server-streaming call over shared memory, as
+// the generated stub's reader uses it. Not thread-safe, like
+// grpc::ClientReader: one thread at a time. Destroying it before Finish()
+// returned cancels the call.
+class ShmReadStream {
+ public:
+  virtual ~ShmReadStream() = default;
+  // Blocks until the server's initial metadata arrived (or the call ended).
+  virtual void WaitForInitialMetadata() = 0;
+  // As gRPC's reader: an upper bound of the next message's size (the
+  // channel's receive limit).
+  virtual bool NextMessageSize(uint32_t* size) = 0;
+  // The next message into `message`; false once there is none (the call
+  // ended: Finish() says how).
+  virtual bool Read(google::protobuf::MessageLite* message) = 0;
+  // Waits for the call's end (dropping messages not read) and returns its
+  // status.
+  virtual grpc::Status Finish() = 0;
+};
+
+// grpc::ClientReaderInterface over a ShmReadStream: what a generated
+// server-streaming method returns when the call goes over shared memory.
+template <class Response>
+class ShmClientReader final : public grpc::ClientReaderInterface<Response> {
+ public:
+  explicit ShmClientReader(std::unique_ptr<ShmReadStream> stream)
+      : stream_(std::move(stream)) {}
+
+  void WaitForInitialMetadata() override { stream_->WaitForInitialMetadata(); }
+  bool NextMessageSize(uint32_t* size) override {
+    return stream_->NextMessageSize(size);
+  }
+  bool Read(Response* message) override { return stream_->Read(message); }
+  grpc::Status Finish() override { return stream_->Finish(); }
+
+ private:
+  std::unique_ptr<ShmReadStream> stream_;
+};
+
 // What a generated stub shares between its methods. Thread-safe.
 class StubCore {
  public:
@@ -77,6 +118,28 @@ class StubCore {
                      const google::protobuf::MessageLite* request,
                      google::protobuf::MessageLite* response,
                      std::function<void(grpc::Status)>* done);
+
+  // A server-streaming call over shared memory if the channel can make it
+  // (a call that cannot start fails through the stream); nullptr if the
+  // caller should make the gRPC call instead.
+  std::unique_ptr<ShmReadStream> TryServerStreaming(
+      const StubMethod& method, grpc::ClientContext* context,
+      const google::protobuf::MessageLite& request);
+
+  // A generated server-streaming method: over shared memory when it can,
+  // otherwise gRPC's own call on the same channel.
+  template <class Response, class Request>
+  std::unique_ptr<grpc::ClientReaderInterface<Response>> ServerStreaming(
+      const StubMethod& method, grpc::ClientContext* context,
+      const Request& request) {
+    if (std::unique_ptr<ShmReadStream> stream =
+            TryServerStreaming(method, context, request)) {
+      return std::make_unique<ShmClientReader<Response>>(std::move(stream));
+    }
+    return std::unique_ptr<grpc::ClientReaderInterface<Response>>(
+        grpc::internal::ClientReaderFactory<Response>::Create(
+            channel_.get(), method.rpc_method(), context, request));
+  }
 
  private:
   std::shared_ptr<grpc::ChannelInterface> channel_;

@@ -95,9 +95,17 @@ MethodKind KindOf(const MethodDescriptor* method) {
                                     : MethodKind::kUnary;
 }
 
-// Whether `method` is unary (the only kind served over shared memory).
+// Whether `method` is unary.
 bool IsUnary(const MethodDescriptor* method) {
   return KindOf(method) == MethodKind::kUnary;
+}
+
+// Whether `method` is served over shared memory, and called through the
+// generated Stub (unary and server-streaming methods; the other kinds go
+// through gRPC's stub and server for now).
+bool IsShm(const MethodDescriptor* method) {
+  return KindOf(method) == MethodKind::kUnary ||
+         KindOf(method) == MethodKind::kServerStreaming;
 }
 
 // Whether `service` has a method for which `pred` holds.
@@ -341,11 +349,22 @@ void PrintHeaderAsyncMethod(const MethodDescriptor* method, Printer* printer) {
                  "std::function<void(::grpc::Status)> on_done);\n");
 }
 
-// Class Stub of `service` (unary methods only).
+// The Stub's blocking method for server-streaming `method`.
+void PrintHeaderStubReaderMethod(const MethodDescriptor* method,
+                                 Printer* printer) {
+  PrintLeadingComments(method, printer);
+  printer->Print(MethodVars(method),
+                 "std::unique_ptr< ::grpc::ClientReaderInterface< "
+                 "$Response$>> $Method$(::grpc::ClientContext* context, "
+                 "const $Request$& request);\n");
+}
+
+// Class Stub of `service` (unary and server-streaming methods).
 void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
-  std::vector<const MethodDescriptor*> unary;
+  std::vector<const MethodDescriptor*> unary, shm;
   for (int i = 0; i < service->method_count(); ++i) {
     if (IsUnary(service->method(i))) unary.push_back(service->method(i));
+    if (IsShm(service->method(i))) shm.push_back(service->method(i));
   }
 
   printer->Print("class Stub final {\n public:\n");
@@ -354,10 +373,14 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
       "explicit Stub(const std::shared_ptr< ::grpc::ChannelInterface>& "
       "channel, const ::grpc::StubOptions& options = "
       "::grpc::StubOptions());\n\n");
-  for (const MethodDescriptor* method : unary) {
-    PrintHeaderStubMethod(method, printer);
+  for (const MethodDescriptor* method : shm) {
+    if (IsUnary(method)) {
+      PrintHeaderStubMethod(method, printer);
+    } else {
+      PrintHeaderStubReaderMethod(method, printer);
+    }
   }
-  if (!unary.empty()) printer->Print("\n");
+  if (!shm.empty()) printer->Print("\n");
 
   printer->Print("class async final {\n");
   if (!unary.empty()) {
@@ -384,7 +407,7 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
   printer->Print(" private:\n");
   printer->Indent();
   printer->Print("::shmrpc::internal::StubCore core_;\n");
-  for (const MethodDescriptor* method : unary) {
+  for (const MethodDescriptor* method : shm) {
     printer->Print(
         MethodVars(method),
         "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_;\n");
@@ -403,13 +426,14 @@ void PrintHeaderServerService(const ServiceDescriptor* service,
       " public:\n");
   printer->Indent();
   printer->Print("Service();\nvirtual ~Service();\n");
-  if (AnyMethod(service,
-                [](const MethodDescriptor* m) { return !IsUnary(m); })) {
+  if (AnyMethod(service, [](const MethodDescriptor* m) { return !IsShm(m); })) {
     printer->Print(
         "\n"
-        "// Streaming methods are served over gRPC only for now: they are "
-        "not offered\n"
-        "// over shared memory, and clients call them with the gRPC stub.\n"
+        "// Client-streaming and bidirectional methods are served over gRPC "
+        "only for now:\n"
+        "// they are not offered over shared memory, and clients call them "
+        "with the gRPC\n"
+        "// stub.\n"
         "\n");
   }
   for (int i = 0; i < service->method_count(); ++i) {
@@ -492,11 +516,11 @@ void PrintSourceStubConstruction(const ServiceDescriptor* service,
       "options)\n"
       "    : core_(channel)");
   for (int i = 0; i < service->method_count(); ++i) {
-    if (!IsUnary(service->method(i))) continue;
+    if (!IsShm(service->method(i))) continue;
     printer->Print(MethodVars(service->method(i)),
                    ",\n"
                    "      rpcmethod_$Method$_($Service$_method_names[$Idx$], "
-                   "::grpc::internal::RpcMethod::NORMAL_RPC, channel)");
+                   "::grpc::internal::RpcMethod::$RpcType$, channel)");
   }
   printer->Print(
       " {\n"
@@ -537,6 +561,19 @@ void PrintSourceStubMethod(const MethodDescriptor* method, Printer* printer) {
       "}\n\n");
 }
 
+// The Stub's blocking definition of server-streaming `method`.
+void PrintSourceStubReaderMethod(const MethodDescriptor* method,
+                                 Printer* printer) {
+  printer->Print(
+      MethodVars(method),
+      "std::unique_ptr< ::grpc::ClientReaderInterface< $Response$>> "
+      "$Service$::Stub::$Method$(::grpc::ClientContext* context, const "
+      "$Request$& request) {\n"
+      "  return core_.ServerStreaming< $Response$>(rpcmethod_$Method$_, "
+      "context, request);\n"
+      "}\n\n");
+}
+
 // Prints the parameter list of a handler lambda, one parameter a line.
 void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
   printer->Print("          [](");
@@ -548,7 +585,8 @@ void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
 }
 
 // The registration of `method` with gRPC (every method) and with shmrpc's
-// shared-memory server (unary methods), in the Service's constructor.
+// shared-memory server (unary and server-streaming methods), in the
+// Service's constructor.
 void PrintSourceMethodRegistration(const MethodDescriptor* method,
                                    Printer* printer) {
   const Vars vars = MethodVars(method);
@@ -571,12 +609,15 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
                  "$ServiceArgs$);\n"
                  "          }, this)));\n");
 
-  if (!IsUnary(method)) return;
-  printer->Print(vars,
+  if (!IsShm(method)) return;
+  Vars shm_vars = vars;
+  shm_vars["Handler"] =
+      IsUnary(method) ? "UnaryMethodHandler" : "ServerStreamingMethodHandler";
+  printer->Print(shm_vars,
                  "  AddShmMethod(\n"
                  "      $Service$_method_names[$Idx$],\n"
                  "      std::make_unique< "
-                 "::shmrpc::internal::UnaryMethodHandler< $Service$::Service, "
+                 "::shmrpc::internal::$Handler$< $Service$::Service, "
                  "$Request$, $Response$>>(\n");
   std::vector<Param> shm_params = {service_param,
                                    {"::shmrpc::ServerContext*", "context"}};
@@ -622,8 +663,11 @@ void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
   PrintSourceTables(service, printer);
   PrintSourceStubConstruction(service, printer);
   for (int i = 0; i < service->method_count(); ++i) {
-    if (IsUnary(service->method(i))) {
-      PrintSourceStubMethod(service->method(i), printer);
+    const MethodDescriptor* method = service->method(i);
+    if (IsUnary(method)) {
+      PrintSourceStubMethod(method, printer);
+    } else if (KindOf(method) == MethodKind::kServerStreaming) {
+      PrintSourceStubReaderMethod(method, printer);
     }
   }
   PrintSourceServerService(service, printer);

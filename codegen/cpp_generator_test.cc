@@ -309,15 +309,42 @@ TEST_F(GeneratorTest, StreamingMethodSignatures) {
       "::grpc::ServerReaderWriterInterface< ::a::b::Resp, ::a::b::Req>* "
       "stream);\n"))
       << header;
-  EXPECT_TRUE(absl::StrContains(header, "served over gRPC only")) << header;
-  // Stubs have the unary method only.
+  EXPECT_TRUE(absl::StrContains(
+      header,
+      "Client-streaming and bidirectional methods are served over gRPC only"))
+      << header;
+  // Stubs have the unary and server-streaming methods, with gRPC's shapes.
   EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Hello_;")) << header;
+  EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Down_;")) << header;
+  EXPECT_TRUE(absl::StrContains(
+      header,
+      "std::unique_ptr< ::grpc::ClientReaderInterface< ::a::b::Resp>> "
+      "Down(::grpc::ClientContext* context, const ::a::b::Req& request);\n"))
+      << header;
   EXPECT_FALSE(absl::StrContains(header, "rpcmethod_Up_")) << header;
-  EXPECT_FALSE(absl::StrContains(header, "rpcmethod_Down_")) << header;
   EXPECT_FALSE(absl::StrContains(header, "rpcmethod_Both_")) << header;
 }
 
-TEST_F(GeneratorTest, StreamingMethodsAreRegisteredWithGrpcOnly) {
+TEST_F(GeneratorTest, ServerStreamingMethodsAreServedOverSharedMemoryToo) {
+  const std::string source = GetSourceServices(file_, parameters_);
+  EXPECT_TRUE(absl::StrContains(
+      source,
+      "std::make_unique< ::shmrpc::internal::ServerStreamingMethodHandler< "
+      "ShmSvc::Service, ::a::b::Req, ::a::b::Resp>>("))
+      << source;
+  EXPECT_TRUE(absl::StrContains(
+      source,
+      "rpcmethod_Down_(ShmSvc_method_names[2], "
+      "::grpc::internal::RpcMethod::SERVER_STREAMING, channel)"))
+      << source;
+  EXPECT_TRUE(absl::StrContains(
+      source,
+      "  return core_.ServerStreaming< ::a::b::Resp>(rpcmethod_Down_, "
+      "context, request);\n"))
+      << source;
+}
+
+TEST_F(GeneratorTest, StreamingMethodsAreRegisteredWithGrpc) {
   const std::string source = GetSourceServices(file_, parameters_);
   EXPECT_TRUE(absl::StrContains(
       source,
@@ -334,8 +361,14 @@ TEST_F(GeneratorTest, StreamingMethodsAreRegisteredWithGrpcOnly) {
       "::grpc::internal::BidiStreamingHandler< ShmSvc::Service, "
       "::a::b::Req, ::a::b::Resp>("))
       << source;
-  // One AddShmMethod and one codec: Hello's.
-  EXPECT_EQ(source.find("AddShmMethod("), source.rfind("AddShmMethod("));
+  // Three AddShmMethod (Svc's Hello and Down, OnlyStreams' Down) and one
+  // codec: Hello's (the credentials path carries unary calls only).
+  size_t shm_methods = 0;
+  for (size_t at = source.find("AddShmMethod("); at != std::string::npos;
+       at = source.find("AddShmMethod(", at + 1)) {
+    ++shm_methods;
+  }
+  EXPECT_EQ(shm_methods, 3u);
   EXPECT_TRUE(absl::StrContains(
       source,
       "  {ShmSvc_method_names[0], ::shmrpc::internal::CodecFor< "

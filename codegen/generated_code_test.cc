@@ -176,7 +176,8 @@ TEST(GeneratedCodeTest, StubsConstructOnAGrpcChannel) {
   EXPECT_NE(stub.async(), nullptr);
 }
 
-TEST(GeneratedCodeTest, OnlyUnaryMethodsAreServedOverSharedMemory) {
+TEST(GeneratedCodeTest,
+     UnaryAndServerStreamingMethodsAreServedOverSharedMemory) {
   EXPECT_EQ(
       ShmMethodNames(EchoImpl()),
       (std::vector<std::string>{"/shmrpc.testing.EchoService/Echo",
@@ -185,8 +186,11 @@ TEST(GeneratedCodeTest, OnlyUnaryMethodsAreServedOverSharedMemory) {
   EXPECT_EQ(
       ShmMethodNames(MixedImpl()),
       (std::vector<std::string>{"/shmrpc.codegen_test.streaming.Mixed/Unary",
+                                "/shmrpc.codegen_test.streaming.Mixed/Download",
                                 "/shmrpc.codegen_test.streaming.Mixed/Ping"}));
-  EXPECT_TRUE(ShmMethodNames(StreamOnlyImpl()).empty());
+  EXPECT_EQ(ShmMethodNames(StreamOnlyImpl()),
+            (std::vector<std::string>{
+                "/shmrpc.codegen_test.streaming.StreamOnly/Watch"}));
   EXPECT_TRUE(ShmMethodNames(NoMethodsImpl()).empty());
   EXPECT_EQ(ShmMethodNames(NoPackageImpl()),
             (std::vector<std::string>{"/NoPackage/Double"}));

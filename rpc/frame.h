@@ -21,6 +21,30 @@
 // and one kResponse frame (message, status, both metadata sets). Streaming
 // calls use the same frames with fewer sections each.
 //
+// Streaming. A server-streaming call starts like a unary one (one kCall
+// with the request, metadata, deadline and kHalfClose); the server then
+// sends any number of kMessage frames on the call's stream, each with a
+// message (kHasMessage), the first one it sends also carrying its initial
+// metadata (kHasMetadata; a kMessage with kHasMetadata alone when the
+// handler sends its initial metadata before any message), and ends the call
+// with one kResponse that has the status and trailing metadata (kHasStatus)
+// and no message (plus kHasMetadata if no initial metadata went out yet).
+//
+// Flow control, server to client. The client takes a stream's messages off
+// its ring only as the application reads them, and the server learns from
+// the ring's head (transport/connection.h, StreamTaken) how much it sent is
+// still unread: at most the ring's capacity in messages, and at most the
+// server's stream window in bytes (a message larger than the window goes
+// alone). A reader that stops reading therefore holds a bounded part of the
+// server's data segment, and a writer that waits for it holds only its own
+// call's thread, until the call's deadline or cancellation.
+//
+// Giving up. A client that gives up on a streaming call (TryCancel, its
+// deadline, its reader destroyed) sends kCancel as for a unary call and also
+// marks the call abandoned in the stream ring's control
+// (Connection::AbandonStream), which a server writer waiting for space sees
+// without anyone reading the requests ring.
+//
 // Payload layout. The message comes first so that it starts at the
 // (64-byte aligned) start of its chunk; the sections present (per the
 // Descriptor::flags bits) follow it; a footer of fixed-size fields ends it:

@@ -87,6 +87,12 @@ struct ServerOptions {
   //   initial metadata size exceeds limit (N vs. L)" without running the
   //   handler.
   int max_metadata_size = static_cast<int>(rpc::kDefaultMaxMetadataSize);
+  // Flow control of server-streaming calls: the bytes of messages a call
+  // keeps sent but not yet read by the client, at most (a single larger
+  // message still goes, alone). Together with the stream ring's capacity
+  // (messages), it bounds what a client that stops reading holds of the
+  // connection's shared memory; a Write beyond it waits for the reader.
+  int64_t stream_window_bytes = int64_t{4} << 20;
   // The handshake: who may connect (default: this uid only), versions,
   // features, sizes of the server's data segments. An `admit` hook set here
   // is asked first; the server's own admission (max_connections, threads)

@@ -52,7 +52,8 @@ bool ServerContext::IsCancelled() const {
           (shm_->cancel_word->load(std::memory_order_acquire) &
            internal::ShmCallState::kCancelledBit) != 0) ||
          (shm_->deadline != std::chrono::system_clock::time_point::max() &&
-          std::chrono::system_clock::now() >= shm_->deadline);
+          std::chrono::system_clock::now() >= shm_->deadline) ||
+         (shm_->abandoned && shm_->abandoned());
 }
 
 void ServerContext::TryCancel() const {

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,6 +55,10 @@ struct ShmCallState {
   // or a shutdown deadline passes. Null: never cancelled that way.
   static constexpr uint64_t kCancelledBit = uint64_t{1} << 63;
   const std::atomic<uint64_t>* cancel_word = nullptr;
+  // Streaming calls: also cancelled once this returns true (the client
+  // abandoned the stream, see transport::Connection::AbandonStream).
+  // Thread-safe. Empty for unary calls.
+  std::function<bool()> abandoned;
   // Set by ServerContext::TryCancel.
   std::atomic<bool> server_cancelled{false};
   // "shmrpc:pid=N,uid=U", owned by the server's connection.

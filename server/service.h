@@ -17,6 +17,7 @@
 #include <google/protobuf/arena.h>
 #include <google/protobuf/message_lite.h>
 #include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <limits>
 #include <memory>
@@ -48,11 +49,42 @@ class ServerUnaryCall {
                       const google::protobuf::MessageLite* response) = 0;
 };
 
+// One server-streaming call as a method handler sees it. Implemented by the
+// server. Not thread-safe: used by the one thread running the handler.
+class ServerStreamCall {
+ public:
+  virtual ~ServerStreamCall() = default;
+  virtual ServerContext* context() = 0;
+  // The serialized request, as for ServerUnaryCall::request(). Valid until
+  // Finish() (the client's metadata is read in place from the same frame).
+  virtual absl::Span<const uint8_t> request() const = 0;
+  // Sends the initial metadata now (otherwise it goes with the first
+  // message, or with the status). Later calls do nothing.
+  virtual void SendInitialMetadata() = 0;
+  // Sends one message, waiting while the client has too much unread (flow
+  // control; see rpc/frame.h). False if the call is over: cancelled by
+  // either side, past its deadline, the connection lost, or the message over
+  // the server's send limit (the call then ends with RESOURCE_EXHAUSTED,
+  // whatever the handler returns).
+  virtual bool Write(const google::protobuf::MessageLite& message,
+                     grpc::WriteOptions options) = 0;
+  // Ends the call with `status`. Called exactly once, after the last Write.
+  virtual void Finish(const grpc::Status& status) = 0;
+};
+
+// The kinds of method served over shared memory.
+enum class ShmMethodKind { kUnary, kServerStreaming };
+
 // Runs one method. Thread-safe: many calls of the same method run at once.
+// The server calls the Run* of the handler's kind().
 class ShmMethodHandler {
  public:
   virtual ~ShmMethodHandler() = default;
+  virtual ShmMethodKind kind() const { return ShmMethodKind::kUnary; }
   virtual void RunUnary(ServerUnaryCall* call) = 0;
+  virtual void RunServerStreaming(ServerStreamCall* call) {
+    call->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+  }
 };
 
 // Requests and responses up to this many serialized bytes are parsed into and
@@ -153,6 +185,69 @@ class UnaryMethodHandler final : public ShmMethodHandler {
     call->Finish(status, response);
   }
 
+  Method method_;
+  ServiceT* service_;
+};
+
+// The writer a server-streaming handler writes its responses to, over a
+// shared-memory call. Not thread-safe, like grpc::ServerWriter.
+template <class Response>
+class ShmServerWriter final : public grpc::ServerWriterInterface<Response> {
+ public:
+  explicit ShmServerWriter(ServerStreamCall* call) : call_(call) {}
+
+  void SendInitialMetadata() override { call_->SendInitialMetadata(); }
+  using grpc::internal::WriterInterface<Response>::Write;
+  bool Write(const Response& message, grpc::WriteOptions options) override {
+    return call_->Write(message, options);
+  }
+
+ private:
+  ServerStreamCall* const call_;
+};
+
+// A server-streaming method of `ServiceT` taking `Request` and writing
+// `Response`s. The request is parsed into an arena message before the
+// handler runs.
+template <class ServiceT, class Request, class Response>
+class ServerStreamingMethodHandler final : public ShmMethodHandler {
+ public:
+  using Method = grpc::Status (*)(ServiceT*, ServerContext*, const Request*,
+                                  grpc::ServerWriterInterface<Response>*);
+
+  ServerStreamingMethodHandler(Method method, ServiceT* service)
+      : method_(method), service_(service) {}
+
+  ShmMethodKind kind() const override {
+    return ShmMethodKind::kServerStreaming;
+  }
+  void RunUnary(ServerUnaryCall* call) override {
+    call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                              "a streaming method was called as unary"),
+                 nullptr);
+  }
+  void RunServerStreaming(ServerStreamCall* call) override {
+    const absl::Span<const uint8_t> bytes = call->request();
+    if (absl::Status too_big = rpc::CheckReceivedMessageSize(
+            bytes.size(), std::numeric_limits<int>::max());
+        !too_big.ok()) {
+      call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                std::string(too_big.message())));
+      return;
+    }
+    google::protobuf::Arena arena;
+    Request* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
+    if (!request->ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
+      call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                "Error parsing request message"));
+      return;
+    }
+    ShmServerWriter<Response> writer(call);
+    call->Finish(method_(service_, call->context(), request, &writer));
+  }
+
+ private:
   Method method_;
   ServiceT* service_;
 };

@@ -13,6 +13,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "shmrpc/client/internal/call_parts.h"
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/metadata_check.h"
 #include "shmrpc/transport/connector.h"
@@ -392,6 +393,44 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
 }
 
 }  // namespace
+
+// ---- call parts (call_parts.h) ------------------------------------------
+
+grpc::Status ToGrpcStatus(const absl::Status& s) { return ToGrpc(s); }
+
+grpc::Status SendFailureStatus(const absl::Status& s) { return SendFailure(s); }
+
+transport::Deadline SteadyDeadlineOf(SysClock::time_point deadline) {
+  return SteadyDeadline(deadline);
+}
+
+absl::StatusOr<uint32_t> OpenCallStream(transport::Connection& t,
+                                        transport::Deadline deadline,
+                                        UnaryIo& io) {
+  return OpenStream(t, /*notify=*/false, deadline, io);
+}
+
+absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
+                           uint32_t generation, uint32_t method,
+                           SysClock::time_point deadline, UnaryIo& io,
+                           const rpc::MessageLimits& limits,
+                           transport::Deadline send_deadline,
+                           uint64_t* position) {
+  size_t bytes = 0;
+  bool woke_server = false;
+  return SendCall(t, stream, generation, method, deadline, io, limits,
+                  send_deadline, position, &bytes, &woke_server);
+}
+
+void SendCallCancel(transport::Connection& t, uint32_t stream,
+                    uint32_t generation) {
+  SendCancel(t, stream, generation);
+}
+
+size_t StatusTrailerBytes(uint32_t code, absl::string_view message,
+                          absl::string_view details) {
+  return StatusTrailerSize(code, message, details);
+}
 
 // ---- ChannelState
 // ------------------------------------------------------------

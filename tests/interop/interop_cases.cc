@@ -283,7 +283,9 @@ absl::Status InteropClient::ServerStreaming() {
   }
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = grpc_stub_->StreamingOutputCall(&context, request);
+  auto reader = path_ == ClientPath::kShmStub
+                    ? shm_stub_->StreamingOutputCall(&context, request)
+                    : grpc_stub_->StreamingOutputCall(&context, request);
   StreamingOutputCallResponse response;
   size_t i = 0;
   while (reader->Read(&response)) {

@@ -4,7 +4,8 @@
 //   kShmCreds  gRPC's generated stub on a channel made with
 //              shmrpc::ShmChannelCredentials
 //   kShmStub   shmrpc's generated stub (ShmTestService::Stub) for unary
-//              methods, gRPC's stub on the same channel for streaming ones
+//              and server-streaming methods, gRPC's stub on the same
+//              channel for the other streaming ones
 //   kGrpc      gRPC's generated stub on a plain gRPC channel
 //
 // Each case returns OK or an error naming the first check that failed. The

@@ -2,7 +2,7 @@
 //
 //   probe_server [--max-connections=N] [--max-threads-per-connection=N]
 //                [--max-receive=BYTES] [--max-send=BYTES]
-//                [--max-metadata=BYTES]
+//                [--max-metadata=BYTES] [--stream-window=BYTES]
 //
 // Serves shmrpc.testing.Probe over gRPC on 127.0.0.1 (any free port) and
 // over shared memory for the same address, with the given shmrpc server
@@ -71,6 +71,9 @@ int Main(int argc, char** argv) {
   }
   if (const char* v = Flag(argc, argv, "max-threads-per-connection")) {
     options.max_threads_per_connection = std::atoi(v);
+  }
+  if (const char* v = Flag(argc, argv, "stream-window")) {
+    options.stream_window_bytes = std::atoll(v);
   }
   shm_builder.SetOptions(options);
   if (const char* v = Flag(argc, argv, "max-receive")) {

@@ -1,5 +1,6 @@
 #include "tests/rpc/probe_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -10,6 +11,18 @@ int64_t UnixNanos(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              t.time_since_epoch())
       .count();
+}
+
+// Waits up to `ms` for the call to be cancelled; true if it was.
+bool WaitForCancel(const ServerContext& context, int32_t ms) {
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  bool cancelled = context.IsCancelled();
+  while (!cancelled && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    cancelled = context.IsCancelled();
+  }
+  return cancelled;
 }
 
 }  // namespace
@@ -23,13 +36,7 @@ grpc::Status ProbeServiceImpl::Call(ServerContext* context,
     ++calls_;
     if (!tag.empty()) reports_[tag].set_started(true);
   }
-  const auto until = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(request->wait_for_cancel_ms());
-  bool cancelled = context->IsCancelled();
-  while (!cancelled && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    cancelled = context->IsCancelled();
-  }
+  const bool cancelled = WaitForCancel(*context, request->wait_for_cancel_ms());
   const auto seen = std::chrono::system_clock::now();
   if (request->response_bytes() > 0) {
     response->set_payload(std::string(request->response_bytes(), 'r'));
@@ -53,6 +60,74 @@ grpc::Status ProbeServiceImpl::GetReport(ServerContext* context,
   auto it = reports_.find(request->tag());
   if (it != reports_.end()) *response = it->second;
   response->set_calls(calls_);
+  return grpc::Status::OK;
+}
+
+std::string StreamPayload(int64_t index, int32_t size) {
+  std::string payload(static_cast<size_t>(std::max(size, 0)), '\0');
+  for (size_t i = 0; i < payload.size(); ++i) {
+    payload[i] = static_cast<char>((index * 131 + static_cast<int64_t>(i) * 7 +
+                                    static_cast<int64_t>(i >> 8)) &
+                                   0xff);
+  }
+  return payload;
+}
+
+grpc::Status ProbeServiceImpl::Stream(
+    ServerContext* context, const StreamRequest* request,
+    grpc::ServerWriterInterface<StreamMessage>* writer) {
+  const std::string& tag = request->tag();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    if (!tag.empty()) {
+      reports_[tag].set_started(true);
+      reports_[tag].set_shared_memory(context->is_shared_memory());
+    }
+  }
+  context->AddInitialMetadata(kStreamInitialKey, kStreamInitialValue);
+  context->AddInitialMetadata(
+      kStreamInitialBinKey,
+      std::string(kStreamInitialBinValue, sizeof(kStreamInitialBinValue)));
+  context->AddTrailingMetadata(kStreamTrailingKey, kStreamTrailingValue);
+  context->AddTrailingMetadata(
+      kStreamTrailingBinKey,
+      std::string(kStreamTrailingBinValue, sizeof(kStreamTrailingBinValue)));
+  if (request->send_initial_metadata_first()) writer->SendInitialMetadata();
+  bool failed = false;
+  int64_t index = 0;
+  const int rounds = std::max(request->rounds(), 1);
+  for (int round = 0; round < rounds && !failed; ++round) {
+    for (int32_t size : request->sizes()) {
+      StreamMessage message;
+      message.set_index(index);
+      message.set_payload(StreamPayload(index, size));
+      if (!writer->Write(message)) {
+        failed = true;
+        break;
+      }
+      ++index;
+      if (!tag.empty()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        reports_[tag].set_writes(index);
+      }
+    }
+  }
+  const bool cancelled = WaitForCancel(*context, request->wait_for_cancel_ms());
+  const auto seen = std::chrono::system_clock::now();
+  if (!tag.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Report& r = reports_[tag];
+    r.set_write_failed(failed);
+    r.set_finished(true);
+    r.set_saw_cancel(cancelled);
+    if (cancelled) r.set_cancel_seen_unix_ns(UnixNanos(seen));
+  }
+  if (cancelled) return grpc::Status::CANCELLED;
+  if (request->status_code() != 0) {
+    return grpc::Status(static_cast<grpc::StatusCode>(request->status_code()),
+                        request->status_message(), request->status_details());
+  }
   return grpc::Status::OK;
 }
 

@@ -13,6 +13,20 @@
 
 namespace shmrpc::testing {
 
+// The payload of message `index` of a Stream call: `size` bytes, each a
+// function of index and position, so that a reader can check every byte.
+std::string StreamPayload(int64_t index, int32_t size);
+
+// The metadata every Stream call sends.
+inline constexpr char kStreamInitialKey[] = "stream-initial";
+inline constexpr char kStreamInitialValue[] = "hello";
+inline constexpr char kStreamInitialBinKey[] = "stream-initial-bin";
+inline constexpr char kStreamInitialBinValue[] = {'\0', '\x01', '\xff'};
+inline constexpr char kStreamTrailingKey[] = "stream-trailing";
+inline constexpr char kStreamTrailingValue[] = "bye";
+inline constexpr char kStreamTrailingBinKey[] = "stream-trailing-bin";
+inline constexpr char kStreamTrailingBinValue[] = {'\xfe', '\0', '\x02'};
+
 // Thread-safe.
 class ProbeServiceImpl final : public ShmProbe::Service {
  public:
@@ -20,6 +34,9 @@ class ProbeServiceImpl final : public ShmProbe::Service {
                     ProbeResponse* response) override;
   grpc::Status GetReport(ServerContext* context, const ReportRequest* request,
                          Report* response) override;
+  grpc::Status Stream(
+      ServerContext* context, const StreamRequest* request,
+      grpc::ServerWriterInterface<StreamMessage>* writer) override;
 
   // Call handlers started so far.
   int64_t calls() const;

@@ -1,0 +1,65 @@
+// Parts of a call over shared memory that unary calls (shm_channel.cc) and
+// streaming calls (read_stream.cc) share: opening a stream, sending the kCall
+// frame and a kCancel, and gRPC's statuses for the ways a wait ends. Private
+// to client/.
+#ifndef SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
+#define SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "shmrpc/client/internal/shm_channel.h"
+#include "shmrpc/rpc/limits.h"
+#include "shmrpc/transport/connection.h"
+
+namespace shmrpc::internal {
+
+// `s` as a grpc::Status with the same code and message.
+grpc::Status ToGrpcStatus(const absl::Status& s);
+
+// The status of a call that ended while starting: DEADLINE_EXCEEDED with
+// gRPC's wording, anything else as it is.
+grpc::Status SendFailureStatus(const absl::Status& s);
+
+// A call's deadline on the steady clock (transport::kNoDeadline for none).
+transport::Deadline SteadyDeadlineOf(
+    std::chrono::system_clock::time_point deadline);
+
+// Opens a stream (without notifications) for a call, waiting while all are
+// in use until `deadline` (kDeadlineExceeded) or io.CancelRequested()
+// (kCancelled).
+absl::StatusOr<uint32_t> OpenCallStream(transport::Connection& t,
+                                        transport::Deadline deadline,
+                                        UnaryIo& io);
+
+// Encodes and sends the kCall frame of call (stream, generation) of
+// `method`: io's request, metadata and `deadline`, with kHalfClose. Waits
+// for a chunk or ring space until `send_deadline` or cancellation. A request
+// over `limits`' send limit or metadata gRPC would refuse is not sent.
+// `*position` receives the frame's position in the requests ring.
+absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
+                           uint32_t generation, uint32_t method,
+                           std::chrono::system_clock::time_point deadline,
+                           UnaryIo& io, const rpc::MessageLimits& limits,
+                           transport::Deadline send_deadline,
+                           uint64_t* position);
+
+// Tells the server to stop working on call (stream, generation) (best
+// effort; wakes a standby server thread to read it).
+void SendCallCancel(transport::Connection& t, uint32_t stream,
+                    uint32_t generation);
+
+// What gRPC counts for a status in the trailing metadata (grpc-status,
+// grpc-message, grpc-status-details-bin entries), for the metadata limit.
+size_t StatusTrailerBytes(uint32_t code, absl::string_view message,
+                          absl::string_view details);
+
+}  // namespace shmrpc::internal
+
+#endif  // SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_

@@ -1,0 +1,245 @@
+// The shared-memory server's internals, shared by its source files: the
+// record of one served connection (Served), the server's state
+// (Server::Impl) and the per-thread call slots that cancellation goes
+// through. Private to server/: nothing outside includes it.
+//
+// Files: server.cc accepts connections and runs their serving threads and
+// unary calls; server_stream.cc runs server-streaming calls.
+#ifndef SHMRPC_SERVER_SERVER_IMPL_H_
+#define SHMRPC_SERVER_SERVER_IMPL_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "shmrpc/rpc/frame.h"
+#include "shmrpc/server/server.h"
+#include "shmrpc/transport/adaptive_spin.h"
+#include "shmrpc/transport/connection.h"
+#include "shmrpc/transport/event_loop.h"
+#include "shmrpc/transport/listener.h"
+
+namespace shmrpc {
+namespace server_internal {
+
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+using transport::Connection;
+using transport::Descriptor;
+using transport::InboundMessage;
+
+// A thread that waits while another one polls looks around this often: a
+// request that waits although nobody was kicked (a client that does not
+// kick, or a kick lost to a full machine) is taken within this long. The
+// polling thread itself needs no timeout: every request, a closed connection
+// and a shutdown wake it.
+constexpr std::chrono::milliseconds kStandbyLook{1000};
+// A poller that may not spin (the process's spinners are all taken) yields
+// its CPU (while that pays) for this long at most before it sleeps; what ends
+// the phase sooner is the CPU it wastes, bounded by the payoff
+// (transport::YieldFor).
+constexpr std::chrono::milliseconds kYieldBudget{1};
+// Extra threads (beyond the first two) of a connection exit after this many
+// looks in a row found nothing to do.
+constexpr int kLooksBeforeExit = 10;
+// How long a response may wait for a free chunk or ring space, at most (the
+// call's deadline may end the wait sooner).
+constexpr std::chrono::seconds kSendTimeout{5};
+// After a serving thread could not be created, new clients are refused for
+// this long, unless a serving thread exits meanwhile.
+constexpr std::chrono::seconds kThreadFailureBackoff{1};
+// After such a failure, a connection that has a thread does not try to start
+// another for this long.
+constexpr std::chrono::milliseconds kThreadRetryAfter{100};
+
+using MetadataEntries = absl::InlinedVector<rpc::MetadataEntry, 4>;
+
+inline MetadataEntries Entries(
+    const std::multimap<std::string, std::string>& m) {
+  MetadataEntries out;
+  for (const auto& [k, v] : m) out.emplace_back(k, v);
+  return out;
+}
+
+// The call one serving thread is running, as cancellation sees it. Each
+// thread of a connection owns one slot. Its word is 0 while the thread runs
+// no call, and CallKey(stream, generation) from the moment the thread takes
+// the call's kCall off the request ring (while it still holds the poll
+// token, so before any later request can be taken: a kCancel that follows
+// its call always finds it) until the call is over. A kCancel sets
+// kCancelledBit in the slot whose word is exactly its call's key, by
+// compare-and-swap, so it can never mark a later call of that thread; a newer
+// call on the same stream has another generation (and another thread) and is
+// not touched.
+struct CallSlot {
+  std::atomic<uint64_t> word{0};
+};
+
+constexpr uint64_t kCancelledBit = internal::ShmCallState::kCancelledBit;
+constexpr uint64_t kCallLive = uint64_t{1} << 62;
+static_assert(transport::kMaxStreamCount <= (uint32_t{1} << 30),
+              "a stream id must fit in bits 32..61 of a call key");
+
+inline uint64_t CallKey(uint32_t stream, uint32_t generation) {
+  return kCallLive | (uint64_t{stream} << 32) | generation;
+}
+
+// Marks the call in `slot` cancelled if its key is `key`, or whatever call
+// it holds if `key` is 0.
+inline void CancelSlot(CallSlot& slot, uint64_t key) {
+  uint64_t word = slot.word.load(std::memory_order_acquire);
+  while ((word & kCallLive) != 0 && (word & kCancelledBit) == 0 &&
+         (key == 0 || word == key)) {
+    if (slot.word.compare_exchange_weak(word, word | kCancelledBit,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
+
+// A size limit as enforced: negative means unlimited, which protobuf caps
+// at INT_MAX.
+inline int64_t EffectiveLimit(int limit) {
+  return limit < 0 ? int64_t{INT_MAX} : int64_t{limit};
+}
+
+inline grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+}  // namespace server_internal
+
+// The names above, for the server's own files (this header is private to
+// them).
+using namespace server_internal;  // NOLINT(build/namespaces)
+
+// One client connection and the threads serving it.
+struct Served : std::enable_shared_from_this<Served> {
+  Served(Server::Impl* s, std::shared_ptr<Connection> c, int max_threads)
+      : server(s),
+        conn(std::move(c)),
+        slot_count(max_threads),
+        slots(std::make_unique<CallSlot[]>(max_threads)),
+        slot_used(max_threads, false),
+        peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
+                          ",uid=", conn->peer().uid)) {}
+
+  Server::Impl* const server;
+  const std::shared_ptr<Connection> conn;
+  // One per thread that may serve the connection.
+  const int slot_count;
+  const std::unique_ptr<CallSlot[]> slots;
+  std::vector<bool> slot_used;  // guarded by Server::Impl::mu
+  const std::string peer;
+  // Held by the thread polling the request ring.
+  std::atomic<bool> token{false};
+  // Threads serving the connection. Raised only under Server::Impl::mu (by
+  // Spawn, which checks the cap there).
+  std::atomic<int> threads{0};
+  // Threads running a call (between taking a request and finishing it).
+  std::atomic<int> busy{0};
+  // Whether the poller's spin for the next request pays off, and when it
+  // may not spin (the process's spinners are all taken: several busy
+  // connections), whether yielding its CPU until the request comes does.
+  transport::AdaptiveSpin spin;
+  transport::AdaptiveSpin yield{1, transport::AdaptiveSpin::Mode::kYield};
+};
+
+struct Server::Impl {
+  ServerOptions options;
+  std::vector<std::string> endpoints;
+  std::vector<internal::ShmMethodHandler*> handlers;  // method id - 1
+  std::string method_table;
+  transport::EventLoop loop;
+  std::vector<std::unique_ptr<transport::Listener>> listeners;
+  // The limits as enforced (see EffectiveLimit).
+  int64_t max_receive = 0;
+  int64_t max_send = 0;
+  int64_t max_metadata = 0;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool shutdown_started = false;
+  bool shutdown_done = false;
+  std::vector<std::shared_ptr<Served>> connections;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<Worker> workers;
+  // When a serving thread last could not be created, and how many there
+  // were then.
+  Clock::time_point last_thread_failure{};
+  int threads_at_failure = 0;
+
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> draining{false};  // new calls get UNAVAILABLE
+  std::atomic<bool> stopping{false};  // serving threads exit
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> thread_failures{0};
+  std::atomic<int> threads{0};
+
+  // The server's own admission of a client at the handshake (on the loop
+  // thread, after the allow-list and the user's hook).
+  absl::Status Admit();
+  void OnConnection(std::shared_ptr<Connection> conn);
+  // Starts a serving thread for `s`, unless it has
+  // options.max_threads_per_connection of them already or the server is
+  // stopping. False if none was started, also when the system cannot create
+  // one (std::thread throws std::system_error under a task limit: the one
+  // place where we catch an exception).
+  bool Spawn(const std::shared_ptr<Served>& s);
+  void WorkerLoop(const std::shared_ptr<Served>& s, int slot);
+  // `last_bytes`: payload bytes of the exchange this thread just served
+  // (request and response), which scale the poller's spin (the client needs
+  // time to consume a large response and produce its next request).
+  bool Acquire(Served& s, CallSlot& slot, size_t last_bytes, InboundMessage* m,
+               bool* retire);
+  // These return the payload bytes of the exchange (request and response).
+  size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
+  size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
+  // Sends the response of call (stream, generation). Waiting for a free
+  // chunk or ring space ends at `deadline` (the call's; time_point::max()
+  // for none) or after kSendTimeout, whichever comes first: a client that
+  // does not take its responses holds one of its own connection's threads
+  // that long at most. Returns the bytes sent (0 if nothing was).
+  size_t Respond(Served& s, uint32_t stream, uint32_t generation,
+                 const grpc::Status& status,
+                 const google::protobuf::MessageLite* message,
+                 absl::string_view raw_message,
+                 const std::multimap<std::string, std::string>* initial,
+                 const std::multimap<std::string, std::string>* trailing,
+                 SysClock::time_point deadline = SysClock::time_point::max());
+  // Removes `s` from `connections`. Requires mu.
+  void Forget(const Served* s);
+  void CallDone();
+  void ShutdownImpl(SysClock::time_point deadline);
+};
+
+// Runs server-streaming call `d` (its kCall `request`, whose message is
+// `message`) with `handler` on this thread (server_stream.cc). Returns the
+// payload bytes of the exchange, as HandleCall does.
+size_t ServeServerStreaming(Server::Impl* impl, Served& s, const CallSlot& slot,
+                            const transport::Descriptor& d,
+                            transport::InboundMessage request,
+                            absl::Span<const uint8_t> message,
+                            internal::ShmCallState* state,
+                            internal::ShmMethodHandler* handler);
+
+}  // namespace shmrpc
+
+#endif  // SHMRPC_SERVER_SERVER_IMPL_H_

@@ -1,0 +1,276 @@
+// Server-streaming calls over shared memory: the server's side of the
+// protocol in rpc/frame.h ("Streaming"). The handler runs on the serving
+// thread that took the call, as a unary handler does; every Write sends one
+// kMessage frame on the call's stream, after waiting (flow control) while
+// the client has more than ServerOptions::stream_window_bytes of the call's
+// messages unread, and the status goes out as a kResponse.
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "shmrpc/message/peer_serialize.h"
+#include "shmrpc/rpc/frame.h"
+#include "shmrpc/rpc/limits.h"
+#include "shmrpc/server/server_impl.h"
+
+namespace shmrpc {
+namespace {
+
+// How long one wait (for the reader, a free chunk or ring space) lasts
+// before the writer looks again at whether its call is over: how late a
+// Write notices a cancellation that nothing woke it for.
+constexpr std::chrono::milliseconds kWriteSlice{10};
+
+// The server's side of one server-streaming call, handed to the handler.
+class StreamCall final : public internal::ServerStreamCall {
+ public:
+  StreamCall(Server::Impl* server, Served* served, const CallSlot& slot,
+             const Descriptor& d, InboundMessage request,
+             absl::Span<const uint8_t> message, internal::ShmCallState* state)
+      : server_(server),
+        served_(served),
+        conn_(*served->conn),
+        slot_(slot),
+        stream_(d.stream),
+        generation_(d.generation),
+        request_(std::move(request)),
+        message_(message),
+        state_(state),
+        context_(state) {
+    state_->abandoned = [conn = &conn_, stream = stream_,
+                         generation = generation_] {
+      return conn->StreamAbandoned(stream, generation);
+    };
+  }
+
+  ServerContext* context() override { return &context_; }
+  absl::Span<const uint8_t> request() const override { return message_; }
+
+  void SendInitialMetadata() override {
+    if (initial_sent_ || Over()) return;
+    SendFrame(nullptr, 0);
+  }
+
+  bool Write(const google::protobuf::MessageLite& message,
+             grpc::WriteOptions /*options*/) override {
+    if (Over()) return false;
+    const size_t size = message.ByteSizeLong();
+    if (absl::Status st = rpc::CheckSentMessageSize(size, server_->max_send);
+        !st.ok()) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        std::string(st.message())));
+      return false;
+    }
+    if (!WaitForWindow(size)) return false;
+    return SendFrame(&message, size);
+  }
+
+  void Finish(const grpc::Status& status) override {
+    // The client is gone or gave up: nobody waits for a status.
+    if (!conn_.ok() || ClientCancelled()) return;
+    const std::multimap<std::string, std::string>* initial =
+        initial_sent_ ? nullptr : &state_->initial_metadata;
+    grpc::Status final_status = status;
+    if (!failure_.ok()) {
+      final_status = failure_;
+    } else if (state_->server_cancelled.load(std::memory_order_acquire)) {
+      final_status = grpc::Status(grpc::StatusCode::CANCELLED,
+                                  "Cancelled on the server side");
+    } else if (PastDeadline()) {
+      final_status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                  "Deadline Exceeded");
+    } else if (status.ok()) {
+      // As gRPC: an OK status carries no message or details.
+      final_status = grpc::Status::OK;
+    }
+    bytes_ += server_->Respond(*served_, stream_, generation_, final_status,
+                               nullptr, {}, initial, &state_->trailing_metadata,
+                               state_->deadline);
+  }
+
+  size_t bytes() const { return bytes_; }
+
+ private:
+  bool ClientCancelled() const {
+    return (slot_.word.load(std::memory_order_acquire) & kCancelledBit) != 0 ||
+           conn_.StreamAbandoned(stream_, generation_);
+  }
+  bool PastDeadline() const {
+    return state_->deadline != SysClock::time_point::max() &&
+           SysClock::now() >= state_->deadline;
+  }
+  // True once nothing more may be sent: the call failed, either side
+  // cancelled it, its deadline passed, or the connection closed.
+  bool Over() const {
+    return !failure_.ok() || !conn_.ok() || ClientCancelled() ||
+           state_->server_cancelled.load(std::memory_order_acquire) ||
+           PastDeadline();
+  }
+  void Fail(grpc::Status status) {
+    if (failure_.ok()) failure_ = std::move(status);
+  }
+
+  // The end of the next wait slice: kWriteSlice from now, or the deadline.
+  transport::Deadline SliceEnd() const {
+    const auto now = Clock::now();
+    auto end = now + kWriteSlice;
+    if (state_->deadline != SysClock::time_point::max()) {
+      const auto left = state_->deadline - SysClock::now();
+      if (left < kWriteSlice) {
+        end = now + std::chrono::duration_cast<Clock::duration>(
+                        std::max(left, SysClock::duration::zero()));
+      }
+    }
+    return end;
+  }
+
+  // Forgets what the client has read; true once `bytes` more fit in the
+  // window (or nothing is unread: a message larger than the window goes
+  // alone). Waits for the reader, in slices, while the call is not over.
+  bool WaitForWindow(size_t bytes) {
+    const uint64_t window = static_cast<uint64_t>(
+        std::max<int64_t>(server_->options.stream_window_bytes, 0));
+    for (;;) {
+      while (!unread_.empty() &&
+             conn_.StreamTaken(stream_, unread_.front().position)) {
+        unread_bytes_ -= unread_.front().bytes;
+        unread_.pop_front();
+      }
+      if (unread_.empty() || unread_bytes_ + bytes <= window) return true;
+      if (Over()) return false;
+      const absl::Status st = conn_.WaitStreamTaken(
+          stream_, unread_.front().position, generation_, SliceEnd());
+      if (!st.ok() && !absl::IsDeadlineExceeded(st)) return false;
+    }
+  }
+
+  // Runs `attempt(until)` (a wait for a chunk or for ring space that
+  // reports a timeout as `timed_out` recognises) in slices until it
+  // succeeds, fails otherwise, or the call is over.
+  template <typename Attempt, typename TimedOut>
+  auto Sliced(Attempt&& attempt, TimedOut&& timed_out)
+      -> decltype(attempt(transport::Deadline{})) {
+    auto r = attempt(transport::Deadline{});
+    while (!r.ok() && timed_out(r) && !Over()) r = attempt(SliceEnd());
+    return r;
+  }
+
+  // Sends one kMessage frame: `message` (of `size` bytes; null for none)
+  // and, the first time, the initial metadata.
+  bool SendFrame(const google::protobuf::MessageLite* message, size_t size) {
+    uint16_t flags = 0;
+    MetadataEntries initial;
+    if (message != nullptr) flags |= rpc::kHasMessage;
+    if (!initial_sent_) {
+      initial = Entries(state_->initial_metadata);
+      // Alone (SendInitialMetadata), the frame says so even when empty.
+      if (!initial.empty() || message == nullptr) flags |= rpc::kHasMetadata;
+    }
+    rpc::FrameExtras extras;
+    extras.metadata = initial;
+    const size_t total = size + rpc::ExtrasSize(flags, extras);
+    transport::MessageHeader h;
+    h.stream = stream_;
+    h.generation = generation_;
+    h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
+    h.flags = flags;
+    auto write = [&](uint8_t* out) {
+      if (message != nullptr &&
+          !message::SerializeToPeer(*message, size, out)) {
+        Fail(grpc::Status(grpc::StatusCode::INTERNAL,
+                          "the message changed while it was being "
+                          "serialized"));
+        return false;
+      }
+      rpc::EncodeExtras(flags, extras, out + size);
+      return true;
+    };
+    uint64_t position = 0;
+    auto send = [&](const transport::OutgoingPayload& payload) {
+      return Sliced(
+          [&](transport::Deadline until) {
+            return conn_.Send(h, payload, until, &position);
+          },
+          [](const absl::Status& s) { return absl::IsDeadlineExceeded(s); });
+    };
+    if (conn_.inline_payloads() && total <= transport::kInlineCapacity) {
+      uint8_t buffer[transport::kInlineCapacity];
+      if (!write(buffer)) return false;
+      if (!send(transport::OutgoingPayload::Inline({buffer, total})).ok()) {
+        return false;
+      }
+    } else {
+      if (total > conn_.max_chunk_size()) {
+        Fail(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("message of ", total,
+                         " bytes exceeds the largest shared-memory chunk (",
+                         conn_.max_chunk_size(), " bytes)")));
+        return false;
+      }
+      absl::StatusOr<transport::Chunk> chunk = Sliced(
+          [&](transport::Deadline until) {
+            return conn_.AllocateChunk(total, until);
+          },
+          [](const absl::StatusOr<transport::Chunk>& c) {
+            return absl::IsResourceExhausted(c.status());
+          });
+      if (!chunk.ok()) return false;
+      if (!write(chunk->data)) {
+        conn_.DiscardChunk(*chunk);
+        return false;
+      }
+      if (!send(transport::OutgoingPayload::InChunk(
+                    *chunk, static_cast<uint32_t>(total)))
+               .ok()) {
+        conn_.DiscardChunk(*chunk);
+        return false;
+      }
+    }
+    initial_sent_ = true;
+    unread_.push_back(Unread{position, total});
+    unread_bytes_ += total;
+    bytes_ += total;
+    return true;
+  }
+
+  // A message sent and not yet read by the client.
+  struct Unread {
+    uint64_t position;  // in the stream's ring
+    size_t bytes;
+  };
+
+  Server::Impl* const server_;
+  Served* const served_;
+  Connection& conn_;
+  const CallSlot& slot_;
+  const uint32_t stream_;
+  const uint32_t generation_;
+  InboundMessage request_;
+  const absl::Span<const uint8_t> message_;
+  internal::ShmCallState* const state_;
+  ServerContext context_;
+  bool initial_sent_ = false;
+  grpc::Status failure_;  // OK unless the call failed on our side
+  std::deque<Unread> unread_;
+  uint64_t unread_bytes_ = 0;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+size_t ServeServerStreaming(Server::Impl* impl, Served& s, const CallSlot& slot,
+                            const transport::Descriptor& d,
+                            transport::InboundMessage request,
+                            absl::Span<const uint8_t> message,
+                            internal::ShmCallState* state,
+                            internal::ShmMethodHandler* handler) {
+  StreamCall call(impl, &s, slot, d, std::move(request), message, state);
+  handler->RunServerStreaming(&call);
+  // The poller's next spin scales with this (Acquire): the request's size,
+  // not the stream's, which says nothing about how soon a next call comes.
+  return d.length;
+}
+
+}  // namespace shmrpc

@@ -1,0 +1,447 @@
+// Server-streaming calls through the generated stub, with the server
+// (probe_server) in another process: over shared memory, and - for every
+// case whose outcome the client can observe - the same case through the
+// same stub on a plain gRPC channel, asserting the same result. Covers
+// ordering and every byte, both metadata sets (ASCII and -bin), statuses
+// with details, SendInitialMetadata, TryCancel and deadlines mid-stream
+// (the handler sees IsCancelled), a reader destroyed early, flow control (a
+// slow reader bounds how far the server gets ahead; a reader that never
+// reads holds up nothing else), gRPC's size limits both ways, and the server
+// killed mid-stream.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "shmrpc/shmrpc.h"
+#include "tests/rpc/probe_service.h"
+#include "tests/rpc/probe_testing.h"
+#include "tests/util/temp_dir.h"
+
+namespace shmrpc::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+enum class Transport { kShm, kGrpc };
+
+std::string Str(const grpc::string_ref& r) {
+  return std::string(r.data(), r.size());
+}
+
+// The one value of `key` in `md`, or "<none>".
+std::string Value(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+                  const std::string& key) {
+  auto it = md.find(key);
+  return it == md.end() ? "<none>" : Str(it->second);
+}
+
+std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
+  return info.param == Transport::kShm ? "Shm" : "Grpc";
+}
+
+class StreamTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    ::setenv("SHMRPC_DIR", dir_.File("endpoints").c_str(), 1);
+    ::unsetenv(kShmModeEnvVar);
+    server_ = std::make_unique<ProbeServer>(ServerFlags());
+    ASSERT_NE(server_->port(), 0) << "server did not start";
+    channel_ = MakeChannel(GetParam(), grpc::ChannelArguments());
+    stub_ = ShmProbe::NewStub(channel_);
+  }
+  void TearDown() override { ::unsetenv("SHMRPC_DIR"); }
+
+  virtual std::vector<std::string> ServerFlags() { return {}; }
+
+  std::shared_ptr<grpc::Channel> MakeChannel(Transport transport,
+                                             grpc::ChannelArguments args) {
+    if (transport == Transport::kGrpc) {
+      return grpc::CreateCustomChannel(
+          server_->target(), grpc::InsecureChannelCredentials(), args);
+    }
+    ShmChannelOptions options;
+    options.mode = ShmMode::kRequired;
+    return grpc::CreateCustomChannel(
+        server_->target(),
+        ShmChannelCredentials(grpc::InsecureChannelCredentials(), options),
+        args);
+  }
+
+  static void WithDeadline(grpc::ClientContext* context,
+                           milliseconds timeout = milliseconds(20000)) {
+    context->set_deadline(system_clock::now() + timeout);
+  }
+
+  // The report on `tag` once its handler finished (10 s at most).
+  Report Finished(const std::string& tag) {
+    std::optional<Report> r = WaitForReport(*stub_, tag, milliseconds(10000));
+    EXPECT_TRUE(r.has_value() && r->finished()) << "handler of " << tag;
+    return r.value_or(Report());
+  }
+
+  // Reads messages until the stream ends, checking each one's index and
+  // every payload byte against `sizes` x `rounds`. Returns how many came.
+  static int ReadAndCheck(grpc::ClientReaderInterface<StreamMessage>& reader,
+                          const std::vector<int32_t>& sizes, int rounds) {
+    StreamMessage m;
+    int n = 0;
+    while (reader.Read(&m)) {
+      EXPECT_EQ(m.index(), n);
+      const int32_t size = sizes[static_cast<size_t>(n) % sizes.size()];
+      EXPECT_LT(n, static_cast<int>(sizes.size()) * rounds) << "extra message";
+      if (m.payload() != StreamPayload(n, size)) {
+        ADD_FAILURE() << "message " << n << ": payload of "
+                      << m.payload().size() << " bytes differs (" << size
+                      << " expected)";
+      }
+      ++n;
+    }
+    return n;
+  }
+
+  void ExpectTransport(const Report& report) {
+    EXPECT_EQ(report.shared_memory(), GetParam() == Transport::kShm);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ProbeServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ShmProbe::Stub> stub_;
+};
+
+TEST_P(StreamTest, MessagesArriveInOrderWithEveryByteAndBothMetadataSets) {
+  const std::vector<int32_t> sizes = {0,    1,     64,    88,     100,
+                                      4000, 70000, 65536, 1 << 20};
+  StreamRequest request;
+  request.set_tag("order");
+  for (int32_t s : sizes) request.add_sizes(s);
+  request.set_rounds(3);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  EXPECT_EQ(ReadAndCheck(*reader, sizes, 3),
+            static_cast<int>(sizes.size() * 3));
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+  const auto& initial = context.GetServerInitialMetadata();
+  EXPECT_EQ(Value(initial, kStreamInitialKey), kStreamInitialValue);
+  EXPECT_EQ(
+      Value(initial, kStreamInitialBinKey),
+      std::string(kStreamInitialBinValue, sizeof(kStreamInitialBinValue)));
+  const auto& trailing = context.GetServerTrailingMetadata();
+  EXPECT_EQ(Value(trailing, kStreamTrailingKey), kStreamTrailingValue);
+  EXPECT_EQ(
+      Value(trailing, kStreamTrailingBinKey),
+      std::string(kStreamTrailingBinValue, sizeof(kStreamTrailingBinValue)));
+  ExpectTransport(Finished("order"));
+}
+
+TEST_P(StreamTest, ErrorStatusWithDetailsAfterMessages) {
+  StreamRequest request;
+  request.set_tag("error");
+  request.add_sizes(10);
+  request.set_rounds(5);
+  request.set_status_code(grpc::StatusCode::FAILED_PRECONDITION);
+  request.set_status_message("not now");
+  request.set_status_details(std::string("\x01\0\x02", 3));
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  EXPECT_EQ(ReadAndCheck(*reader, {10}, 5), 5);
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "not now");
+  EXPECT_EQ(status.error_details(), std::string("\x01\0\x02", 3));
+  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+            kStreamTrailingValue);
+  ExpectTransport(Finished("error"));
+}
+
+TEST_P(StreamTest, EmptyStreamEndsWithItsStatus) {
+  StreamRequest request;  // no sizes: no messages
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  StreamMessage m;
+  EXPECT_FALSE(reader->Read(&m));
+  EXPECT_FALSE(reader->Read(&m));  // and stays ended
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
+            kStreamInitialValue);
+}
+
+TEST_P(StreamTest, InitialMetadataSentFirstArrivesBeforeAnyMessage) {
+  StreamRequest request;
+  request.set_send_initial_metadata_first(true);
+  request.set_wait_for_cancel_ms(600);  // then the handler waits
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  const auto start = steady_clock::now();
+  auto reader = stub_->Stream(&context, request);
+  reader->WaitForInitialMetadata();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(450));
+  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
+            kStreamInitialValue);
+  StreamMessage m;
+  EXPECT_FALSE(reader->Read(&m));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_P(StreamTest, WaitForInitialMetadataKeepsTheMessageThatCarriedIt) {
+  StreamRequest request;
+  request.add_sizes(3);
+  request.add_sizes(5000);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  reader->WaitForInitialMetadata();
+  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
+            kStreamInitialValue);
+  EXPECT_EQ(ReadAndCheck(*reader, {3, 5000}, 1), 2);
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_P(StreamTest, TryCancelMidStreamEndsBothSides) {
+  StreamRequest request;
+  request.set_tag("cancel");
+  request.add_sizes(1000);
+  request.set_rounds(1000000);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  StreamMessage m;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader->Read(&m));
+  const auto cancelled = system_clock::now();
+  context.TryCancel();
+  // A few messages may still be on their way; then the stream ends.
+  int after = 0;
+  while (reader->Read(&m)) ASSERT_LT(++after, 10000);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  const Report report = Finished("cancel");
+  EXPECT_TRUE(report.saw_cancel() || report.write_failed());
+  if (report.saw_cancel()) {
+    EXPECT_LT(report.cancel_seen_unix_ns() -
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      cancelled.time_since_epoch())
+                      .count(),
+              2'000'000'000);
+  }
+}
+
+TEST_P(StreamTest, DeadlineMidStreamEndsBothSides) {
+  StreamRequest request;
+  request.set_tag("deadline");
+  request.add_sizes(100);
+  request.set_rounds(2);
+  request.set_wait_for_cancel_ms(10000);
+  grpc::ClientContext context;
+  WithDeadline(&context, milliseconds(400));
+  const auto start = steady_clock::now();
+  auto reader = stub_->Stream(&context, request);
+  EXPECT_EQ(ReadAndCheck(*reader, {100}, 2), 2);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
+  const Report report = Finished("deadline");
+  EXPECT_TRUE(report.saw_cancel());
+}
+
+TEST_P(StreamTest, ReaderDestroyedEarlyStopsTheHandler) {
+  StreamRequest request;
+  request.set_tag("dropped");
+  request.add_sizes(2000);
+  request.set_rounds(1000000);
+  {
+    grpc::ClientContext context;
+    WithDeadline(&context);
+    auto reader = stub_->Stream(&context, request);
+    StreamMessage m;
+    ASSERT_TRUE(reader->Read(&m));
+    // Dropped without Finish(): gRPC cancels the call.
+  }
+  const Report report = Finished("dropped");
+  EXPECT_TRUE(report.saw_cancel() || report.write_failed());
+  EXPECT_LT(report.writes(), 1000000);
+}
+
+TEST_P(StreamTest, ReceiveLimitFailsTheCallWithResourceExhausted) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(10000);
+  auto stub = ShmProbe::NewStub(MakeChannel(GetParam(), args));
+  StreamRequest request;
+  request.add_sizes(100);
+  request.add_sizes(20000);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub->Stream(&context, request);
+  StreamMessage m;
+  EXPECT_TRUE(reader->Read(&m));
+  EXPECT_FALSE(reader->Read(&m));
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+}
+
+INSTANTIATE_TEST_SUITE_P(BothTransports, StreamTest,
+                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         TransportName);
+
+// The server's send limit (probe_server passes it to both servers).
+class StreamSendLimitTest : public StreamTest {
+ protected:
+  std::vector<std::string> ServerFlags() override {
+    return {"--max-send=10000"};
+  }
+};
+
+TEST_P(StreamSendLimitTest, AMessageOverTheServersSendLimitEndsTheCall) {
+  StreamRequest request;
+  request.set_tag("send-limit");
+  request.add_sizes(100);
+  request.add_sizes(20000);
+  request.add_sizes(100);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  StreamMessage m;
+  EXPECT_TRUE(reader->Read(&m));
+  EXPECT_FALSE(reader->Read(&m));
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  const Report report = Finished("send-limit");
+  EXPECT_TRUE(report.write_failed());
+  EXPECT_EQ(report.writes(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothTransports, StreamSendLimitTest,
+                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         TransportName);
+
+// Flow control over shared memory, with a 64 KiB stream window.
+constexpr int kWindow = 64 << 10;
+
+class StreamFlowControlTest : public StreamTest {
+ protected:
+  std::vector<std::string> ServerFlags() override {
+    return {"--stream-window=" + std::to_string(kWindow)};
+  }
+};
+
+TEST_P(StreamFlowControlTest, ASlowReaderBoundsHowFarTheServerGetsAhead) {
+  constexpr int32_t kSize = 16 << 10;
+  constexpr int kMessages = 200;
+  StreamRequest request;
+  request.set_tag("slow");
+  request.add_sizes(kSize);
+  request.set_rounds(kMessages);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  auto reader = stub_->Stream(&context, request);
+  StreamMessage m;
+  ASSERT_TRUE(reader->Read(&m));
+  std::this_thread::sleep_for(milliseconds(300));
+  std::optional<Report> during = WaitForReport(*stub_, "slow", milliseconds(0));
+  ASSERT_TRUE(during.has_value());
+  EXPECT_FALSE(during->finished());
+  // Read one; the window holds kWindow / kSize more (each message has a few
+  // bytes of framing, so one fewer), and the one whose Write is waiting.
+  EXPECT_LE(during->writes(), 1 + kWindow / kSize + 1);
+  EXPECT_GE(during->writes(), 2);
+  int n = 1;
+  while (reader->Read(&m)) {
+    EXPECT_EQ(m.index(), n);
+    EXPECT_EQ(m.payload(), StreamPayload(n, kSize));
+    ++n;
+  }
+  EXPECT_EQ(n, kMessages);
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_P(StreamFlowControlTest, AReaderThatNeverReadsHoldsUpNothingElse) {
+  StreamRequest stuck;
+  stuck.set_tag("stuck");
+  stuck.add_sizes(32 << 10);
+  stuck.set_rounds(1000);
+  auto stuck_context = std::make_unique<grpc::ClientContext>();
+  WithDeadline(stuck_context.get());
+  auto stuck_reader = stub_->Stream(stuck_context.get(), stuck);
+  stuck_reader->WaitForInitialMetadata();
+  // Meanwhile, on the same channel: unary calls and a whole other stream.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(EchoProbe(channel_, "x" + std::to_string(i)).ok());
+  }
+  StreamRequest other;
+  other.add_sizes(32 << 10);
+  other.set_rounds(100);
+  grpc::ClientContext context;
+  WithDeadline(&context, milliseconds(10000));
+  auto reader = stub_->Stream(&context, other);
+  EXPECT_EQ(ReadAndCheck(*reader, {32 << 10}, 100), 100);
+  EXPECT_TRUE(reader->Finish().ok());
+  std::optional<Report> r = WaitForReport(*stub_, "stuck", milliseconds(0));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->finished());
+  EXPECT_LE(r->writes(), 1 + kWindow / (32 << 10) + 1);
+  // Giving up on the stuck stream ends its handler.
+  stuck_reader.reset();
+  const Report report = Finished("stuck");
+  EXPECT_TRUE(report.write_failed() || report.saw_cancel());
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamFlowControlTest,
+                         ::testing::Values(Transport::kShm), TransportName);
+
+TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
+  TempDir dir;
+  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
+  ::unsetenv(kShmModeEnvVar);
+  ProbeServer server;
+  ASSERT_NE(server.port(), 0);
+  ShmChannelOptions options;
+  options.mode = ShmMode::kRequired;
+  auto channel = grpc::CreateChannel(
+      server.target(),
+      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
+  auto stub = ShmProbe::NewStub(channel);
+  StreamRequest request;
+  request.add_sizes(4096);
+  request.set_rounds(1000000);
+  grpc::ClientContext context;
+  context.set_deadline(system_clock::now() + std::chrono::seconds(30));
+  auto reader = stub->Stream(&context, request);
+  StreamMessage m;
+  ASSERT_TRUE(reader->Read(&m));
+  ASSERT_TRUE(reader->Read(&m));
+  server.process().Kill(SIGKILL);
+  const auto killed = steady_clock::now();
+  int after = 0;
+  while (reader->Read(&m)) ASSERT_LT(++after, 1000);
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
+  EXPECT_LT(steady_clock::now() - killed, milliseconds(1000));
+  ::unsetenv("SHMRPC_DIR");
+}
+
+}  // namespace
+}  // namespace shmrpc::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s PATH_TO_PROBE_SERVER\n", argv[0]);
+    return 2;
+  }
+  shmrpc::testing::g_probe_server = argv[1];
+  return RUN_ALL_TESTS();
+}
