@@ -7,7 +7,7 @@
 
 #include "shmrpc/client/internal/channel_registry.h"
 #include "shmrpc/client/internal/client_context_access.h"
-#include "shmrpc/client/internal/read_stream.h"
+#include "shmrpc/client/internal/client_stream.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/message/peer_serialize.h"
 
@@ -174,18 +174,20 @@ bool StubCore::TryUnaryAsync(const StubMethod& method,
   return true;
 }
 
-std::unique_ptr<ShmReadStream> StubCore::TryServerStreaming(
-    const StubMethod& method, grpc::ClientContext* context,
-    const google::protobuf::MessageLite& request) {
+std::unique_ptr<ShmClientStream> StubCore::TryStream(
+    const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+    const google::protobuf::MessageLite* request,
+    google::protobuf::MessageLite* response) {
   std::shared_ptr<ClientConnection> conn;
   uint32_t id = 0;
   grpc::Status status;
   bool decided;
   if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
     if (!decided) return nullptr;
-    return FailedReadStream(std::move(status));
+    return FailedClientStream(std::move(status));
   }
-  return StartReadStream(std::move(conn), id, context, request);
+  return StartClientStream(std::move(conn), id, kind, context, request,
+                           response);
 }
 
 void RegisterMethodCodec(const char* name, const MethodCodec* codec) {

@@ -57,32 +57,41 @@ class StubMethod {
   mutable std::atomic<uint64_t> cached_{0};  // epoch << 32 | id
 };
 
-// The client's side of one server-streaming call over shared memory, as
-// the generated stub's reader uses it. Not thread-safe, like
-// grpc::ClientReader: one thread at a time. Destroying it before Finish()
-// returned cancels the call.
-class ShmReadStream {
+// The client's side of one streaming call over shared memory (any of the
+// three kinds), as the generated stub's stream objects use it. Like gRPC's
+// streams: Read (and WaitForInitialMetadata) from one thread and Write (and
+// WritesDone) from one other thread at a time; Finish once both are done.
+// Destroying it before Finish() returned cancels the call.
+class ShmClientStream {
  public:
-  virtual ~ShmReadStream() = default;
+  virtual ~ShmClientStream() = default;
   // Blocks until the server's initial metadata arrived (or the call ended).
   virtual void WaitForInitialMetadata() = 0;
   // As gRPC's reader: an upper bound of the next message's size (the
   // channel's receive limit).
   virtual bool NextMessageSize(uint32_t* size) = 0;
-  // The next message into `message`; false once there is none (the call
-  // ended: Finish() says how).
+  // The server's next message into `message`; false once there is none (the
+  // call ended: Finish() says how).
   virtual bool Read(google::protobuf::MessageLite* message) = 0;
+  // Sends one message, waiting while the server has too many unread (flow
+  // control). False once the call is over (the server ended it, TryCancel,
+  // the deadline, a message over the send limit: Finish() says which).
+  virtual bool Write(const google::protobuf::MessageLite& message,
+                     grpc::WriteOptions options) = 0;
+  // Half-closes: the server's Read returns false after the messages sent.
+  virtual bool WritesDone() = 0;
   // Waits for the call's end (dropping messages not read) and returns its
-  // status.
+  // status; for client streaming, the response was parsed into the message
+  // given at the start when the status is OK.
   virtual grpc::Status Finish() = 0;
 };
 
-// grpc::ClientReaderInterface over a ShmReadStream: what a generated
-// server-streaming method returns when the call goes over shared memory.
+// gRPC's client stream interfaces over a ShmClientStream: what the generated
+// streaming methods return when the call goes over shared memory.
 template <class Response>
 class ShmClientReader final : public grpc::ClientReaderInterface<Response> {
  public:
-  explicit ShmClientReader(std::unique_ptr<ShmReadStream> stream)
+  explicit ShmClientReader(std::unique_ptr<ShmClientStream> stream)
       : stream_(std::move(stream)) {}
 
   void WaitForInitialMetadata() override { stream_->WaitForInitialMetadata(); }
@@ -93,8 +102,51 @@ class ShmClientReader final : public grpc::ClientReaderInterface<Response> {
   grpc::Status Finish() override { return stream_->Finish(); }
 
  private:
-  std::unique_ptr<ShmReadStream> stream_;
+  std::unique_ptr<ShmClientStream> stream_;
 };
+
+template <class Request>
+class ShmClientWriter final : public grpc::ClientWriterInterface<Request> {
+ public:
+  explicit ShmClientWriter(std::unique_ptr<ShmClientStream> stream)
+      : stream_(std::move(stream)) {}
+
+  using grpc::internal::WriterInterface<Request>::Write;
+  bool Write(const Request& message, grpc::WriteOptions options) override {
+    return stream_->Write(message, options);
+  }
+  bool WritesDone() override { return stream_->WritesDone(); }
+  grpc::Status Finish() override { return stream_->Finish(); }
+
+ private:
+  std::unique_ptr<ShmClientStream> stream_;
+};
+
+template <class Request, class Response>
+class ShmClientReaderWriter final
+    : public grpc::ClientReaderWriterInterface<Request, Response> {
+ public:
+  explicit ShmClientReaderWriter(std::unique_ptr<ShmClientStream> stream)
+      : stream_(std::move(stream)) {}
+
+  void WaitForInitialMetadata() override { stream_->WaitForInitialMetadata(); }
+  bool NextMessageSize(uint32_t* size) override {
+    return stream_->NextMessageSize(size);
+  }
+  bool Read(Response* message) override { return stream_->Read(message); }
+  using grpc::internal::WriterInterface<Request>::Write;
+  bool Write(const Request& message, grpc::WriteOptions options) override {
+    return stream_->Write(message, options);
+  }
+  bool WritesDone() override { return stream_->WritesDone(); }
+  grpc::Status Finish() override { return stream_->Finish(); }
+
+ private:
+  std::unique_ptr<ShmClientStream> stream_;
+};
+
+// The kinds of streaming call (client/internal/client_stream.h).
+enum class StreamKind { kServer, kClient, kBidi };
 
 // What a generated stub shares between its methods. Thread-safe.
 class StubCore {
@@ -119,26 +171,53 @@ class StubCore {
                      google::protobuf::MessageLite* response,
                      std::function<void(grpc::Status)>* done);
 
-  // A server-streaming call over shared memory if the channel can make it
-  // (a call that cannot start fails through the stream); nullptr if the
-  // caller should make the gRPC call instead.
-  std::unique_ptr<ShmReadStream> TryServerStreaming(
-      const StubMethod& method, grpc::ClientContext* context,
-      const google::protobuf::MessageLite& request);
+  // A streaming call of `kind` over shared memory if the channel can make
+  // it (a call that cannot start fails through the stream); nullptr if the
+  // caller should make the gRPC call instead. `request`: server streaming's;
+  // `response`: client streaming's (parsed when the call ends OK).
+  std::unique_ptr<ShmClientStream> TryStream(
+      const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+      const google::protobuf::MessageLite* request,
+      google::protobuf::MessageLite* response);
 
-  // A generated server-streaming method: over shared memory when it can,
+  // The generated streaming methods: over shared memory when they can,
   // otherwise gRPC's own call on the same channel.
   template <class Response, class Request>
   std::unique_ptr<grpc::ClientReaderInterface<Response>> ServerStreaming(
       const StubMethod& method, grpc::ClientContext* context,
       const Request& request) {
-    if (std::unique_ptr<ShmReadStream> stream =
-            TryServerStreaming(method, context, request)) {
+    if (std::unique_ptr<ShmClientStream> stream = TryStream(
+            method, StreamKind::kServer, context, &request, nullptr)) {
       return std::make_unique<ShmClientReader<Response>>(std::move(stream));
     }
     return std::unique_ptr<grpc::ClientReaderInterface<Response>>(
         grpc::internal::ClientReaderFactory<Response>::Create(
             channel_.get(), method.rpc_method(), context, request));
+  }
+  template <class Request, class Response>
+  std::unique_ptr<grpc::ClientWriterInterface<Request>> ClientStreaming(
+      const StubMethod& method, grpc::ClientContext* context,
+      Response* response) {
+    if (std::unique_ptr<ShmClientStream> stream = TryStream(
+            method, StreamKind::kClient, context, nullptr, response)) {
+      return std::make_unique<ShmClientWriter<Request>>(std::move(stream));
+    }
+    return std::unique_ptr<grpc::ClientWriterInterface<Request>>(
+        grpc::internal::ClientWriterFactory<Request>::Create(
+            channel_.get(), method.rpc_method(), context, response));
+  }
+  template <class Request, class Response>
+  std::unique_ptr<grpc::ClientReaderWriterInterface<Request, Response>>
+  BidiStreaming(const StubMethod& method, grpc::ClientContext* context) {
+    if (std::unique_ptr<ShmClientStream> stream =
+            TryStream(method, StreamKind::kBidi, context, nullptr, nullptr)) {
+      return std::make_unique<ShmClientReaderWriter<Request, Response>>(
+          std::move(stream));
+    }
+    return std::unique_ptr<
+        grpc::ClientReaderWriterInterface<Request, Response>>(
+        grpc::internal::ClientReaderWriterFactory<Request, Response>::Create(
+            channel_.get(), method.rpc_method(), context));
   }
 
  private:

@@ -100,12 +100,20 @@ bool IsUnary(const MethodDescriptor* method) {
   return KindOf(method) == MethodKind::kUnary;
 }
 
-// Whether `method` is served over shared memory, and called through the
-// generated Stub (unary and server-streaming methods; the other kinds go
-// through gRPC's stub and server for now).
-bool IsShm(const MethodDescriptor* method) {
-  return KindOf(method) == MethodKind::kUnary ||
-         KindOf(method) == MethodKind::kServerStreaming;
+// The shmrpc::internal handler class that serves `method` over shared
+// memory (server/service.h).
+std::string ShmHandlerOf(const MethodDescriptor* method) {
+  switch (KindOf(method)) {
+    case MethodKind::kUnary:
+      return "UnaryMethodHandler";
+    case MethodKind::kClientStreaming:
+      return "ClientStreamingMethodHandler";
+    case MethodKind::kServerStreaming:
+      return "ServerStreamingMethodHandler";
+    case MethodKind::kBidiStreaming:
+      return "BidiStreamingMethodHandler";
+  }
+  return "";
 }
 
 // Whether `service` has a method for which `pred` holds.
@@ -349,22 +357,42 @@ void PrintHeaderAsyncMethod(const MethodDescriptor* method, Printer* printer) {
                  "std::function<void(::grpc::Status)> on_done);\n");
 }
 
-// The Stub's blocking method for server-streaming `method`.
-void PrintHeaderStubReaderMethod(const MethodDescriptor* method,
+// The Stub's blocking method for streaming `method`, with gRPC's shape.
+void PrintHeaderStubStreamMethod(const MethodDescriptor* method,
                                  Printer* printer) {
   PrintLeadingComments(method, printer);
-  printer->Print(MethodVars(method),
-                 "std::unique_ptr< ::grpc::ClientReaderInterface< "
-                 "$Response$>> $Method$(::grpc::ClientContext* context, "
-                 "const $Request$& request);\n");
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case MethodKind::kServerStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::grpc::ClientReaderInterface< "
+                     "$Response$>> $Method$(::grpc::ClientContext* context, "
+                     "const $Request$& request);\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::grpc::ClientWriterInterface< "
+                     "$Request$>> $Method$(::grpc::ClientContext* context, "
+                     "$Response$* response);\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::grpc::ClientReaderWriterInterface< "
+                     "$Request$, $Response$>> $Method$(::grpc::ClientContext* "
+                     "context);\n");
+      break;
+    case MethodKind::kUnary:
+      break;
+  }
 }
 
-// Class Stub of `service` (unary and server-streaming methods).
+// Class Stub of `service`: every method, with gRPC's blocking shapes, and
+// the callback forms of the unary ones.
 void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
   std::vector<const MethodDescriptor*> unary, shm;
   for (int i = 0; i < service->method_count(); ++i) {
     if (IsUnary(service->method(i))) unary.push_back(service->method(i));
-    if (IsShm(service->method(i))) shm.push_back(service->method(i));
+    shm.push_back(service->method(i));
   }
 
   printer->Print("class Stub final {\n public:\n");
@@ -377,7 +405,7 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
     if (IsUnary(method)) {
       PrintHeaderStubMethod(method, printer);
     } else {
-      PrintHeaderStubReaderMethod(method, printer);
+      PrintHeaderStubStreamMethod(method, printer);
     }
   }
   if (!shm.empty()) printer->Print("\n");
@@ -426,16 +454,7 @@ void PrintHeaderServerService(const ServiceDescriptor* service,
       " public:\n");
   printer->Indent();
   printer->Print("Service();\nvirtual ~Service();\n");
-  if (AnyMethod(service, [](const MethodDescriptor* m) { return !IsShm(m); })) {
-    printer->Print(
-        "\n"
-        "// Client-streaming and bidirectional methods are served over gRPC "
-        "only for now:\n"
-        "// they are not offered over shared memory, and clients call them "
-        "with the gRPC\n"
-        "// stub.\n"
-        "\n");
-  }
+
   for (int i = 0; i < service->method_count(); ++i) {
     const MethodDescriptor* method = service->method(i);
     PrintLeadingComments(method, printer);
@@ -516,7 +535,6 @@ void PrintSourceStubConstruction(const ServiceDescriptor* service,
       "options)\n"
       "    : core_(channel)");
   for (int i = 0; i < service->method_count(); ++i) {
-    if (!IsShm(service->method(i))) continue;
     printer->Print(MethodVars(service->method(i)),
                    ",\n"
                    "      rpcmethod_$Method$_($Service$_method_names[$Idx$], "
@@ -561,17 +579,44 @@ void PrintSourceStubMethod(const MethodDescriptor* method, Printer* printer) {
       "}\n\n");
 }
 
-// The Stub's blocking definition of server-streaming `method`.
-void PrintSourceStubReaderMethod(const MethodDescriptor* method,
+// The Stub's blocking definition of streaming `method`.
+void PrintSourceStubStreamMethod(const MethodDescriptor* method,
                                  Printer* printer) {
-  printer->Print(
-      MethodVars(method),
-      "std::unique_ptr< ::grpc::ClientReaderInterface< $Response$>> "
-      "$Service$::Stub::$Method$(::grpc::ClientContext* context, const "
-      "$Request$& request) {\n"
-      "  return core_.ServerStreaming< $Response$>(rpcmethod_$Method$_, "
-      "context, request);\n"
-      "}\n\n");
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case MethodKind::kServerStreaming:
+      printer->Print(
+          vars,
+          "std::unique_ptr< ::grpc::ClientReaderInterface< $Response$>> "
+          "$Service$::Stub::$Method$(::grpc::ClientContext* context, const "
+          "$Request$& request) {\n"
+          "  return core_.ServerStreaming< $Response$>(rpcmethod_$Method$_, "
+          "context, request);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(
+          vars,
+          "std::unique_ptr< ::grpc::ClientWriterInterface< $Request$>> "
+          "$Service$::Stub::$Method$(::grpc::ClientContext* context, "
+          "$Response$* response) {\n"
+          "  return core_.ClientStreaming< $Request$>(rpcmethod_$Method$_, "
+          "context, response);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(
+          vars,
+          "std::unique_ptr< ::grpc::ClientReaderWriterInterface< $Request$, "
+          "$Response$>> $Service$::Stub::$Method$(::grpc::ClientContext* "
+          "context) {\n"
+          "  return core_.BidiStreaming< $Request$, $Response$>("
+          "rpcmethod_$Method$_, context);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kUnary:
+      break;
+  }
 }
 
 // Prints the parameter list of a handler lambda, one parameter a line.
@@ -584,9 +629,8 @@ void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
   printer->Print(") {\n");
 }
 
-// The registration of `method` with gRPC (every method) and with shmrpc's
-// shared-memory server (unary and server-streaming methods), in the
-// Service's constructor.
+// The registration of `method` with gRPC and with shmrpc's shared-memory
+// server, in the Service's constructor.
 void PrintSourceMethodRegistration(const MethodDescriptor* method,
                                    Printer* printer) {
   const Vars vars = MethodVars(method);
@@ -609,10 +653,8 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
                  "$ServiceArgs$);\n"
                  "          }, this)));\n");
 
-  if (!IsShm(method)) return;
   Vars shm_vars = vars;
-  shm_vars["Handler"] =
-      IsUnary(method) ? "UnaryMethodHandler" : "ServerStreamingMethodHandler";
+  shm_vars["Handler"] = ShmHandlerOf(method);
   printer->Print(shm_vars,
                  "  AddShmMethod(\n"
                  "      $Service$_method_names[$Idx$],\n"
@@ -666,8 +708,8 @@ void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
     const MethodDescriptor* method = service->method(i);
     if (IsUnary(method)) {
       PrintSourceStubMethod(method, printer);
-    } else if (KindOf(method) == MethodKind::kServerStreaming) {
-      PrintSourceStubReaderMethod(method, printer);
+    } else {
+      PrintSourceStubStreamMethod(method, printer);
     }
   }
   PrintSourceServerService(service, printer);

@@ -309,23 +309,30 @@ TEST_F(GeneratorTest, StreamingMethodSignatures) {
       "::grpc::ServerReaderWriterInterface< ::a::b::Resp, ::a::b::Req>* "
       "stream);\n"))
       << header;
-  EXPECT_TRUE(absl::StrContains(
-      header,
-      "Client-streaming and bidirectional methods are served over gRPC only"))
-      << header;
-  // Stubs have the unary and server-streaming methods, with gRPC's shapes.
+  EXPECT_FALSE(absl::StrContains(header, "served over gRPC only")) << header;
+  // Stubs have every method, with gRPC's blocking shapes.
   EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Hello_;")) << header;
+  EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Up_;")) << header;
   EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Down_;")) << header;
+  EXPECT_TRUE(absl::StrContains(header, "rpcmethod_Both_;")) << header;
   EXPECT_TRUE(absl::StrContains(
       header,
       "std::unique_ptr< ::grpc::ClientReaderInterface< ::a::b::Resp>> "
       "Down(::grpc::ClientContext* context, const ::a::b::Req& request);\n"))
       << header;
-  EXPECT_FALSE(absl::StrContains(header, "rpcmethod_Up_")) << header;
-  EXPECT_FALSE(absl::StrContains(header, "rpcmethod_Both_")) << header;
+  EXPECT_TRUE(absl::StrContains(
+      header,
+      "std::unique_ptr< ::grpc::ClientWriterInterface< ::a::b::Req>> "
+      "Up(::grpc::ClientContext* context, ::a::b::Resp_Inner* response);\n"))
+      << header;
+  EXPECT_TRUE(absl::StrContains(
+      header,
+      "std::unique_ptr< ::grpc::ClientReaderWriterInterface< ::a::b::Req, "
+      "::a::b::Resp>> Both(::grpc::ClientContext* context);\n"))
+      << header;
 }
 
-TEST_F(GeneratorTest, ServerStreamingMethodsAreServedOverSharedMemoryToo) {
+TEST_F(GeneratorTest, StreamingMethodsAreServedOverSharedMemoryToo) {
   const std::string source = GetSourceServices(file_, parameters_);
   EXPECT_TRUE(absl::StrContains(
       source,
@@ -361,14 +368,24 @@ TEST_F(GeneratorTest, StreamingMethodsAreRegisteredWithGrpc) {
       "::grpc::internal::BidiStreamingHandler< ShmSvc::Service, "
       "::a::b::Req, ::a::b::Resp>("))
       << source;
-  // Three AddShmMethod (Svc's Hello and Down, OnlyStreams' Down) and one
-  // codec: Hello's (the credentials path carries unary calls only).
+  // Five AddShmMethod (Svc's four, OnlyStreams' Down) and one codec:
+  // Hello's (the credentials path carries unary calls only).
   size_t shm_methods = 0;
   for (size_t at = source.find("AddShmMethod("); at != std::string::npos;
        at = source.find("AddShmMethod(", at + 1)) {
     ++shm_methods;
   }
-  EXPECT_EQ(shm_methods, 3u);
+  EXPECT_EQ(shm_methods, 5u);
+  EXPECT_TRUE(absl::StrContains(
+      source,
+      "std::make_unique< ::shmrpc::internal::ClientStreamingMethodHandler< "
+      "ShmSvc::Service, ::a::b::Req, ::a::b::Resp_Inner>>("))
+      << source;
+  EXPECT_TRUE(absl::StrContains(
+      source,
+      "std::make_unique< ::shmrpc::internal::BidiStreamingMethodHandler< "
+      "ShmSvc::Service, ::a::b::Req, ::a::b::Resp>>("))
+      << source;
   EXPECT_TRUE(absl::StrContains(
       source,
       "  {ShmSvc_method_names[0], ::shmrpc::internal::CodecFor< "

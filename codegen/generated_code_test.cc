@@ -176,8 +176,7 @@ TEST(GeneratedCodeTest, StubsConstructOnAGrpcChannel) {
   EXPECT_NE(stub.async(), nullptr);
 }
 
-TEST(GeneratedCodeTest,
-     UnaryAndServerStreamingMethodsAreServedOverSharedMemory) {
+TEST(GeneratedCodeTest, EveryMethodIsServedOverSharedMemory) {
   EXPECT_EQ(
       ShmMethodNames(EchoImpl()),
       (std::vector<std::string>{"/shmrpc.testing.EchoService/Echo",
@@ -186,14 +185,17 @@ TEST(GeneratedCodeTest,
   EXPECT_EQ(
       ShmMethodNames(MixedImpl()),
       (std::vector<std::string>{"/shmrpc.codegen_test.streaming.Mixed/Unary",
+                                "/shmrpc.codegen_test.streaming.Mixed/Upload",
                                 "/shmrpc.codegen_test.streaming.Mixed/Download",
+                                "/shmrpc.codegen_test.streaming.Mixed/Chat",
                                 "/shmrpc.codegen_test.streaming.Mixed/Ping"}));
   EXPECT_EQ(ShmMethodNames(StreamOnlyImpl()),
             (std::vector<std::string>{
+                "/shmrpc.codegen_test.streaming.StreamOnly/Chat",
                 "/shmrpc.codegen_test.streaming.StreamOnly/Watch"}));
   EXPECT_TRUE(ShmMethodNames(NoMethodsImpl()).empty());
   EXPECT_EQ(ShmMethodNames(NoPackageImpl()),
-            (std::vector<std::string>{"/NoPackage/Double"}));
+            (std::vector<std::string>{"/NoPackage/Double", "/NoPackage/Sum"}));
 }
 
 TEST(GeneratedCodeTest, CodecsAreRegisteredForUnaryMethodsOnly) {

@@ -39,6 +39,21 @@
 // server's data segment, and a writer that waits for it holds only its own
 // call's thread, until the call's deadline or cancellation.
 //
+// Client and bidirectional streaming. The kCall carries metadata and
+// deadline only (no message, no kHalfClose); the client then sends kMessage
+// frames on the requests ring (kHasMessage, and kHalfClose on the last, or a
+// kMessage with kHalfClose alone for WritesDone). The server's kResponse
+// carries the status and, for client streaming, the response message; in
+// bidirectional streaming the server's messages travel as in server
+// streaming.
+//
+// Flow control, client to server. The server publishes in the stream ring's
+// control (Connection::GrantStreamCredit) how many of the call's messages
+// its handler has consumed; the client keeps at most the ring's capacity of
+// messages unconsumed (its window), and the server refuses a call whose
+// client sends more (RESOURCE_EXHAUSTED). When the call ends, the server
+// sets kCreditClosed in that word, and a writer stops instead of waiting.
+//
 // Giving up. A client that gives up on a streaming call (TryCancel, its
 // deadline, its reader destroyed) sends kCancel as for a unary call and also
 // marks the call abandoned in the stream ring's control
@@ -103,6 +118,12 @@ inline constexpr uint16_t kHasStatus = 1 << 3;
 inline constexpr uint16_t kHalfClose = 1 << 4;  // client: no more messages
 inline constexpr uint16_t kKnownFlags =
     kHasMessage | kHasMetadata | kHasDeadline | kHasStatus | kHalfClose;
+
+// The credit word's closed bit (see "Flow control, client to server"): the
+// server ended the call and reads no more messages. The low bits count the
+// messages its handler consumed.
+inline constexpr uint32_t kCreditClosed = uint32_t{1} << 31;
+inline constexpr uint32_t kCreditCountMask = kCreditClosed - 1;
 
 // Method id 0 is built in: the server answers it with its method table
 // (EncodeMethodTable). Real methods are numbered from 1.

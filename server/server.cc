@@ -233,6 +233,7 @@ void Server::Impl::WorkerLoop(const std::shared_ptr<Served>& s, int slot) {
   size_t last_bytes = 0;
   while (Acquire(*s, call_slot, last_bytes, &m, &retire)) {
     last_bytes = Dispatch(*s, call_slot, std::move(m));
+    if (call_slot.inbox_open) CloseInbox(call_slot);
     call_slot.word.store(0, std::memory_order_release);
     s->busy.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -258,13 +259,31 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
   // that was asleep does so only if a request is waiting: otherwise it would
   // compete for the CPU with a thread still running a call.
   bool may_poll = true;
+  // Takes the next request for this thread to serve. A client's stream
+  // message is routed to its call's inbox right here, while this thread
+  // holds the poll token, so that a call's messages reach it in ring order.
+  auto take = [&] {
+    while (c.TryReceiveRequest(m)) {
+      if (m->descriptor().kind !=
+          static_cast<uint16_t>(rpc::FrameKind::kMessage)) {
+        return true;
+      }
+      RouteMessage(s, std::move(*m));
+    }
+    return false;
+  };
   for (;;) {
     if (stopping.load(std::memory_order_acquire) || !c.ok()) return false;
-    if (!may_poll) may_poll = c.HasRequest();
+    // A streaming call that started asks an idle thread to poll even
+    // without a request waiting: its handler holds its thread for long.
+    if (!may_poll) {
+      may_poll = c.HasRequest() ||
+                 s.want_poller.exchange(false, std::memory_order_acq_rel);
+    }
     if (may_poll && !s.token.exchange(true, std::memory_order_acquire)) {
       // The poller: spin on the request ring for a while (peeking, which is
       // one load, before taking).
-      bool got = c.TryReceiveRequest(m);
+      bool got = take();
       if (!got) {
         // Only while spinning pays off here (adaptive_spin.h): at a low call
         // rate the next request is too far away to wait for on a CPU.
@@ -274,7 +293,7 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
           transport::SpinClock clock(ticket.budget());
           for (;;) {
             transport::CpuRelax();
-            if (c.HasRequest() && (got = c.TryReceiveRequest(m))) break;
+            if (c.HasRequest() && (got = take())) break;
             if (!clock.Tick([&](Clock::time_point) { return c.ok(); })) break;
           }
           s.spin.End(&ticket, got, clock, options.wait.PayoffFor(last_bytes));
@@ -288,7 +307,7 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
             std::chrono::nanoseconds wasted{0};
             got = transport::YieldFor(
                 yield.budget(), payoff,
-                [&] { return c.HasRequest() && c.TryReceiveRequest(m); },
+                [&] { return c.HasRequest() && take(); },
                 [&](Clock::time_point) {
                   return c.ok() && !stopping.load(std::memory_order_relaxed);
                 },
@@ -303,8 +322,10 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
         // in its slot.
         const Descriptor& d = m->descriptor();
         if (d.kind == static_cast<uint16_t>(rpc::FrameKind::kCall)) {
-          slot.word.store(CallKey(d.stream, d.generation),
-                          std::memory_order_release);
+          const uint64_t key = CallKey(d.stream, d.generation);
+          slot.word.store(key, std::memory_order_release);
+          // Its messages, which come later in the ring, find its inbox.
+          if (ReadsFromClient(d.aux)) OpenInbox(slot, key);
         }
       }
       s.token.store(false, std::memory_order_release);
@@ -337,7 +358,8 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
     // Another thread polls (or runs a call inline). Sleep without announcing:
     // a waiting client kicks us if its request is not taken soon.
     const uint32_t key = bell.key();
-    if (s.token.load(std::memory_order_relaxed) || !c.HasRequest()) {
+    if ((s.token.load(std::memory_order_relaxed) || !c.HasRequest()) &&
+        !s.want_poller.load(std::memory_order_acquire)) {
       const transport::FutexWaitResult r =
           bell.SleepUncounted(key, Clock::now() + kStandbyLook);
       if (r == transport::FutexWaitResult::kTimedOut &&
@@ -362,6 +384,9 @@ size_t Server::Impl::Dispatch(Served& s, CallSlot& slot, InboundMessage m) {
     case rpc::FrameKind::kCall:
       calls.fetch_add(1, std::memory_order_relaxed);
       return HandleCall(s, slot, std::move(m));
+    case rpc::FrameKind::kMessage:
+      RouteMessage(s, std::move(m));
+      return 0;
     case rpc::FrameKind::kCancel: {
       // Exactly the call this names, if it is still running (in some
       // thread's slot; at most max_threads_per_connection to look at).
@@ -463,9 +488,9 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   state.cancel_word = &slot.word;
   state.peer = &s.peer;
   internal::ShmMethodHandler* const handler = handlers[method - 1];
-  if (handler->kind() == internal::ShmMethodKind::kServerStreaming) {
-    return ServeServerStreaming(this, s, slot, d, std::move(m), f->message,
-                                &state, handler);
+  if (kinds[method - 1] != internal::ShmMethodKind::kUnary) {
+    return ServeStream(this, s, slot, d, std::move(m), f->message, &state,
+                       handler);
   }
   UnaryCall call(this, &s, slot, d, std::move(m), f->message, &state);
   handler->RunUnary(&call);
@@ -747,6 +772,7 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
       }
       names.push_back(method.name);
       impl->handlers.push_back(method.handler.get());
+      impl->kinds.push_back(method.handler->kind());
     }
   }
   impl->method_table = rpc::EncodeMethodTable(names);

@@ -4,7 +4,7 @@
 // through. Private to server/: nothing outside includes it.
 //
 // Files: server.cc accepts connections and runs their serving threads and
-// unary calls; server_stream.cc runs server-streaming calls.
+// unary calls; server_stream.cc runs streaming calls (all three kinds).
 #ifndef SHMRPC_SERVER_SERVER_IMPL_H_
 #define SHMRPC_SERVER_SERVER_IMPL_H_
 
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -81,9 +82,47 @@ inline MetadataEntries Entries(
 // compare-and-swap, so it can never mark a later call of that thread; a newer
 // call on the same stream has another generation (and another thread) and is
 // not touched.
+//
+// For client and bidirectional streaming, the slot is also the call's inbox:
+// whichever thread takes one of the call's kMessage frames off the request
+// ring puts it here (RouteMessage), and the handler's Read takes it. The
+// inbox is opened with the call's key under the same poll token, so no
+// message of the call can be taken before it is there.
 struct CallSlot {
   std::atomic<uint64_t> word{0};
+
+  std::mutex mu;
+  std::condition_variable ready;  // a message, a half-close or the end
+  uint64_t inbox_key = 0;         // guarded by mu: the call whose inbox it is
+  std::deque<transport::InboundMessage> inbox;  // guarded by mu
+  bool half_closed = false;                     // guarded by mu
+  bool overrun = false;  // guarded by mu: the client broke its window
+  // Whether the inbox was opened for the current call (the owning thread's
+  // own flag, so that unary calls never take the mutex).
+  bool inbox_open = false;
 };
+
+// Opens the inbox of `slot` for the call `key` (the owning thread, holding
+// the poll token).
+inline void OpenInbox(CallSlot& slot, uint64_t key) {
+  std::lock_guard<std::mutex> lock(slot.mu);
+  slot.inbox_key = key;
+  slot.half_closed = false;
+  slot.overrun = false;
+  slot.inbox_open = true;
+}
+
+// Closes the inbox of `slot` when its call is over, releasing what the
+// client sent and nobody read (the owning thread).
+inline void CloseInbox(CallSlot& slot) {
+  std::deque<transport::InboundMessage> dropped;
+  {
+    std::lock_guard<std::mutex> lock(slot.mu);
+    slot.inbox_key = 0;
+    dropped.swap(slot.inbox);
+  }
+  slot.inbox_open = false;
+}
 
 constexpr uint64_t kCancelledBit = internal::ShmCallState::kCancelledBit;
 constexpr uint64_t kCallLive = uint64_t{1} << 62;
@@ -95,7 +134,7 @@ inline uint64_t CallKey(uint32_t stream, uint32_t generation) {
 }
 
 // Marks the call in `slot` cancelled if its key is `key`, or whatever call
-// it holds if `key` is 0.
+// it holds if `key` is 0, and wakes its handler if it waits in Read.
 inline void CancelSlot(CallSlot& slot, uint64_t key) {
   uint64_t word = slot.word.load(std::memory_order_acquire);
   while ((word & kCallLive) != 0 && (word & kCancelledBit) == 0 &&
@@ -103,6 +142,9 @@ inline void CancelSlot(CallSlot& slot, uint64_t key) {
     if (slot.word.compare_exchange_weak(word, word | kCancelledBit,
                                         std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
+      // Taking the mutex orders the flag before the handler's next look.
+      { std::lock_guard<std::mutex> lock(slot.mu); }
+      slot.ready.notify_all();
       return;
     }
   }
@@ -145,11 +187,21 @@ struct Served : std::enable_shared_from_this<Served> {
   const std::string peer;
   // Held by the thread polling the request ring.
   std::atomic<bool> token{false};
+  // Set (with a kick) when a streaming call starts on a thread that was the
+  // poller: the next idle thread to see it takes over polling even if no
+  // request waits (a streaming call's handler holds its thread for long,
+  // and its client's messages must be taken off the ring meanwhile).
+  std::atomic<bool> want_poller{false};
   // Threads serving the connection. Raised only under Server::Impl::mu (by
   // Spawn, which checks the cap there).
   std::atomic<int> threads{0};
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
+  // Calls running whose handler reads the client's messages (client and
+  // bidirectional streaming). Such a handler may wait for messages that
+  // another thread must take off the request ring, so at most
+  // slot_count - 1 run at once: one thread is always left to poll.
+  std::atomic<int> readers{0};
   // Whether the poller's spin for the next request pays off, and when it
   // may not spin (the process's spinners are all taken: several busy
   // connections), whether yielding its CPU until the request comes does.
@@ -161,6 +213,7 @@ struct Server::Impl {
   ServerOptions options;
   std::vector<std::string> endpoints;
   std::vector<internal::ShmMethodHandler*> handlers;  // method id - 1
+  std::vector<internal::ShmMethodKind> kinds;         // method id - 1
   std::string method_table;
   transport::EventLoop loop;
   std::vector<std::unique_ptr<transport::Listener>> listeners;
@@ -212,6 +265,15 @@ struct Server::Impl {
   // These return the payload bytes of the exchange (request and response).
   size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
   size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
+  // True if method `id` (from a descriptor) reads the client's messages.
+  bool ReadsFromClient(uint32_t id) const {
+    return id >= 1 && id <= kinds.size() &&
+           (kinds[id - 1] == internal::ShmMethodKind::kClientStreaming ||
+            kinds[id - 1] == internal::ShmMethodKind::kBidiStreaming);
+  }
+  // Puts a client's kMessage into the inbox of its call (any thread of the
+  // connection); drops it if the call is not running.
+  void RouteMessage(Served& s, InboundMessage m);
   // Sends the response of call (stream, generation). Waiting for a free
   // chunk or ring space ends at `deadline` (the call's; time_point::max()
   // for none) or after kSendTimeout, whichever comes first: a client that
@@ -230,15 +292,15 @@ struct Server::Impl {
   void ShutdownImpl(SysClock::time_point deadline);
 };
 
-// Runs server-streaming call `d` (its kCall `request`, whose message is
-// `message`) with `handler` on this thread (server_stream.cc). Returns the
-// payload bytes of the exchange, as HandleCall does.
-size_t ServeServerStreaming(Server::Impl* impl, Served& s, const CallSlot& slot,
-                            const transport::Descriptor& d,
-                            transport::InboundMessage request,
-                            absl::Span<const uint8_t> message,
-                            internal::ShmCallState* state,
-                            internal::ShmMethodHandler* handler);
+// Runs streaming call `d` (its kCall `request`, whose message is `message`
+// for server streaming) with `handler` on this thread (server_stream.cc).
+// Returns the payload bytes of the exchange, as HandleCall does.
+size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
+                   const transport::Descriptor& d,
+                   transport::InboundMessage request,
+                   absl::Span<const uint8_t> message,
+                   internal::ShmCallState* state,
+                   internal::ShmMethodHandler* handler);
 
 }  // namespace shmrpc
 

@@ -1,11 +1,17 @@
-// Server-streaming calls over shared memory: the server's side of the
-// protocol in rpc/frame.h ("Streaming"). The handler runs on the serving
-// thread that took the call, as a unary handler does; every Write sends one
+// Streaming calls over shared memory, all three kinds: the server's side of
+// the protocol in rpc/frame.h ("Streaming"). The handler runs on the serving
+// thread that took the call, as a unary handler does. Every Write sends one
 // kMessage frame on the call's stream, after waiting (flow control) while
 // the client has more than ServerOptions::stream_window_bytes of the call's
-// messages unread, and the status goes out as a kResponse.
+// messages unread; every Read takes one of the client's messages from the
+// call's inbox (its CallSlot), where the thread that took it off the request
+// ring put it (RouteMessage), and tells the client through the stream's
+// credit word; the status goes out as a kResponse.
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <deque>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,18 +28,21 @@ namespace {
 // Write notices a cancellation that nothing woke it for.
 constexpr std::chrono::milliseconds kWriteSlice{10};
 
-// The server's side of one server-streaming call, handed to the handler.
+// The server's side of one streaming call, handed to the handler.
 class StreamCall final : public internal::ServerStreamCall {
  public:
-  StreamCall(Server::Impl* server, Served* served, const CallSlot& slot,
+  StreamCall(Server::Impl* server, Served* served, CallSlot& slot,
              const Descriptor& d, InboundMessage request,
-             absl::Span<const uint8_t> message, internal::ShmCallState* state)
+             absl::Span<const uint8_t> message, internal::ShmCallState* state,
+             bool reads)
       : server_(server),
         served_(served),
         conn_(*served->conn),
         slot_(slot),
         stream_(d.stream),
         generation_(d.generation),
+        reads_(reads),
+        window_(conn_.params().stream_capacity),
         request_(std::move(request)),
         message_(message),
         state_(state),
@@ -46,6 +55,66 @@ class StreamCall final : public internal::ServerStreamCall {
 
   ServerContext* context() override { return &context_; }
   absl::Span<const uint8_t> request() const override { return message_; }
+
+  bool Read(google::protobuf::MessageLite* message) override {
+    if (!reads_) return false;
+    InboundMessage m;
+    {
+      std::unique_lock<std::mutex> lock(slot_.mu);
+      for (;;) {
+        if (!slot_.inbox.empty()) {
+          m = std::move(slot_.inbox.front());
+          slot_.inbox.pop_front();
+          break;
+        }
+        if (slot_.overrun) {
+          lock.unlock();
+          Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            absl::StrCat("the client sent more than its "
+                                         "stream window of ",
+                                         window_, " messages")));
+          return false;
+        }
+        if (slot_.half_closed || Over()) return false;
+        slot_.ready.wait_for(lock, kWriteSlice);
+      }
+    }
+    // One more consumed: the client may send one more.
+    ++consumed_;
+    conn_.GrantStreamCredit(stream_, generation_,
+                            consumed_ & rpc::kCreditCountMask);
+    const Descriptor d = m.descriptor();
+    rpc::DecodedFrame frame;
+    if (absl::Status st = rpc::DecodeFrame(d.flags, m.payload(), &frame);
+        !st.ok()) {
+      Fail(grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("malformed message frame: ", st.message())));
+      return false;
+    }
+    if (absl::Status st = rpc::CheckReceivedMessageSize(frame.message.size(),
+                                                        server_->max_receive);
+        !st.ok()) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        std::string(st.message())));
+      return false;
+    }
+    // protobuf takes an int (and aborts on a negative one); max_receive is
+    // at most INT_MAX.
+    if (!message->ParseFromArray(frame.message.data(),
+                                 static_cast<int>(frame.message.size()))) {
+      Fail(grpc::Status(grpc::StatusCode::INTERNAL,
+                        "Error parsing request message"));
+      return false;
+    }
+    return true;
+  }
+
+  bool NextMessageSize(uint32_t* size) override {
+    *size = static_cast<uint32_t>(
+        std::min<int64_t>(server_->max_receive, UINT32_MAX));
+    return true;
+  }
 
   void SendInitialMetadata() override {
     if (initial_sent_ || Over()) return;
@@ -66,13 +135,22 @@ class StreamCall final : public internal::ServerStreamCall {
     return SendFrame(&message, size);
   }
 
-  void Finish(const grpc::Status& status) override {
+  void Finish(const grpc::Status& status,
+              const google::protobuf::MessageLite* response) override {
+    // A writer of the client's that waits for credit stops: no more of its
+    // messages will be read.
+    if (reads_) {
+      conn_.GrantStreamCredit(
+          stream_, generation_,
+          (consumed_ & rpc::kCreditCountMask) | rpc::kCreditClosed);
+    }
     // The client is gone or gave up: nobody waits for a status.
     if (!conn_.ok() || ClientCancelled()) return;
     const std::multimap<std::string, std::string>* initial =
         initial_sent_ ? nullptr : &state_->initial_metadata;
     grpc::Status final_status = status;
-    if (!failure_.ok()) {
+    if (failed_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(failure_mu_);
       final_status = failure_;
     } else if (state_->server_cancelled.load(std::memory_order_acquire)) {
       final_status = grpc::Status(grpc::StatusCode::CANCELLED,
@@ -84,9 +162,10 @@ class StreamCall final : public internal::ServerStreamCall {
       // As gRPC: an OK status carries no message or details.
       final_status = grpc::Status::OK;
     }
-    bytes_ += server_->Respond(*served_, stream_, generation_, final_status,
-                               nullptr, {}, initial, &state_->trailing_metadata,
-                               state_->deadline);
+    bytes_ +=
+        server_->Respond(*served_, stream_, generation_, final_status,
+                         final_status.ok() ? response : nullptr, {}, initial,
+                         &state_->trailing_metadata, state_->deadline);
   }
 
   size_t bytes() const { return bytes_; }
@@ -103,12 +182,19 @@ class StreamCall final : public internal::ServerStreamCall {
   // True once nothing more may be sent: the call failed, either side
   // cancelled it, its deadline passed, or the connection closed.
   bool Over() const {
-    return !failure_.ok() || !conn_.ok() || ClientCancelled() ||
+    return failed_.load(std::memory_order_acquire) || !conn_.ok() ||
+           ClientCancelled() ||
            state_->server_cancelled.load(std::memory_order_acquire) ||
            PastDeadline();
   }
+  // The call failed on our side (a bidirectional handler's Read and Write
+  // may run on two threads).
   void Fail(grpc::Status status) {
-    if (failure_.ok()) failure_ = std::move(status);
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    if (!failed_.load(std::memory_order_relaxed)) {
+      failure_ = std::move(status);
+      failed_.store(true, std::memory_order_release);
+    }
   }
 
   // The end of the next wait slice: kWriteSlice from now, or the deadline.
@@ -244,15 +330,20 @@ class StreamCall final : public internal::ServerStreamCall {
   Server::Impl* const server_;
   Served* const served_;
   Connection& conn_;
-  const CallSlot& slot_;
+  CallSlot& slot_;
   const uint32_t stream_;
   const uint32_t generation_;
+  const bool reads_;       // client and bidirectional streaming
+  const uint32_t window_;  // the client's messages we may hold unread
+  uint32_t consumed_ = 0;  // the client's messages read (wrapping)
   InboundMessage request_;
   const absl::Span<const uint8_t> message_;
   internal::ShmCallState* const state_;
   ServerContext context_;
   bool initial_sent_ = false;
-  grpc::Status failure_;  // OK unless the call failed on our side
+  std::atomic<bool> failed_{false};
+  std::mutex failure_mu_;
+  grpc::Status failure_;  // guarded by failure_mu_; set once, with failed_
   std::deque<Unread> unread_;
   uint64_t unread_bytes_ = 0;
   size_t bytes_ = 0;
@@ -260,17 +351,76 @@ class StreamCall final : public internal::ServerStreamCall {
 
 }  // namespace
 
-size_t ServeServerStreaming(Server::Impl* impl, Served& s, const CallSlot& slot,
-                            const transport::Descriptor& d,
-                            transport::InboundMessage request,
-                            absl::Span<const uint8_t> message,
-                            internal::ShmCallState* state,
-                            internal::ShmMethodHandler* handler) {
-  StreamCall call(impl, &s, slot, d, std::move(request), message, state);
-  handler->RunServerStreaming(&call);
+size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
+                   const transport::Descriptor& d,
+                   transport::InboundMessage request,
+                   absl::Span<const uint8_t> message,
+                   internal::ShmCallState* state,
+                   internal::ShmMethodHandler* handler) {
+  const bool reads = impl->ReadsFromClient(d.aux);
+  if (reads) {
+    // One thread of the connection always stays free to take the client's
+    // messages off the request ring (see Served::readers).
+    if (s.readers.fetch_add(1, std::memory_order_acq_rel) >= s.slot_count - 1) {
+      s.readers.fetch_sub(1, std::memory_order_acq_rel);
+      request.Release();
+      impl->Respond(
+          s, d.stream, d.generation,
+          grpc::Status(
+              grpc::StatusCode::RESOURCE_EXHAUSTED,
+              absl::StrCat("too many streaming calls reading from the client "
+                           "on this connection (at most ",
+                           std::max(s.slot_count - 1, 0),
+                           ": ServerOptions::max_threads_per_connection - 1)")),
+          nullptr, {}, nullptr, nullptr, state->deadline);
+      return 0;
+    }
+  }
+  // This thread was the poller until it took the call: get another one
+  // polling (unary handlers leave that to the client's takeover kick; a
+  // stream's handler runs long by nature).
+  s.want_poller.store(true, std::memory_order_release);
+  s.conn->request_bell().Kick(1);
+  {
+    StreamCall call(impl, &s, slot, d, std::move(request),
+                    reads ? absl::Span<const uint8_t>() : message, state,
+                    reads);
+    handler->RunStream(&call);
+  }
+  if (reads) s.readers.fetch_sub(1, std::memory_order_acq_rel);
   // The poller's next spin scales with this (Acquire): the request's size,
   // not the stream's, which says nothing about how soon a next call comes.
   return d.length;
+}
+
+void Server::Impl::RouteMessage(Served& s, InboundMessage m) {
+  const Descriptor d = m.descriptor();
+  const uint64_t key = CallKey(d.stream, d.generation);
+  for (int i = 0; i < s.slot_count; ++i) {
+    CallSlot& slot = s.slots[i];
+    if ((slot.word.load(std::memory_order_acquire) & ~kCancelledBit) != key) {
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(slot.mu);
+      if (slot.inbox_key != key) return;  // its call is over: dropped
+      if ((d.flags & rpc::kHasMessage) != 0 && !slot.half_closed) {
+        // The client keeps at most the window unconsumed; more breaks the
+        // protocol, and the handler's next Read fails the call.
+        if (slot.inbox.size() >=
+            static_cast<size_t>(s.conn->params().stream_capacity)) {
+          slot.overrun = true;
+        } else {
+          slot.inbox.push_back(std::move(m));
+        }
+      }
+      if ((d.flags & rpc::kHalfClose) != 0) slot.half_closed = true;
+    }
+    slot.ready.notify_all();
+    return;
+  }
+  // No call of that key runs (it ended, or never was): dropped, and its
+  // chunk goes back as `m` goes.
 }
 
 }  // namespace shmrpc

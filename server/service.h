@@ -49,41 +49,66 @@ class ServerUnaryCall {
                       const google::protobuf::MessageLite* response) = 0;
 };
 
-// One server-streaming call as a method handler sees it. Implemented by the
-// server. Not thread-safe: used by the one thread running the handler.
+// One streaming call as a method handler sees it (all three kinds).
+// Implemented by the server. Not thread-safe: used by the thread running
+// the handler, except that a bidirectional handler may Read on one thread
+// while it Writes on another, as with gRPC's ServerReaderWriter.
 class ServerStreamCall {
  public:
   virtual ~ServerStreamCall() = default;
   virtual ServerContext* context() = 0;
-  // The serialized request, as for ServerUnaryCall::request(). Valid until
-  // Finish() (the client's metadata is read in place from the same frame).
+  // Server streaming: the serialized request, as for
+  // ServerUnaryCall::request(). Valid until Finish() (the client's metadata
+  // is read in place from the same frame). Empty for the other kinds.
   virtual absl::Span<const uint8_t> request() const = 0;
+  // Client and bidirectional streaming: the client's next message into
+  // `message`; false once the client half-closed (and every message was
+  // read) or the call is over (cancelled, past its deadline, the connection
+  // lost, a message that does not parse). Waits for it.
+  virtual bool Read(google::protobuf::MessageLite* message) = 0;
+  // As gRPC's ServerReader: an upper bound of the next message's size (the
+  // server's receive limit).
+  virtual bool NextMessageSize(uint32_t* size) = 0;
   // Sends the initial metadata now (otherwise it goes with the first
   // message, or with the status). Later calls do nothing.
   virtual void SendInitialMetadata() = 0;
-  // Sends one message, waiting while the client has too much unread (flow
-  // control; see rpc/frame.h). False if the call is over: cancelled by
-  // either side, past its deadline, the connection lost, or the message over
-  // the server's send limit (the call then ends with RESOURCE_EXHAUSTED,
-  // whatever the handler returns).
+  // Server and bidirectional streaming: sends one message, waiting while
+  // the client has too much unread (flow control; see rpc/frame.h). False
+  // if the call is over: cancelled by either side, past its deadline, the
+  // connection lost, or the message over the server's send limit (the call
+  // then ends with RESOURCE_EXHAUSTED, whatever the handler returns).
   virtual bool Write(const google::protobuf::MessageLite& message,
                      grpc::WriteOptions options) = 0;
-  // Ends the call with `status`. Called exactly once, after the last Write.
-  virtual void Finish(const grpc::Status& status) = 0;
+  // Ends the call with `status` and, for client streaming when `status` is
+  // OK, `response`. Called exactly once, after the handler returned.
+  virtual void Finish(const grpc::Status& status,
+                      const google::protobuf::MessageLite* response) = 0;
 };
 
 // The kinds of method served over shared memory.
-enum class ShmMethodKind { kUnary, kServerStreaming };
+enum class ShmMethodKind {
+  kUnary,
+  kServerStreaming,
+  kClientStreaming,
+  kBidiStreaming,
+};
 
 // Runs one method. Thread-safe: many calls of the same method run at once.
-// The server calls the Run* of the handler's kind().
+// The server calls RunUnary for kUnary handlers and RunStream for the
+// others.
 class ShmMethodHandler {
  public:
   virtual ~ShmMethodHandler() = default;
   virtual ShmMethodKind kind() const { return ShmMethodKind::kUnary; }
-  virtual void RunUnary(ServerUnaryCall* call) = 0;
-  virtual void RunServerStreaming(ServerStreamCall* call) {
-    call->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+  virtual void RunUnary(ServerUnaryCall* call) {
+    call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                              "a streaming method was called as unary"),
+                 nullptr);
+  }
+  virtual void RunStream(ServerStreamCall* call) {
+    call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                              "a unary method was called as streaming"),
+                 nullptr);
   }
 };
 
@@ -189,14 +214,50 @@ class UnaryMethodHandler final : public ShmMethodHandler {
   ServiceT* service_;
 };
 
-// The writer a server-streaming handler writes its responses to, over a
-// shared-memory call. Not thread-safe, like grpc::ServerWriter.
+// The stream objects a streaming handler sees for a shared-memory call:
+// gRPC's interfaces over a ServerStreamCall. Not thread-safe, like gRPC's
+// (a bidirectional handler may Read and Write from two threads at once).
 template <class Response>
 class ShmServerWriter final : public grpc::ServerWriterInterface<Response> {
  public:
   explicit ShmServerWriter(ServerStreamCall* call) : call_(call) {}
 
   void SendInitialMetadata() override { call_->SendInitialMetadata(); }
+  using grpc::internal::WriterInterface<Response>::Write;
+  bool Write(const Response& message, grpc::WriteOptions options) override {
+    return call_->Write(message, options);
+  }
+
+ private:
+  ServerStreamCall* const call_;
+};
+
+template <class Request>
+class ShmServerReader final : public grpc::ServerReaderInterface<Request> {
+ public:
+  explicit ShmServerReader(ServerStreamCall* call) : call_(call) {}
+
+  void SendInitialMetadata() override { call_->SendInitialMetadata(); }
+  bool NextMessageSize(uint32_t* size) override {
+    return call_->NextMessageSize(size);
+  }
+  bool Read(Request* message) override { return call_->Read(message); }
+
+ private:
+  ServerStreamCall* const call_;
+};
+
+template <class Response, class Request>
+class ShmServerReaderWriter final
+    : public grpc::ServerReaderWriterInterface<Response, Request> {
+ public:
+  explicit ShmServerReaderWriter(ServerStreamCall* call) : call_(call) {}
+
+  void SendInitialMetadata() override { call_->SendInitialMetadata(); }
+  bool NextMessageSize(uint32_t* size) override {
+    return call_->NextMessageSize(size);
+  }
+  bool Read(Request* message) override { return call_->Read(message); }
   using grpc::internal::WriterInterface<Response>::Write;
   bool Write(const Response& message, grpc::WriteOptions options) override {
     return call_->Write(message, options);
@@ -221,18 +282,14 @@ class ServerStreamingMethodHandler final : public ShmMethodHandler {
   ShmMethodKind kind() const override {
     return ShmMethodKind::kServerStreaming;
   }
-  void RunUnary(ServerUnaryCall* call) override {
-    call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                              "a streaming method was called as unary"),
-                 nullptr);
-  }
-  void RunServerStreaming(ServerStreamCall* call) override {
+  void RunStream(ServerStreamCall* call) override {
     const absl::Span<const uint8_t> bytes = call->request();
     if (absl::Status too_big = rpc::CheckReceivedMessageSize(
             bytes.size(), std::numeric_limits<int>::max());
         !too_big.ok()) {
       call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                std::string(too_big.message())));
+                                std::string(too_big.message())),
+                   nullptr);
       return;
     }
     google::protobuf::Arena arena;
@@ -240,11 +297,64 @@ class ServerStreamingMethodHandler final : public ShmMethodHandler {
     if (!request->ParseFromArray(bytes.data(),
                                  static_cast<int>(bytes.size()))) {
       call->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                                "Error parsing request message"));
+                                "Error parsing request message"),
+                   nullptr);
       return;
     }
     ShmServerWriter<Response> writer(call);
-    call->Finish(method_(service_, call->context(), request, &writer));
+    call->Finish(method_(service_, call->context(), request, &writer), nullptr);
+  }
+
+ private:
+  Method method_;
+  ServiceT* service_;
+};
+
+// A client-streaming method of `ServiceT` reading `Request`s and returning
+// one `Response`.
+template <class ServiceT, class Request, class Response>
+class ClientStreamingMethodHandler final : public ShmMethodHandler {
+ public:
+  using Method = grpc::Status (*)(ServiceT*, ServerContext*,
+                                  grpc::ServerReaderInterface<Request>*,
+                                  Response*);
+
+  ClientStreamingMethodHandler(Method method, ServiceT* service)
+      : method_(method), service_(service) {}
+
+  ShmMethodKind kind() const override {
+    return ShmMethodKind::kClientStreaming;
+  }
+  void RunStream(ServerStreamCall* call) override {
+    google::protobuf::Arena arena;
+    Response* response =
+        google::protobuf::Arena::CreateMessage<Response>(&arena);
+    ShmServerReader<Request> reader(call);
+    const grpc::Status status =
+        method_(service_, call->context(), &reader, response);
+    call->Finish(status, status.ok() ? response : nullptr);
+  }
+
+ private:
+  Method method_;
+  ServiceT* service_;
+};
+
+// A bidirectional-streaming method of `ServiceT`.
+template <class ServiceT, class Request, class Response>
+class BidiStreamingMethodHandler final : public ShmMethodHandler {
+ public:
+  using Method =
+      grpc::Status (*)(ServiceT*, ServerContext*,
+                       grpc::ServerReaderWriterInterface<Response, Request>*);
+
+  BidiStreamingMethodHandler(Method method, ServiceT* service)
+      : method_(method), service_(service) {}
+
+  ShmMethodKind kind() const override { return ShmMethodKind::kBidiStreaming; }
+  void RunStream(ServerStreamCall* call) override {
+    ShmServerReaderWriter<Response, Request> stream(call);
+    call->Finish(method_(service_, call->context(), &stream), nullptr);
   }
 
  private:

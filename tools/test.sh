@@ -73,7 +73,7 @@ if [ "$quick" -eq 0 ]; then
   run "asan" . --config=asan "${sanitized[@]}"
   run "ubsan" . --config=ubsan "${sanitized[@]}"
   run "tsan" . --config=tsan //transport/... //tests/transport/... //rpc/... \
-    //message/... //client/... //server/... //tests/rpc:server_stream_test
+    //message/... //client/... //server/... //tests/rpc:stream_test
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
   fuzz

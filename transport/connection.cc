@@ -401,6 +401,46 @@ bool Connection::StreamAbandoned(uint32_t stream, uint32_t generation) const {
              std::memory_order_acquire) == generation;
 }
 
+void Connection::GrantStreamCredit(uint32_t stream, uint32_t generation,
+                                   uint32_t credit) {
+  if (role_ != Role::kServer || stream >= layout_.params.stream_count) return;
+  RingControl* ctl = StreamRing(stream).control;
+  ctl->credit.store((uint64_t{generation} << 32) | credit,
+                    std::memory_order_release);
+  Doorbell(&ctl->data_bell).Notify();
+}
+
+uint32_t Connection::StreamCredit(uint32_t stream, uint32_t generation) const {
+  if (stream >= layout_.params.stream_count) return 0;
+  const uint64_t word =
+      StreamRing(stream).control->credit.load(std::memory_order_acquire);
+  if ((word >> 32) != generation) return 0;
+  return static_cast<uint32_t>(word);
+}
+
+absl::Status Connection::WaitStreamCredit(uint32_t stream, uint32_t generation,
+                                          uint32_t seen, Deadline deadline) {
+  if (role_ != Role::kClient || stream >= layout_.params.stream_count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream ", stream, " out of range"));
+  }
+  std::atomic<bool>* interrupted = &streams_in_[stream].interrupted;
+  auto enough = [&] { return StreamCredit(stream, generation) != seen; };
+  const WaitStatus w = stream_bell(stream).Wait(
+      [&] {
+        return !ok() || interrupted->load(std::memory_order_acquire) ||
+               enough();
+      },
+      options_.wait, deadline);
+  if (!ok()) return ClosedStatus();
+  if (enough()) return absl::OkStatus();
+  if (interrupted->load(std::memory_order_acquire)) {
+    return absl::CancelledError("stream wait interrupted");
+  }
+  (void)w;
+  return absl::DeadlineExceededError("no new credit before the deadline");
+}
+
 void Connection::AbandonStream(uint32_t stream, uint32_t generation) {
   if (role_ != Role::kClient || stream >= layout_.params.stream_count) return;
   RingControl* ctl = StreamRing(stream).control;

@@ -282,6 +282,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // client's own call.
   bool StreamAbandoned(uint32_t stream, uint32_t generation) const;
 
+  // Server: publishes `credit` for call `generation` on `stream` (what the
+  // layer above means by it: rpc/frame.h, the count of the client's
+  // messages consumed and a closed bit) and wakes a client writer waiting
+  // for it (flow control from client to server).
+  void GrantStreamCredit(uint32_t stream, uint32_t generation, uint32_t credit);
+
   // ---- streams and receiving (client) ------------------------------------
 
   // Reserves a free stream for one exchange. Stale messages left in its ring
@@ -316,6 +322,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Wakes a ReceiveStream() waiting on `stream` and makes it (and later
   // calls, until the stream is reopened) return kCancelled.
   void InterruptStream(uint32_t stream);
+
+  // Client: the credit the server last published for call `generation` on
+  // `stream` (GrantStreamCredit); 0 until it publishes one for this call. A
+  // hint from shared memory: callers clamp it to what they sent.
+  uint32_t StreamCredit(uint32_t stream, uint32_t generation) const;
+
+  // Client: waits until StreamCredit(stream, generation) is no longer
+  // `seen`, `deadline` (kDeadlineExceeded), InterruptStream(stream)
+  // (kCancelled) or the connection closing (its status). Sleeps on the
+  // stream's bell, which GrantStreamCredit rings.
+  absl::Status WaitStreamCredit(uint32_t stream, uint32_t generation,
+                                uint32_t seen, Deadline deadline);
 
   // Tells the server that call `generation` on the open `stream` is given
   // up (cancelled, past its deadline, its reader gone), and wakes a server

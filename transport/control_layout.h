@@ -46,6 +46,8 @@
 //                 abandoned       the generation of the last call the client
 //                                 gave up on while the server may still be
 //                                 writing to it (0: none)
+//                 credit          {generation, count}: the client's messages
+//                                 of that call the server has consumed
 //   +256  entries[capacity], 128 B each:
 //
 //         0       8                                      40            128
@@ -75,6 +77,9 @@
 //   notify_pending           server sets, client clears both
 //   abandoned                client                     server (a hint that
 //                                                       only ends the
+//                                                       client's own call)
+//   credit                   server                     client (a hint that
+//                                                       only paces the
 //                                                       client's own call)
 #ifndef SHMRPC_TRANSPORT_CONTROL_LAYOUT_H_
 #define SHMRPC_TRANSPORT_CONTROL_LAYOUT_H_
@@ -209,6 +214,12 @@ struct RingControl {
   // the segment, and generations start at 1, so 0 names no call: a peer
   // that predates the field never sets it, and nothing changes for it.
   std::atomic<uint32_t> abandoned;
+  // Stream rings: how many of the client's messages of a call the server
+  // has consumed, as (generation << 32) | count, written by the server as
+  // its handler reads them (flow control from client to server: the client
+  // keeps at most the ring's capacity of messages unconsumed). A value of
+  // another generation counts as 0 for the call at hand.
+  std::atomic<uint64_t> credit;
 };
 inline constexpr size_t kRingControlSize = 256;
 static_assert(sizeof(RingControl) == kRingControlSize);
@@ -216,6 +227,7 @@ static_assert(offsetof(RingControl, data_bell) == 64);
 static_assert(offsetof(RingControl, space_bell) == 128);
 static_assert(offsetof(RingControl, notify_mode) == 192);
 static_assert(offsetof(RingControl, abandoned) == 200);
+static_assert(offsetof(RingControl, credit) == 208);
 
 // The sizes that the handshake negotiates; they determine the whole layout.
 // Capacities are numbers of entries and must be powers of two.

@@ -5,6 +5,7 @@
 #ifndef SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
 #define SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
 
+#include <google/protobuf/message_lite.h>
 #include <grpcpp/support/status.h>
 
 #include <chrono>
@@ -39,7 +40,9 @@ absl::StatusOr<uint32_t> OpenCallStream(transport::Connection& t,
                                         UnaryIo& io);
 
 // Encodes and sends the kCall frame of call (stream, generation) of
-// `method`: io's request, metadata and `deadline`, with kHalfClose. Waits
+// `method`: io's request, metadata and `deadline`, with kHalfClose (without
+// `with_request`: metadata and deadline only, for client and bidirectional
+// streaming, whose messages follow as kMessage frames). Waits
 // for a chunk or ring space until `send_deadline` or cancellation. A request
 // over `limits`' send limit or metadata gRPC would refuse is not sent.
 // `*position` receives the frame's position in the requests ring.
@@ -48,7 +51,17 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
                            std::chrono::system_clock::time_point deadline,
                            UnaryIo& io, const rpc::MessageLimits& limits,
                            transport::Deadline send_deadline,
-                           uint64_t* position);
+                           uint64_t* position, bool with_request = true);
+
+// Sends one kMessage frame of call (stream, generation) on the requests ring:
+// `message` (of `size` serialized bytes; null for none) with `flags`
+// (kHasMessage, kHalfClose). Waits for a chunk or ring space until
+// `deadline` or cancellation. Size limits are the caller's to check.
+absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
+                             uint32_t generation, uint16_t flags,
+                             const google::protobuf::MessageLite* message,
+                             size_t size, transport::Deadline deadline,
+                             UnaryIo& io);
 
 // Tells the server to stop working on call (stream, generation) (best
 // effort; wakes a standby server thread to read it).

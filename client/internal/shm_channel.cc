@@ -14,6 +14,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "shmrpc/client/internal/call_parts.h"
+#include "shmrpc/message/peer_serialize.h"
 #include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/metadata_check.h"
 #include "shmrpc/transport/connector.h"
@@ -256,15 +257,18 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
                       SysClock::time_point deadline, UnaryIo& io,
                       const rpc::MessageLimits& limits,
                       transport::Deadline send_deadline, uint64_t* position,
-                      size_t* bytes, bool* woke_server) {
+                      size_t* bytes, bool* woke_server,
+                      bool with_request = true) {
   *woke_server = false;
-  const size_t message_size = io.RequestSize();
+  const size_t message_size = with_request ? io.RequestSize() : 0;
   if (absl::Status s =
           rpc::CheckSentMessageSize(message_size, limits.max_send_message_size);
       !s.ok()) {
     return s;
   }
-  uint16_t flags = rpc::kHasMessage | rpc::kHalfClose;
+  // Without the request (client and bidirectional streaming), the messages
+  // follow as kMessage frames.
+  uint16_t flags = with_request ? rpc::kHasMessage | rpc::kHalfClose : 0;
   absl::InlinedVector<rpc::MetadataEntry, 4> entries;
   if (const auto* md = io.Metadata(); md != nullptr && !md->empty()) {
     for (const auto& [k, v] : *md) entries.emplace_back(k, v);
@@ -293,7 +297,7 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   h.aux = method;
   if (t.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
-    if (!io.WriteRequest(buffer)) return RequestChangedError();
+    if (with_request && !io.WriteRequest(buffer)) return RequestChangedError();
     rpc::EncodeExtras(flags, extras, buffer + message_size);
     return Send(t, h, transport::OutgoingPayload::Inline({buffer, total}),
                 send_deadline, position, io, woke_server);
@@ -301,7 +305,7 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   absl::StatusOr<transport::Chunk> chunk =
       AllocateChunk(t, total, send_deadline, io);
   if (!chunk.ok()) return chunk.status();
-  if (!io.WriteRequest(chunk->data)) {
+  if (with_request && !io.WriteRequest(chunk->data)) {
     t.DiscardChunk(*chunk);
     return RequestChangedError();
   }
@@ -415,11 +419,48 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
                            SysClock::time_point deadline, UnaryIo& io,
                            const rpc::MessageLimits& limits,
                            transport::Deadline send_deadline,
-                           uint64_t* position) {
+                           uint64_t* position, bool with_request) {
   size_t bytes = 0;
   bool woke_server = false;
   return SendCall(t, stream, generation, method, deadline, io, limits,
-                  send_deadline, position, &bytes, &woke_server);
+                  send_deadline, position, &bytes, &woke_server, with_request);
+}
+
+absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
+                             uint32_t generation, uint16_t flags,
+                             const google::protobuf::MessageLite* message,
+                             size_t size, transport::Deadline deadline,
+                             UnaryIo& io) {
+  transport::MessageHeader h;
+  h.stream = stream;
+  h.generation = generation;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
+  h.flags = flags;
+  auto write = [&](uint8_t* out) {
+    return message == nullptr || message::SerializeToPeer(*message, size, out);
+  };
+  if (message == nullptr ||
+      (t.inline_payloads() && size <= transport::kInlineCapacity)) {
+    uint8_t buffer[transport::kInlineCapacity];
+    if (!write(buffer)) return RequestChangedError();
+    const transport::OutgoingPayload payload =
+        size == 0 && message == nullptr
+            ? transport::OutgoingPayload::None()
+            : transport::OutgoingPayload::Inline({buffer, size});
+    return Send(t, h, payload, deadline, nullptr, io);
+  }
+  absl::StatusOr<transport::Chunk> chunk = AllocateChunk(t, size, deadline, io);
+  if (!chunk.ok()) return chunk.status();
+  if (!write(chunk->data)) {
+    t.DiscardChunk(*chunk);
+    return RequestChangedError();
+  }
+  absl::Status s = Send(
+      t, h,
+      transport::OutgoingPayload::InChunk(*chunk, static_cast<uint32_t>(size)),
+      deadline, nullptr, io);
+  if (!s.ok()) t.DiscardChunk(*chunk);
+  return s;
 }
 
 void SendCallCancel(transport::Connection& t, uint32_t stream,

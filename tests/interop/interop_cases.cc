@@ -217,6 +217,31 @@ grpc::Status InteropClient::EmptyCall(grpc::ClientContext* context,
              : grpc_stub_->EmptyCall(context, request, response);
 }
 
+std::unique_ptr<grpc::ClientWriterInterface<StreamingInputCallRequest>>
+InteropClient::StreamingInputCall(grpc::ClientContext* context,
+                                  StreamingInputCallResponse* response) {
+  if (path_ == ClientPath::kShmStub) {
+    return shm_stub_->StreamingInputCall(context, response);
+  }
+  return grpc_stub_->StreamingInputCall(context, response);
+}
+
+std::unique_ptr<grpc::ClientReaderInterface<StreamingOutputCallResponse>>
+InteropClient::StreamingOutputCall(grpc::ClientContext* context,
+                                   const StreamingOutputCallRequest& request) {
+  if (path_ == ClientPath::kShmStub) {
+    return shm_stub_->StreamingOutputCall(context, request);
+  }
+  return grpc_stub_->StreamingOutputCall(context, request);
+}
+
+std::unique_ptr<grpc::ClientReaderWriterInterface<StreamingOutputCallRequest,
+                                                  StreamingOutputCallResponse>>
+InteropClient::FullDuplexCall(grpc::ClientContext* context) {
+  if (path_ == ClientPath::kShmStub) return shm_stub_->FullDuplexCall(context);
+  return grpc_stub_->FullDuplexCall(context);
+}
+
 void InteropClient::Note(const grpc::ClientContext& context) {
   const auto& md = context.GetServerTrailingMetadata();
   auto it = md.find(kTransportKey);
@@ -259,7 +284,7 @@ absl::Status InteropClient::ClientStreaming() {
   grpc::ClientContext context;
   WithDeadline(&context);
   StreamingInputCallResponse response;
-  auto writer = grpc_stub_->StreamingInputCall(&context, &response);
+  auto writer = StreamingInputCall(&context, &response);
   for (int bytes : kStreamRequests) {
     StreamingInputCallRequest request;
     request.mutable_payload()->set_body(
@@ -283,9 +308,7 @@ absl::Status InteropClient::ServerStreaming() {
   }
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = path_ == ClientPath::kShmStub
-                    ? shm_stub_->StreamingOutputCall(&context, request)
-                    : grpc_stub_->StreamingOutputCall(&context, request);
+  auto reader = StreamingOutputCall(&context, request);
   StreamingOutputCallResponse response;
   size_t i = 0;
   while (reader->Read(&response)) {
@@ -303,7 +326,7 @@ absl::Status InteropClient::ServerStreaming() {
 absl::Status InteropClient::PingPong() {
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   StreamingOutputCallResponse response;
   for (size_t i = 0; i < std::size(kStreamRequests); ++i) {
     INTEROP_CHECK(
@@ -322,7 +345,7 @@ absl::Status InteropClient::PingPong() {
 absl::Status InteropClient::EmptyStream() {
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   INTEROP_CHECK(stream->WritesDone(), "WritesDone");
   StreamingOutputCallResponse response;
   INTEROP_CHECK(!stream->Read(&response), "a response to no request");
@@ -353,7 +376,7 @@ absl::Status InteropClient::CustomMetadata() {
   WithDeadline(&context);
   context.AddMetadata(kEchoInitialKey, kInitialValue);
   context.AddMetadata(kEchoTrailingKey, kTrailingValue);
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   INTEROP_CHECK(stream->Write(StreamRequest(kLargeRequest, kLargeResponse)),
                 "write");
   StreamingOutputCallResponse response;
@@ -383,7 +406,7 @@ absl::Status InteropClient::StatusCodeAndMessage() {
   INTEROP_RETURN_IF_ERROR(UnaryEchoStatus(kStatusMessage));
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   StreamingOutputCallRequest request;
   request.mutable_response_status()->set_code(2);
   request.mutable_response_status()->set_message(kStatusMessage);
@@ -432,7 +455,7 @@ absl::Status InteropClient::CancelAfterBegin() {
   grpc::ClientContext context;
   WithDeadline(&context);
   StreamingInputCallResponse response;
-  auto writer = grpc_stub_->StreamingInputCall(&context, &response);
+  auto writer = StreamingInputCall(&context, &response);
   context.TryCancel();
   const grpc::Status s = writer->Finish();
   Note(context);
@@ -442,7 +465,7 @@ absl::Status InteropClient::CancelAfterBegin() {
 absl::Status InteropClient::CancelAfterFirstResponse() {
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   INTEROP_CHECK(
       stream->Write(StreamRequest(kStreamRequests[0], kStreamResponses[0])),
       "write");
@@ -458,7 +481,7 @@ absl::Status InteropClient::CancelAfterFirstResponse() {
 absl::Status InteropClient::TimeoutOnSleepingServer() {
   grpc::ClientContext context;
   SetDeadline(&context, std::chrono::milliseconds(1));
-  auto stream = grpc_stub_->FullDuplexCall(&context);
+  auto stream = FullDuplexCall(&context);
   // The write may fail once the deadline has passed; only the status counts.
   (void)stream->Write(StreamRequest(kStreamRequests[0], -1));
   const grpc::Status s = stream->Finish();

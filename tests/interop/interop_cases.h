@@ -3,9 +3,8 @@
 //
 //   kShmCreds  gRPC's generated stub on a channel made with
 //              shmrpc::ShmChannelCredentials
-//   kShmStub   shmrpc's generated stub (ShmTestService::Stub) for unary
-//              and server-streaming methods, gRPC's stub on the same
-//              channel for the other streaming ones
+//   kShmStub   shmrpc's generated stub (ShmTestService::Stub), every
+//              method
 //   kGrpc      gRPC's generated stub on a plain gRPC channel
 //
 // Each case returns OK or an error naming the first check that failed. The
@@ -73,6 +72,19 @@ class InteropClient {
   grpc::Status EmptyCall(grpc::ClientContext* context,
                          const grpc::testing::Empty& request,
                          grpc::testing::Empty* response);
+  // The streaming calls on this client's path.
+  std::unique_ptr<
+      grpc::ClientWriterInterface<grpc::testing::StreamingInputCallRequest>>
+  StreamingInputCall(grpc::ClientContext* context,
+                     grpc::testing::StreamingInputCallResponse* response);
+  std::unique_ptr<
+      grpc::ClientReaderInterface<grpc::testing::StreamingOutputCallResponse>>
+  StreamingOutputCall(grpc::ClientContext* context,
+                      const grpc::testing::StreamingOutputCallRequest& request);
+  std::unique_ptr<grpc::ClientReaderWriterInterface<
+      grpc::testing::StreamingOutputCallRequest,
+      grpc::testing::StreamingOutputCallResponse>>
+  FullDuplexCall(grpc::ClientContext* context);
   // Records the transport the server reported in `context`'s trailers.
   void Note(const grpc::ClientContext& context);
 

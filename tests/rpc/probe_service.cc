@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 namespace shmrpc::testing {
@@ -129,6 +130,105 @@ grpc::Status ProbeServiceImpl::Stream(
                         request->status_message(), request->status_details());
   }
   return grpc::Status::OK;
+}
+
+namespace {
+
+// The value of the client's metadata `key`, or "".
+std::string ClientValue(const ServerContext& context, const std::string& key) {
+  const auto& md = context.client_metadata();
+  auto it = md.find(key);
+  return it == md.end() ? std::string()
+                        : std::string(it->second.data(), it->second.size());
+}
+
+int ClientInt(const ServerContext& context, const std::string& key) {
+  const std::string v = ClientValue(context, key);
+  return v.empty() ? 0 : std::atoi(v.c_str());
+}
+
+}  // namespace
+
+void ProbeServiceImpl::Record(const std::string& tag,
+                              const std::function<void(Report&)>& f) {
+  if (tag.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  f(reports_[tag]);
+}
+
+grpc::Status ProbeServiceImpl::ReadAll(
+    ServerContext* context,
+    grpc::internal::ReaderInterface<StreamMessage>* reader,
+    grpc::internal::WriterInterface<StreamMessage>* echo,
+    UploadSummary* summary) {
+  const std::string tag = ClientValue(*context, "x-tag");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+  }
+  Record(tag, [&](Report& r) {
+    r.set_started(true);
+    r.set_shared_memory(context->is_shared_memory());
+  });
+  context->AddInitialMetadata(kStreamInitialKey, kStreamInitialValue);
+  context->AddTrailingMetadata(kStreamTrailingKey, kStreamTrailingValue);
+  const int stop_after = ClientInt(*context, "x-stop-after");
+  const int delay_ms = ClientInt(*context, "x-read-delay-ms");
+  bool intact = true;
+  bool write_failed = false;
+  StreamMessage m;
+  grpc::Status status;
+  for (;;) {
+    if (stop_after > 0 && summary->messages() >= stop_after) {
+      status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "stopped");
+      break;
+    }
+    if (delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
+    if (!reader->Read(&m)) break;
+    if (m.index() != summary->messages() ||
+        m.payload() != StreamPayload(m.index(), static_cast<int32_t>(
+                                                    m.payload().size()))) {
+      intact = false;
+    }
+    summary->set_messages(summary->messages() + 1);
+    summary->set_bytes(summary->bytes() +
+                       static_cast<int64_t>(m.payload().size()));
+    Record(tag, [&](Report& r) { r.set_reads(summary->messages()); });
+    if (echo != nullptr) {
+      if (!echo->Write(m)) {
+        write_failed = true;
+        break;
+      }
+      Record(tag, [&](Report& r) { r.set_writes(r.writes() + 1); });
+    }
+  }
+  summary->set_intact(intact);
+  const bool cancelled =
+      WaitForCancel(*context, ClientInt(*context, "x-wait-for-cancel-ms"));
+  const auto seen = std::chrono::system_clock::now();
+  Record(tag, [&](Report& r) {
+    r.set_write_failed(write_failed);
+    r.set_finished(true);
+    r.set_saw_cancel(cancelled);
+    if (cancelled) r.set_cancel_seen_unix_ns(UnixNanos(seen));
+  });
+  if (cancelled) return grpc::Status::CANCELLED;
+  return status;
+}
+
+grpc::Status ProbeServiceImpl::Upload(
+    ServerContext* context, grpc::ServerReaderInterface<StreamMessage>* reader,
+    UploadSummary* response) {
+  return ReadAll(context, reader, nullptr, response);
+}
+
+grpc::Status ProbeServiceImpl::Chat(
+    ServerContext* context,
+    grpc::ServerReaderWriterInterface<StreamMessage, StreamMessage>* stream) {
+  UploadSummary summary;
+  return ReadAll(context, stream, stream, &summary);
 }
 
 int64_t ProbeServiceImpl::calls() const {

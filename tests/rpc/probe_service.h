@@ -5,6 +5,7 @@
 #define SHMRPC_TESTS_RPC_PROBE_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -37,11 +38,27 @@ class ProbeServiceImpl final : public ShmProbe::Service {
   grpc::Status Stream(
       ServerContext* context, const StreamRequest* request,
       grpc::ServerWriterInterface<StreamMessage>* writer) override;
+  grpc::Status Upload(ServerContext* context,
+                      grpc::ServerReaderInterface<StreamMessage>* reader,
+                      UploadSummary* response) override;
+  grpc::Status Chat(
+      ServerContext* context,
+      grpc::ServerReaderWriterInterface<StreamMessage, StreamMessage>* stream)
+      override;
 
   // Call handlers started so far.
   int64_t calls() const;
 
  private:
+  // Upload and Chat: reads the client's messages (as the metadata steers),
+  // writing each back if `echo` is set; fills `summary`.
+  grpc::Status ReadAll(ServerContext* context,
+                       grpc::internal::ReaderInterface<StreamMessage>* reader,
+                       grpc::internal::WriterInterface<StreamMessage>* echo,
+                       UploadSummary* summary);
+  // Records into the report of `tag` (if not empty).
+  void Record(const std::string& tag, const std::function<void(Report&)>& f);
+
   mutable std::mutex mu_;
   int64_t calls_ = 0;
   std::map<std::string, Report> reports_;  // by tag

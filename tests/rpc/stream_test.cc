@@ -1,17 +1,20 @@
-// Server-streaming calls through the generated stub, with the server
-// (probe_server) in another process: over shared memory, and - for every
-// case whose outcome the client can observe - the same case through the
-// same stub on a plain gRPC channel, asserting the same result. Covers
+// Streaming calls of all three kinds through the generated stub, with the
+// server (probe_server) in another process: over shared memory, and - for
+// every case whose outcome the client can observe - the same case through
+// the same stub on a plain gRPC channel, asserting the same result. Covers
 // ordering and every byte, both metadata sets (ASCII and -bin), statuses
 // with details, SendInitialMetadata, TryCancel and deadlines mid-stream
-// (the handler sees IsCancelled), a reader destroyed early, flow control (a
-// slow reader bounds how far the server gets ahead; a reader that never
-// reads holds up nothing else), gRPC's size limits both ways, and the server
-// killed mid-stream.
+// (the handler sees IsCancelled), a stream object destroyed early, the
+// server ending a call while the client still writes, flow control both
+// ways (a slow reader bounds how far the writer gets ahead; a reader that
+// never reads holds up nothing else; both sides writing large messages at
+// once do not deadlock), gRPC's size limits both ways, the server's cap on
+// streams reading from one connection, and the server killed mid-stream.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -399,6 +402,293 @@ TEST_P(StreamFlowControlTest, AReaderThatNeverReadsHoldsUpNothingElse) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamFlowControlTest,
+                         ::testing::Values(Transport::kShm), TransportName);
+
+// ---- client streaming and bidirectional streaming --------------------------
+
+// A message of the Upload / Chat stream: index `i`, `size` bytes.
+StreamMessage Numbered(int64_t i, int32_t size) {
+  StreamMessage m;
+  m.set_index(i);
+  m.set_payload(StreamPayload(i, size));
+  return m;
+}
+
+TEST_P(StreamTest, ClientStreamingCarriesEveryByteAndTheResponse) {
+  const std::vector<int32_t> sizes = {0, 1, 88, 100, 4000, 70000, 1 << 20};
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-tag", "upload");
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  int64_t bytes = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const int64_t index = round * static_cast<int64_t>(sizes.size()) + i;
+      ASSERT_TRUE(writer->Write(Numbered(index, sizes[i])));
+      bytes += sizes[i];
+    }
+  }
+  EXPECT_TRUE(writer->WritesDone());
+  const grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+  EXPECT_EQ(summary.messages(), static_cast<int64_t>(3 * sizes.size()));
+  EXPECT_EQ(summary.bytes(), bytes);
+  EXPECT_TRUE(summary.intact());
+  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
+            kStreamInitialValue);
+  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+            kStreamTrailingValue);
+  ExpectTransport(Finished("upload"));
+}
+
+TEST_P(StreamTest, ClientStreamingWithNoMessages) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  EXPECT_TRUE(writer->WritesDone());
+  EXPECT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(summary.messages(), 0);
+  EXPECT_TRUE(summary.intact());
+}
+
+TEST_P(StreamTest, LastMessageWriteOptionHalfCloses) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  ASSERT_TRUE(writer->Write(Numbered(0, 10)));
+  writer->WriteLast(Numbered(1, 20), grpc::WriteOptions());
+  EXPECT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(summary.messages(), 2);
+}
+
+TEST_P(StreamTest, ServerEndingWhileTheClientWritesGivesItsStatus) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-stop-after", "3");
+  context.AddMetadata("x-tag", "stop");
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  int written = 0;
+  // gRPC buffers what the transport takes; shared memory stops at the
+  // window. Either way the writes end, and Finish has the server's status.
+  while (written < 2000 && writer->Write(Numbered(written, 1000))) ++written;
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "stopped");
+  if (GetParam() == Transport::kShm) EXPECT_LT(written, 2000);
+  EXPECT_EQ(Finished("stop").reads(), 3);
+}
+
+TEST_P(StreamTest, ClientStreamingDeadlineEndsBothSides) {
+  grpc::ClientContext context;
+  WithDeadline(&context, milliseconds(300));
+  context.AddMetadata("x-tag", "upload-deadline");
+  context.AddMetadata("x-wait-for-cancel-ms", "10000");
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  ASSERT_TRUE(writer->Write(Numbered(0, 10)));
+  // Not half-closed: the server waits for more until the deadline.
+  const auto start = steady_clock::now();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
+  const Report report = Finished("upload-deadline");
+  EXPECT_TRUE(report.saw_cancel());
+}
+
+TEST_P(StreamTest, BidiPingPongInOrder) {
+  const std::vector<int32_t> sizes = {1, 64, 88, 5000, 100000};
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-tag", "pingpong");
+  auto stream = stub_->Chat(&context);
+  StreamMessage m;
+  for (int i = 0; i < 100; ++i) {
+    const int32_t size = sizes[static_cast<size_t>(i) % sizes.size()];
+    ASSERT_TRUE(stream->Write(Numbered(i, size)));
+    ASSERT_TRUE(stream->Read(&m)) << i;
+    EXPECT_EQ(m.index(), i);
+    EXPECT_EQ(m.payload(), StreamPayload(i, size));
+  }
+  EXPECT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+            kStreamTrailingValue);
+  const Report report = Finished("pingpong");
+  ExpectTransport(report);
+  EXPECT_EQ(report.reads(), 100);
+  EXPECT_EQ(report.writes(), 100);
+}
+
+TEST_P(StreamTest, BidiBothSidesWritingLargeMessagesAtOnce) {
+  constexpr int kMessages = 120;
+  constexpr int32_t kSize = 256 << 10;
+  grpc::ClientContext context;
+  WithDeadline(&context, milliseconds(60000));
+  auto stream = stub_->Chat(&context);
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; ++i) {
+      if (!stream->Write(Numbered(i, kSize))) break;
+      written = i + 1;
+    }
+    stream->WritesDone();
+  });
+  StreamMessage m;
+  int read = 0;
+  while (stream->Read(&m)) {
+    EXPECT_EQ(m.index(), read);
+    if (m.payload() != StreamPayload(read, kSize)) {
+      ADD_FAILURE() << "message " << read << " differs";
+    }
+    ++read;
+  }
+  writer.join();
+  EXPECT_EQ(written.load(), kMessages);
+  EXPECT_EQ(read, kMessages);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_P(StreamTest, BidiTryCancelEndsBothSides) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-tag", "chat-cancel");
+  auto stream = stub_->Chat(&context);
+  StreamMessage m;
+  ASSERT_TRUE(stream->Write(Numbered(0, 10)));
+  ASSERT_TRUE(stream->Read(&m));
+  context.TryCancel();
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_FALSE(stream->Write(Numbered(1, 10)));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  const Report report = Finished("chat-cancel");
+  EXPECT_TRUE(report.saw_cancel() || report.write_failed());
+}
+
+TEST_P(StreamTest, BidiStreamDestroyedEarlyStopsTheHandler) {
+  {
+    grpc::ClientContext context;
+    WithDeadline(&context);
+    context.AddMetadata("x-tag", "chat-dropped");
+    auto stream = stub_->Chat(&context);
+    ASSERT_TRUE(stream->Write(Numbered(0, 10)));
+    StreamMessage m;
+    ASSERT_TRUE(stream->Read(&m));
+  }
+  const Report report = Finished("chat-dropped");
+  EXPECT_TRUE(report.saw_cancel() || report.write_failed());
+}
+
+TEST_P(StreamTest, ClientMessageOverTheSendLimitEndsTheCall) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(10000);
+  auto stub = ShmProbe::NewStub(MakeChannel(GetParam(), args));
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  UploadSummary summary;
+  auto writer = stub->Upload(&context, &summary);
+  EXPECT_TRUE(writer->Write(Numbered(0, 100)));
+  EXPECT_FALSE(writer->Write(Numbered(1, 20000)));
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+}
+
+// The server's receive limit applies to every streamed message.
+class StreamReceiveLimitTest : public StreamTest {
+ protected:
+  std::vector<std::string> ServerFlags() override {
+    return {"--max-receive=10000"};
+  }
+};
+
+TEST_P(StreamReceiveLimitTest, AClientMessageOverTheServersLimitEndsTheCall) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  EXPECT_TRUE(writer->Write(Numbered(0, 100)));
+  writer->Write(Numbered(1, 20000));
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+}
+
+INSTANTIATE_TEST_SUITE_P(BothTransports, StreamReceiveLimitTest,
+                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         TransportName);
+
+TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-read-delay-ms", "100");
+  UploadSummary summary;
+  auto writer = stub_->Upload(&context, &summary);
+  std::atomic<int> written{0};
+  std::thread thread([&] {
+    for (int i = 0; i < 16; ++i) {
+      if (!writer->Write(Numbered(i, 10))) return;
+      written = i + 1;
+    }
+    writer->WritesDone();
+  });
+  std::this_thread::sleep_for(milliseconds(350));
+  // The server read about 3 (one per 100 ms); the client may have the
+  // stream ring's capacity (8 by default) unconsumed beyond them.
+  EXPECT_LE(written.load(), 8 + 5);
+  EXPECT_GE(written.load(), 8);
+  thread.join();
+  EXPECT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(summary.messages(), 16);
+  EXPECT_TRUE(summary.intact());
+}
+
+// At most max_threads_per_connection - 1 streams that read from the client
+// run on one connection; the next is refused, the others keep working.
+class StreamReaderCapTest : public StreamTest {
+ protected:
+  std::vector<std::string> ServerFlags() override {
+    return {"--max-threads-per-connection=3"};
+  }
+};
+
+TEST_P(StreamReaderCapTest, TheStreamBeyondTheCapIsRefused) {
+  grpc::ClientContext a_context, b_context, c_context;
+  WithDeadline(&a_context);
+  WithDeadline(&b_context);
+  WithDeadline(&c_context);
+  auto a = stub_->Chat(&a_context);
+  auto b = stub_->Chat(&b_context);
+  StreamMessage m;
+  ASSERT_TRUE(a->Write(Numbered(0, 10)));
+  ASSERT_TRUE(a->Read(&m));
+  ASSERT_TRUE(b->Write(Numbered(0, 10)));
+  ASSERT_TRUE(b->Read(&m));
+  auto c = stub_->Chat(&c_context);
+  c->Write(Numbered(0, 10));
+  EXPECT_FALSE(c->Read(&m));
+  const grpc::Status refused = c->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.error_message();
+  // The others, and unary calls, go on.
+  EXPECT_TRUE(EchoProbe(channel_, "still").ok());
+  for (auto* s : {a.get(), b.get()}) {
+    ASSERT_TRUE(s->Write(Numbered(1, 10)));
+    ASSERT_TRUE(s->Read(&m));
+    EXPECT_EQ(m.index(), 1);
+    EXPECT_TRUE(s->WritesDone());
+    EXPECT_TRUE(s->Finish().ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamReaderCapTest,
                          ::testing::Values(Transport::kShm), TransportName);
 
 TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
