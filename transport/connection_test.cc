@@ -254,6 +254,33 @@ TEST_F(ConnectionTest, AbandoningAStreamWakesTheServersWriterForThatCallOnly) {
       server_->WaitStreamTaken(*s, position, 8, In(milliseconds(20)))));
 }
 
+TEST_F(ConnectionTest, StreamCreditReachesAWaitingClientForItsCallOnly) {
+  auto s = client_->OpenStream();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(client_->StreamCredit(*s, 5), 0u);
+  // Nothing granted yet: the wait times out.
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      client_->WaitStreamCredit(*s, 5, 0, In(milliseconds(20)))));
+  std::thread server([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    server_->GrantStreamCredit(*s, 5, 3);
+  });
+  const auto start = steady_clock::now();
+  EXPECT_TRUE(client_->WaitStreamCredit(*s, 5, 0, In(milliseconds(5000))).ok());
+  server.join();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  EXPECT_EQ(client_->StreamCredit(*s, 5), 3u);
+  // Another call on the stream sees none of it.
+  EXPECT_EQ(client_->StreamCredit(*s, 6), 0u);
+  // An interrupted stream ends the wait.
+  client_->InterruptStream(*s);
+  EXPECT_TRUE(absl::IsCancelled(
+      client_->WaitStreamCredit(*s, 5, 3, In(milliseconds(5000)))));
+  // Out of range: nothing, never a crash.
+  EXPECT_EQ(client_->StreamCredit(1000, 5), 0u);
+  server_->GrantStreamCredit(1000, 5, 1);
+}
+
 TEST_F(ConnectionTest, KickWakesAnUncountedServerSleeper) {
   Doorbell bell = server_->request_bell();
   std::atomic<bool> woke{false};
