@@ -50,6 +50,44 @@ uint64_t CheckPayload(const char* data, size_t bytes, uint64_t seed) {
   return diff;
 }
 
+uint64_t DownloadSeed(uint64_t seed, uint64_t index, bool shared_memory) {
+  return Mix64(seed ^ (index * kPatternStep) ^ (shared_memory ? 1 : 0));
+}
+
+grpc::Status LatencyService::PingPong(
+    ServerContext* context,
+    grpc::ServerReaderWriterInterface<LatencyResponse, LatencyRequest>*
+        stream) {
+  LatencyRequest request;
+  LatencyResponse response;
+  while (stream->Read(&request)) {
+    const grpc::Status status = RoundTrip(context, &request, &response);
+    if (!status.ok()) return status;
+    if (!stream->Write(response)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LatencyService::Download(
+    ServerContext* context, const DownloadRequest* request,
+    grpc::ServerWriterInterface<LatencyResponse>* writer) {
+  if (request->bytes() % 8 != 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "payload size is not a multiple of 8");
+  }
+  LatencyResponse response;
+  std::string* out = response.mutable_payload();
+  out->resize(request->bytes());
+  for (uint64_t i = 0; i < request->count(); ++i) {
+    const uint64_t seed =
+        DownloadSeed(request->seed(), i, context->is_shared_memory());
+    WritePayload(out->data(), out->size(), seed);
+    response.set_seed(seed);
+    if (!writer->Write(response)) break;
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status LatencyService::RoundTrip(ServerContext* context,
                                        const LatencyRequest* request,
                                        LatencyResponse* response) {

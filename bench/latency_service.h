@@ -40,6 +40,10 @@ uint64_t Mix64(uint64_t x);
 // whether the call arrived at the server over shared memory.
 uint64_t ResponseSeed(uint64_t request_seed, bool shared_memory);
 
+// The seed of message `index` of a Download stream started with `seed`; it
+// also says whether the call arrived at the server over shared memory.
+uint64_t DownloadSeed(uint64_t seed, uint64_t index, bool shared_memory);
+
 // Writes EVERY byte of [data, data + bytes) (bytes a multiple of 8) with the
 // pattern for `seed`, with ordinary stores.
 void WritePayload(char* data, size_t bytes, uint64_t seed);
@@ -56,6 +60,13 @@ class LatencyService final : public ShmLatencyBench::Service {
  public:
   grpc::Status RoundTrip(ServerContext* context, const LatencyRequest* request,
                          LatencyResponse* response) override;
+  grpc::Status PingPong(
+      ServerContext* context,
+      grpc::ServerReaderWriterInterface<LatencyResponse, LatencyRequest>*
+          stream) override;
+  grpc::Status Download(
+      ServerContext* context, const DownloadRequest* request,
+      grpc::ServerWriterInterface<LatencyResponse>* writer) override;
 };
 
 // How the benchmark's server process serves.

