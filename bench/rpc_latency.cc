@@ -241,6 +241,9 @@ struct Row {
   uint32_t payload_bytes;
   uint32_t warmup;  // untimed calls first
   uint32_t calls;   // timed calls
+  // A round trip on an open bidirectional stream (PingPong: one message each
+  // way) instead of a unary call.
+  bool stream = false;
 };
 
 // See transport_rtt.cc: every pass measures a share of every row.
@@ -267,12 +270,14 @@ struct Options {
                                     std::end(kAllTransports)};
   std::vector<uint32_t> payloads{std::begin(kDefaultPayloads),
                                  std::end(kDefaultPayloads)};
+  bool streams = true;  // --streams=on: the ping-pong rows too
 };
 
 constexpr char kUsage[] =
     "usage: rpc_latency [--csv=PATH] [--transports=LIST] [--payloads=LIST]\n"
     "                   [--calls=X] [--passes=N] [--malloc=tuned|default]\n"
     "                   [--absl-deadlock-detection=on|off]\n"
+    "                   [--streams=on|off]\n"
     "  --csv=PATH         also write the results as CSV to PATH\n"
     "  --transports=LIST  comma-separated subset of spin-floor, touch-floor,\n"
     "                     shm-stub, shm-creds, grpc-inproc, grpc-uds,\n"
@@ -292,7 +297,11 @@ constexpr char kUsage[] =
     "                     abseil's debug-mode deadlock detector, which\n"
     "                     Debian's abseil runs in every absl::Mutex (all of\n"
     "                     gRPC's locks); off (default): as a release build\n"
-    "                     of abseil, in both processes\n";
+    "                     of abseil, in both processes\n"
+    "  --streams=on|off   on (default): also the ping-pong rows, a round\n"
+    "                     trip on an open bidirectional stream (one message\n"
+    "                     each way) for shm-stub, shm-creds, grpc-uds and\n"
+    "                     grpc-tcp at every payload\n";
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::fprintf(stderr, "rpc_latency: %s\n%s", message.c_str(), kUsage);
@@ -363,6 +372,10 @@ Options ParseFlags(int argc, char** argv) {
       const std::optional<bool> on = ParseOnOff(value);
       if (!on) UsageError("bad value for --" + flag + ": '" + value + "'");
       o.absl_deadlock_detection = *on;
+    } else if (flag == "streams") {
+      const std::optional<bool> on = ParseOnOff(value);
+      if (!on) UsageError("bad value for --" + flag + ": '" + value + "'");
+      o.streams = *on;
     } else if (flag == "transports") {
       o.transports.clear();
       for (const std::string& name : SplitCommas(value)) {
@@ -426,6 +439,17 @@ std::vector<Row> PlanRows(const Options& o) {
       rows.push_back(Row{t, payload, 0, calls});
     }
   }
+  if (!o.streams) return rows;
+  for (Transport t : {Transport::kShmStub, Transport::kShmCreds,
+                      Transport::kGrpcUds, Transport::kGrpcTcp}) {
+    if (!Selected(o, t)) continue;
+    for (uint32_t payload : o.payloads) {
+      const double scaled = std::ceil(DefaultCalls(t, payload) * o.calls);
+      const uint32_t calls = static_cast<uint32_t>(
+          std::clamp(scaled, static_cast<double>(o.passes), 1e8));
+      rows.push_back(Row{t, payload, 0, calls, /*stream=*/true});
+    }
+  }
   return rows;
 }
 
@@ -439,8 +463,8 @@ std::vector<Slice> PlanSchedule(const std::vector<Row>& rows, uint32_t passes) {
       const uint32_t timed = ShareOf(row.calls, passes, pass);
       if (timed == 0) continue;
       const uint32_t warmup = std::clamp<uint32_t>(timed / 5, 10, 2000);
-      schedule.push_back(
-          Slice{r, Row{row.transport, row.payload_bytes, warmup, timed}});
+      schedule.push_back(Slice{
+          r, Row{row.transport, row.payload_bytes, warmup, timed, row.stream}});
     }
   }
   return schedule;
@@ -632,9 +656,11 @@ std::vector<uint64_t> RunTouchFloor(uint32_t slice, const Row& row,
 
 void Report(const std::vector<Result>& results, const Options& options,
             bool pinned) {
-  auto p50_of = [&](Transport t, uint32_t payload) -> uint64_t {
+  auto p50_of = [&](Transport t, uint32_t payload,
+                    bool stream = false) -> uint64_t {
     for (const Result& r : results) {
-      if (r.row.transport == t && r.row.payload_bytes == payload) {
+      if (r.row.transport == t && r.row.payload_bytes == payload &&
+          r.row.stream == stream) {
         return r.p50_ns;
       }
     }
@@ -643,12 +669,13 @@ void Report(const std::vector<Result>& results, const Options& options,
   // spin-floor (payload 0) is compared with grpc-uds at the smallest payload.
   const uint32_t smallest =
       options.payloads.empty() ? 0 : options.payloads.front();
-  std::printf("\n%-12s %9s %11s %11s %8s %23s\n", "transport", "payload", "p50",
-              "p99", "calls", "x faster than grpc-uds");
+  std::printf("\n%-12s %-9s %9s %11s %11s %8s %23s\n", "transport", "call",
+              "payload", "p50", "p99", "calls", "x faster than grpc-uds");
   for (const Result& r : results) {
     const bool floor = r.row.transport == Transport::kSpinFloor;
     const uint64_t uds =
-        p50_of(Transport::kGrpcUds, floor ? smallest : r.row.payload_bytes);
+        p50_of(Transport::kGrpcUds, floor ? smallest : r.row.payload_bytes,
+               r.row.stream);
     std::string ratio = "-";
     if (uds > 0 && r.p50_ns > 0) {
       char buf[32];
@@ -658,13 +685,16 @@ void Report(const std::vector<Result>& results, const Options& options,
       ratio = buf;
     }
     std::printf(
-        "%-12s %9s %11s %11s %8u %23s\n", TransportName(r.row.transport),
+        "%-12s %-9s %9s %11s %11s %8u %23s\n", TransportName(r.row.transport),
+        r.row.stream ? "ping-pong" : "unary",
         FormatBytes(r.row.payload_bytes).c_str(), FormatNs(r.p50_ns).c_str(),
         FormatNs(r.p99_ns).c_str(), r.row.calls, ratio.c_str());
   }
   std::printf(
       "(x faster than grpc-uds: grpc-uds p50 / this row's p50 at the same "
-      "payload;\n * spin-floor moves no "
+      "payload and call;\n ping-pong: one message each way on an open "
+      "bidirectional stream; shm-creds streams over gRPC so far;\n * "
+      "spin-floor moves no "
       "payload and is compared with grpc-uds at %s)\n\n",
       FormatBytes(smallest).c_str());
 
@@ -691,6 +721,15 @@ void Report(const std::vector<Result>& results, const Options& options,
   ratio_line("64 B grpc-uds / shm-creds p50 >= 20x",
              p50_of(Transport::kGrpcUds, k64),
              p50_of(Transport::kShmCreds, k64), false, 20.0);
+  ratio_line("64 B shm-stub ping-pong p50 <= unary p50",
+             p50_of(Transport::kShmStub, k64, true),
+             p50_of(Transport::kShmStub, k64), true, 1.0);
+  ratio_line("64 B ping-pong grpc-uds / shm-stub p50 >= 25x",
+             p50_of(Transport::kGrpcUds, k64, true),
+             p50_of(Transport::kShmStub, k64, true), false, 25.0);
+  ratio_line("64 B ping-pong grpc-uds / shm-creds p50 >= 10x",
+             p50_of(Transport::kGrpcUds, k64, true),
+             p50_of(Transport::kShmCreds, k64, true), false, 10.0);
   ratio_line("1 MiB grpc-uds / shm-stub p50 >= 10x",
              p50_of(Transport::kGrpcUds, k1M), p50_of(Transport::kShmStub, k1M),
              false, 10.0);
@@ -714,10 +753,11 @@ void Report(const std::vector<Result>& results, const Options& options,
   if (f == nullptr) {
     Die("client", "cannot open " + options.csv + ": " + std::strerror(errno));
   }
-  std::fprintf(f, "transport,payload_bytes,p50_ns,p99_ns,calls\n");
+  std::fprintf(f, "transport,call,payload_bytes,p50_ns,p99_ns,calls\n");
   for (const Result& r : results) {
-    std::fprintf(f, "%s,%u,%llu,%llu,%u\n", TransportName(r.row.transport),
-                 r.row.payload_bytes, static_cast<unsigned long long>(r.p50_ns),
+    std::fprintf(f, "%s,%s,%u,%llu,%llu,%u\n", TransportName(r.row.transport),
+                 r.row.stream ? "ping-pong" : "unary", r.row.payload_bytes,
+                 static_cast<unsigned long long>(r.p50_ns),
                  static_cast<unsigned long long>(r.p99_ns), r.row.calls);
   }
   if (std::fclose(f) != 0) {
@@ -766,10 +806,50 @@ std::shared_ptr<grpc::Channel> ChannelOf(const Clients& c, Transport t) {
   return nullptr;
 }
 
+// The round trips of one ping-pong slice on one open PingPong stream of
+// `stub`: each writes the request (every byte), reads the answer and checks
+// it (every byte, and that it took the expected path: only shm-stub streams
+// over shared memory so far).
+template <class Stub>
+std::vector<uint64_t> RunPingPong(Stub& stub, Transport transport,
+                                  CallBuffers& b, uint32_t slice,
+                                  const Row& row) {
+  const bool shm = transport == Transport::kShmStub;
+  const std::string what = std::string(TransportName(transport)) +
+                           " ping-pong with " +
+                           std::to_string(row.payload_bytes) + " B";
+  grpc::ClientContext context;
+  auto stream = stub.PingPong(&context);
+  std::string* payload = b.request.mutable_payload();
+  if (payload->size() != row.payload_bytes) payload->resize(row.payload_bytes);
+  std::vector<uint64_t> samples = TimeCalls(row, [&](uint32_t i) {
+    const uint64_t seed = RequestSeed(slice, i);
+    WritePayload(payload->data(), payload->size(), seed);
+    b.request.set_seed(seed);
+    if (!stream->Write(b.request) || !stream->Read(&b.response)) {
+      Die("client",
+          what + ": the stream ended: " + stream->Finish().error_message());
+    }
+    const uint64_t expected = ResponseSeed(seed, shm);
+    const std::string& in = b.response.payload();
+    if (b.response.seed() != expected || in.size() != row.payload_bytes ||
+        CheckPayload(in.data(), in.size(), expected) != 0) {
+      Die("client", what +
+                        ": the answer does not match (or took the other "
+                        "path)");
+    }
+  });
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) Die("client", what + ": " + status.error_message());
+  return samples;
+}
+
 // Runs the calls of one slice on the transport's stub.
 std::vector<uint64_t> RunCalls(Clients& c, CallBuffers& b, uint32_t slice,
                                const Row& row) {
   auto run = [&](auto& stub) {
+    if (row.stream) return RunPingPong(stub, row.transport, b, slice, row);
     return TimeCalls(row, [&](uint32_t i) {
       OneCall(stub, row.transport, b, row.payload_bytes, RequestSeed(slice, i));
     });
@@ -952,7 +1032,9 @@ int Main(int argc, char** argv) {
   }
 
   for (const Row& row : rows) {
-    std::printf("  %-11s %9s: %6u timed calls\n", TransportName(row.transport),
+    std::printf("  %-11s %-9s %9s: %6u timed calls\n",
+                TransportName(row.transport),
+                row.stream ? "ping-pong" : "unary",
                 FormatBytes(row.payload_bytes).c_str(), row.calls);
   }
   std::printf(
