@@ -262,13 +262,17 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
   // Takes the next request for this thread to serve. A client's stream
   // message is routed to its call's inbox right here, while this thread
   // holds the poll token, so that a call's messages reach it in ring order.
+  // A message that woke a streaming handler sleeping for it ends this
+  // thread's polling (handed_off): that handler polls for its own messages
+  // when it next waits, which saves a wake-up per message.
+  bool handed_off = false;
   auto take = [&] {
-    while (c.TryReceiveRequest(m)) {
+    while (!handed_off && c.TryReceiveRequest(m)) {
       if (m->descriptor().kind !=
           static_cast<uint16_t>(rpc::FrameKind::kMessage)) {
         return true;
       }
-      RouteMessage(s, std::move(*m));
+      handed_off = RouteMessage(s, std::move(*m));
     }
     return false;
   };
@@ -282,9 +286,11 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
     }
     if (may_poll && !s.token.exchange(true, std::memory_order_acquire)) {
       // The poller: spin on the request ring for a while (peeking, which is
-      // one load, before taking).
-      bool got = take();
-      if (!got) {
+      // one load, before taking). Calls deferred by a streaming handler
+      // come first.
+      handed_off = false;
+      bool got = TakeDeferred(s, m) || take();
+      if (!got && !handed_off) {
         // Only while spinning pays off here (adaptive_spin.h): at a low call
         // rate the next request is too far away to wait for on a CPU.
         transport::AdaptiveSpin::Ticket ticket =
@@ -294,6 +300,7 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
           for (;;) {
             transport::CpuRelax();
             if (c.HasRequest() && (got = take())) break;
+            if (handed_off) break;
             if (!clock.Tick([&](Clock::time_point) { return c.ok(); })) break;
           }
           s.spin.End(&ticket, got, clock, options.wait.PayoffFor(last_bytes));
@@ -309,7 +316,8 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
                 yield.budget(), payoff,
                 [&] { return c.HasRequest() && take(); },
                 [&](Clock::time_point) {
-                  return c.ok() && !stopping.load(std::memory_order_relaxed);
+                  return c.ok() && !handed_off &&
+                         !stopping.load(std::memory_order_relaxed);
                 },
                 &wasted);
             s.yield.End(&yield, got, wasted, payoff);
@@ -342,6 +350,11 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
           Spawn(s.shared_from_this());
         }
         return true;
+      }
+      // The handler we woke polls from now on: stand by.
+      if (handed_off) {
+        may_poll = false;
+        continue;
       }
       // Idle: sleep, announced, so that the next request wakes us (as do a
       // kick, the connection closing and a shutdown, which closes it).

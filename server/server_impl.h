@@ -97,6 +97,7 @@ struct CallSlot {
   std::deque<transport::InboundMessage> inbox;  // guarded by mu
   bool half_closed = false;                     // guarded by mu
   bool overrun = false;  // guarded by mu: the client broke its window
+  bool waiting = false;  // guarded by mu: the handler sleeps on `ready`
   // Whether the inbox was opened for the current call (the owning thread's
   // own flag, so that unary calls never take the mutex).
   bool inbox_open = false;
@@ -192,6 +193,13 @@ struct Served : std::enable_shared_from_this<Served> {
   // request waits (a streaming call's handler holds its thread for long,
   // and its client's messages must be taken off the ring meanwhile).
   std::atomic<bool> want_poller{false};
+  // Calls a waiting streaming handler took off the request ring while it
+  // polled (it cannot run them itself): the next thread to take the poll
+  // token takes these first, before the ring, so that a call is registered
+  // before any of its later messages are routed.
+  std::mutex deferred_mu;
+  std::deque<transport::InboundMessage> deferred;  // guarded by deferred_mu
+  std::atomic<int> deferred_count{0};
   // Threads serving the connection. Raised only under Server::Impl::mu (by
   // Spawn, which checks the cap there).
   std::atomic<int> threads{0};
@@ -272,8 +280,13 @@ struct Server::Impl {
             kinds[id - 1] == internal::ShmMethodKind::kBidiStreaming);
   }
   // Puts a client's kMessage into the inbox of its call (any thread of the
-  // connection); drops it if the call is not running.
-  void RouteMessage(Served& s, InboundMessage m);
+  // connection, holding the poll token); drops it if the call is not
+  // running. Returns true if the call's handler was asleep waiting for it
+  // (it has been woken).
+  bool RouteMessage(Served& s, InboundMessage m);
+  // Takes the oldest call deferred by a waiting streaming handler (see
+  // Served::deferred) into *m; false if there is none. With the poll token.
+  bool TakeDeferred(Served& s, InboundMessage* m);
   // Sends the response of call (stream, generation). Waiting for a free
   // chunk or ring space ends at `deadline` (the call's; time_point::max()
   // for none) or after kSendTimeout, whichever comes first: a client that

@@ -65,9 +65,9 @@ class StreamCall final : public internal::ServerStreamCall {
   bool Read(google::protobuf::MessageLite* message) override {
     if (!reads_) return false;
     InboundMessage m;
-    {
-      std::unique_lock<std::mutex> lock(slot_.mu);
-      for (;;) {
+    for (bool polled = false;;) {
+      {
+        std::unique_lock<std::mutex> lock(slot_.mu);
         if (!slot_.inbox.empty()) {
           m = std::move(slot_.inbox.front());
           slot_.inbox.pop_front();
@@ -82,8 +82,24 @@ class StreamCall final : public internal::ServerStreamCall {
           return false;
         }
         if (slot_.half_closed || Over()) return false;
-        slot_.ready.wait_for(lock, kWriteSlice);
+        if (polled) {
+          // Nothing for us after polling (or another thread polls): sleep
+          // until a message is routed to us, making sure somebody polls.
+          if (!served_->token.load(std::memory_order_acquire)) {
+            served_->want_poller.store(true, std::memory_order_release);
+            conn_.request_bell().Kick(1);
+          }
+          slot_.waiting = true;
+          slot_.ready.wait_for(lock, kWriteSlice);
+          slot_.waiting = false;
+          polled = false;
+          continue;
+        }
       }
+      // While we wait, we are the best poller there is: our own message
+      // needs no hand-off when we take it off the ring ourselves.
+      PollWhileWaiting();
+      polled = true;
     }
     // One more consumed: the client may send one more.
     ++consumed_;
@@ -114,6 +130,67 @@ class StreamCall final : public internal::ServerStreamCall {
       return false;
     }
     return true;
+  }
+
+  // If no other thread polls the request ring, polls it (spinning while that
+  // pays, as the poller does) until a message of this call comes, routing
+  // other calls' messages and taking their cancels; a new call is left to
+  // another thread (Served::deferred), which this one kicks.
+  void PollWhileWaiting() {
+    Served& s = *served_;
+    if (s.token.exchange(true, std::memory_order_acquire)) return;
+    bool mine = false;
+    bool deferred = false;
+    auto drain = [&] {
+      InboundMessage m;
+      while (!mine && !deferred && conn_.TryReceiveRequest(&m)) {
+        const Descriptor d = m.descriptor();
+        switch (static_cast<rpc::FrameKind>(d.kind)) {
+          case rpc::FrameKind::kMessage:
+            server_->RouteMessage(s, std::move(m));
+            mine = d.stream == stream_ && d.generation == generation_;
+            break;
+          case rpc::FrameKind::kCall: {
+            std::lock_guard<std::mutex> lock(s.deferred_mu);
+            s.deferred.push_back(std::move(m));
+            s.deferred_count.fetch_add(1, std::memory_order_acq_rel);
+            deferred = true;
+            break;
+          }
+          default:  // kCancel, and refusals of unknown kinds
+            server_->Dispatch(s, slot_, std::move(m));
+            break;
+        }
+      }
+    };
+    drain();
+    if (!mine && !deferred) {
+      const auto& wait = server_->options.wait;
+      transport::AdaptiveSpin::Ticket ticket =
+          s.spin.Begin(wait.spin, wait.adaptive);
+      if (ticket.budget().count() > 0) {
+        transport::SpinClock clock(ticket.budget());
+        for (;;) {
+          transport::CpuRelax();
+          if (conn_.HasRequest()) {
+            drain();
+            if (mine || deferred) break;
+          }
+          if (OverNoClock()) break;
+          if (!clock.Tick([&](Clock::time_point) { return conn_.ok(); })) {
+            break;
+          }
+        }
+        s.spin.End(&ticket, mine, clock, wait.payoff);
+      }
+    }
+    s.token.store(false, std::memory_order_release);
+    // A deferred call, or requests that came after our last look: another
+    // thread takes them.
+    if (deferred || conn_.HasRequest()) {
+      s.want_poller.store(true, std::memory_order_release);
+      conn_.request_bell().Kick(1);
+    }
   }
 
   bool NextMessageSize(uint32_t* size) override {
@@ -402,8 +479,11 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
   // This thread was the poller until it took the call: get another one
   // polling (unary handlers leave that to the client's takeover kick; a
   // stream's handler runs long by nature).
-  s.want_poller.store(true, std::memory_order_release);
-  s.conn->request_bell().Kick(1);
+  // (A handler that reads polls itself while it waits for the client.)
+  if (!reads) {
+    s.want_poller.store(true, std::memory_order_release);
+    s.conn->request_bell().Kick(1);
+  }
   {
     StreamCall call(impl, &s, slot, d, std::move(request),
                     reads ? absl::Span<const uint8_t>() : message, state,
@@ -416,7 +496,17 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
   return d.length;
 }
 
-void Server::Impl::RouteMessage(Served& s, InboundMessage m) {
+bool Server::Impl::TakeDeferred(Served& s, InboundMessage* m) {
+  if (s.deferred_count.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard<std::mutex> lock(s.deferred_mu);
+  if (s.deferred.empty()) return false;
+  *m = std::move(s.deferred.front());
+  s.deferred.pop_front();
+  s.deferred_count.fetch_sub(1, std::memory_order_acq_rel);
+  return true;
+}
+
+bool Server::Impl::RouteMessage(Served& s, InboundMessage m) {
   const Descriptor d = m.descriptor();
   const uint64_t key = CallKey(d.stream, d.generation);
   for (int i = 0; i < s.slot_count; ++i) {
@@ -424,9 +514,11 @@ void Server::Impl::RouteMessage(Served& s, InboundMessage m) {
     if ((slot.word.load(std::memory_order_acquire) & ~kCancelledBit) != key) {
       continue;
     }
+    bool waiting;
     {
       std::lock_guard<std::mutex> lock(slot.mu);
-      if (slot.inbox_key != key) return;  // its call is over: dropped
+      if (slot.inbox_key != key) return false;  // its call is over: dropped
+      waiting = slot.waiting;
       if ((d.flags & rpc::kHasMessage) != 0 && !slot.half_closed) {
         // The client keeps at most the window unconsumed; more breaks the
         // protocol, and the handler's next Read fails the call.
@@ -439,11 +531,12 @@ void Server::Impl::RouteMessage(Served& s, InboundMessage m) {
       }
       if ((d.flags & rpc::kHalfClose) != 0) slot.half_closed = true;
     }
-    slot.ready.notify_all();
-    return;
+    if (waiting) slot.ready.notify_all();
+    return waiting;
   }
   // No call of that key runs (it ended, or never was): dropped, and its
   // chunk goes back as `m` goes.
+  return false;
 }
 
 }  // namespace shmrpc
