@@ -53,9 +53,11 @@ class StreamCall final : public internal::ServerStreamCall {
         message_(message),
         state_(state),
         context_(state) {
+        // IsCancelled() also turns true the moment the client's connection is
+    // lost (before the close callback marks every call's slot).
     state_->abandoned = [conn = &conn_, stream = stream_,
                          generation = generation_] {
-      return conn->StreamAbandoned(stream, generation);
+      return !conn->ok() || conn->StreamAbandoned(stream, generation);
     };
   }
 
@@ -68,11 +70,8 @@ class StreamCall final : public internal::ServerStreamCall {
     for (bool polled = false;;) {
       {
         std::unique_lock<std::mutex> lock(slot_.mu);
-        if (!slot_.inbox.empty()) {
-          m = std::move(slot_.inbox.front());
-          slot_.inbox.pop_front();
-          break;
-        }
+        // A client that broke its window fails its call at once, whatever
+        // it queued before.
         if (slot_.overrun) {
           lock.unlock();
           Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -80,6 +79,11 @@ class StreamCall final : public internal::ServerStreamCall {
                                          "stream window of ",
                                          window_, " messages")));
           return false;
+        }
+        if (!slot_.inbox.empty()) {
+          m = std::move(slot_.inbox.front());
+          slot_.inbox.pop_front();
+          break;
         }
         if (slot_.half_closed || Over()) return false;
         if (polled) {

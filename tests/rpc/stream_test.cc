@@ -22,9 +22,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shmrpc/rpc/frame.h"
 #include "shmrpc/shmrpc.h"
+#include "shmrpc/transport/connection.h"
 #include "tests/rpc/probe_service.h"
 #include "tests/rpc/probe_testing.h"
+#include "tests/util/subprocess.h"
 #include "tests/util/temp_dir.h"
 
 namespace shmrpc::testing {
@@ -691,6 +694,136 @@ TEST_P(StreamReaderCapTest, TheStreamBeyondTheCapIsRefused) {
 INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamReaderCapTest,
                          ::testing::Values(Transport::kShm), TransportName);
 
+// A client that speaks the protocol by hand and sends 200 messages of a
+// bidirectional call without waiting for credit (its window is the stream
+// ring's capacity, 8): that call fails with RESOURCE_EXHAUSTED, its
+// handler ends, and an honest client on another connection is served
+// meanwhile and after.
+TEST(StreamHostileTest, AClientThatIgnoresItsWindowLosesOnlyThatCall) {
+  TempDir dir;
+  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
+  ::unsetenv(kShmModeEnvVar);
+  ProbeServer server;
+  ASSERT_NE(server.port(), 0);
+  absl::StatusOr<std::unique_ptr<RawClient>> raw =
+      RawClient::Connect(server.target());
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  transport::Connection& t = (*raw)->connection();
+  const uint32_t chat = (*raw)->MethodId("/shmrpc.testing.Probe/Chat");
+  ASSERT_NE(chat, 0u);
+  absl::StatusOr<uint32_t> stream = t.OpenStream();
+  ASSERT_TRUE(stream.ok());
+  constexpr uint32_t kGeneration = 7;
+  auto in = [](milliseconds d) { return std::chrono::steady_clock::now() + d; };
+  transport::MessageHeader call;
+  call.stream = *stream;
+  call.generation = kGeneration;
+  call.kind = static_cast<uint16_t>(rpc::FrameKind::kCall);
+  call.aux = chat;
+  ASSERT_TRUE(
+      t.Send(call, transport::OutgoingPayload::None(), in(milliseconds(1000)))
+          .ok());
+  std::string bytes;
+  StreamMessage message;
+  message.set_payload("x");
+  ASSERT_TRUE(message.SerializeToString(&bytes));
+  transport::MessageHeader h = call;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
+  h.flags = rpc::kHasMessage;
+  h.aux = 0;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(t.Send(h,
+                       transport::OutgoingPayload::Inline(
+                           {reinterpret_cast<const uint8_t*>(bytes.data()),
+                            bytes.size()}),
+                       in(milliseconds(1000)))
+                    .ok());
+  }
+  // Meanwhile an honest client is served.
+  ShmChannelOptions options;
+  options.mode = ShmMode::kRequired;
+  auto channel = grpc::CreateChannel(
+      server.target(),
+      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
+  EXPECT_TRUE(EchoProbe(channel, "honest").ok());
+  // The call ends with RESOURCE_EXHAUSTED (echoes of what the handler read
+  // first may come before it).
+  int code = -1;
+  const auto end = in(milliseconds(10000));
+  while (code < 0 && std::chrono::steady_clock::now() < end) {
+    absl::StatusOr<transport::InboundMessage> m =
+        t.ReceiveStream(*stream, in(milliseconds(100)));
+    if (!m.ok()) continue;
+    const transport::Descriptor d = m->descriptor();
+    if (d.generation == kGeneration &&
+        d.kind == static_cast<uint16_t>(rpc::FrameKind::kResponse)) {
+      code = static_cast<int>(d.aux);
+    }
+  }
+  EXPECT_EQ(code, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_TRUE(t.ok());
+  EXPECT_TRUE(EchoProbe(channel, "after").ok());
+  ::unsetenv("SHMRPC_DIR");
+}
+
+// The path of the stream_client binary (argv[2]).
+std::string g_stream_client;
+
+TEST(StreamKillTest, ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
+  TempDir dir;
+  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
+  ::unsetenv(kShmModeEnvVar);
+  ProbeServer server;
+  ASSERT_NE(server.port(), 0);
+  Subprocess client({g_stream_client, "--target=" + server.target()});
+  ASSERT_TRUE(client.WaitForLine("streaming", milliseconds(20000)));
+  ShmChannelOptions options;
+  options.mode = ShmMode::kRequired;
+  auto channel = grpc::CreateChannel(
+      server.target(),
+      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
+  auto stub = ShmProbe::NewStub(channel);
+  for (const char* tag : {"killed-chat", "killed-stream"}) {
+    std::optional<Report> r = WaitForReport(*stub, tag, milliseconds(0));
+    ASSERT_TRUE(r.has_value() && r->started()) << tag;
+    EXPECT_FALSE(r->finished()) << tag;
+  }
+  const auto killed = system_clock::now();
+  client.Kill(SIGKILL);
+  // The reading handler sees the call cancelled; the writing one's Write
+  // fails (it was waiting for a reader that is gone).
+  const Report chat = WaitForReport(*stub, "killed-chat", milliseconds(10000))
+                          .value_or(Report());
+  EXPECT_TRUE(chat.finished());
+  EXPECT_TRUE(chat.saw_cancel() || chat.write_failed());
+  if (chat.saw_cancel()) {
+    EXPECT_LT(chat.cancel_seen_unix_ns() -
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      killed.time_since_epoch())
+                      .count(),
+              1'000'000'000);
+  }
+  const Report stream =
+      WaitForReport(*stub, "killed-stream", milliseconds(10000))
+          .value_or(Report());
+  EXPECT_TRUE(stream.finished());
+  EXPECT_TRUE(stream.write_failed() || stream.saw_cancel());
+  // The server goes on serving, streams and unary calls alike.
+  EXPECT_TRUE(EchoProbe(channel, "after").ok());
+  StreamRequest request;
+  request.add_sizes(1000);
+  request.set_rounds(10);
+  grpc::ClientContext context;
+  context.set_deadline(system_clock::now() + std::chrono::seconds(10));
+  auto reader = stub->Stream(&context, request);
+  StreamMessage m;
+  int n = 0;
+  while (reader->Read(&m)) ++n;
+  EXPECT_EQ(n, 10);
+  EXPECT_TRUE(reader->Finish().ok());
+  ::unsetenv("SHMRPC_DIR");
+}
+
 TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
   TempDir dir;
   ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
@@ -728,10 +861,13 @@ TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s PATH_TO_PROBE_SERVER\n", argv[0]);
+  if (argc < 3) {
+    std::fprintf(stderr,
+                 "usage: %s PATH_TO_PROBE_SERVER PATH_TO_STREAM_CLIENT\n",
+                 argv[0]);
     return 2;
   }
   shmrpc::testing::g_probe_server = argv[1];
+  shmrpc::testing::g_stream_client = argv[2];
   return RUN_ALL_TESTS();
 }
