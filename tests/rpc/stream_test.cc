@@ -694,19 +694,38 @@ TEST_P(StreamReaderCapTest, TheStreamBeyondTheCapIsRefused) {
 INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamReaderCapTest,
                          ::testing::Values(Transport::kShm), TransportName);
 
+// A probe_server of the test's own in a fresh SHMRPC_DIR (for tests that
+// kill or abuse a process), and a channel to it that requires shared memory.
+class StreamProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("SHMRPC_DIR", dir_.File("endpoints").c_str(), 1);
+    ::unsetenv(kShmModeEnvVar);
+    server_ = std::make_unique<ProbeServer>();
+    ASSERT_NE(server_->port(), 0) << "server did not start";
+    ShmChannelOptions options;
+    options.mode = ShmMode::kRequired;
+    channel_ = grpc::CreateChannel(
+        server_->target(),
+        ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
+    stub_ = ShmProbe::NewStub(channel_);
+  }
+  void TearDown() override { ::unsetenv("SHMRPC_DIR"); }
+
+  TempDir dir_;
+  std::unique_ptr<ProbeServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ShmProbe::Stub> stub_;
+};
+
 // A client that speaks the protocol by hand and sends 200 messages of a
 // bidirectional call without waiting for credit (its window is the stream
 // ring's capacity, 8): that call fails with RESOURCE_EXHAUSTED, its
 // handler ends, and an honest client on another connection is served
 // meanwhile and after.
-TEST(StreamHostileTest, AClientThatIgnoresItsWindowLosesOnlyThatCall) {
-  TempDir dir;
-  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
-  ::unsetenv(kShmModeEnvVar);
-  ProbeServer server;
-  ASSERT_NE(server.port(), 0);
+TEST_F(StreamProcessTest, AClientThatIgnoresItsWindowLosesOnlyThatCall) {
   absl::StatusOr<std::unique_ptr<RawClient>> raw =
-      RawClient::Connect(server.target());
+      RawClient::Connect(server_->target());
   ASSERT_TRUE(raw.ok()) << raw.status();
   transport::Connection& t = (*raw)->connection();
   const uint32_t chat = (*raw)->MethodId("/shmrpc.testing.Probe/Chat");
@@ -740,12 +759,7 @@ TEST(StreamHostileTest, AClientThatIgnoresItsWindowLosesOnlyThatCall) {
                     .ok());
   }
   // Meanwhile an honest client is served.
-  ShmChannelOptions options;
-  options.mode = ShmMode::kRequired;
-  auto channel = grpc::CreateChannel(
-      server.target(),
-      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
-  EXPECT_TRUE(EchoProbe(channel, "honest").ok());
+  EXPECT_TRUE(EchoProbe(channel_, "honest").ok());
   // The call ends with RESOURCE_EXHAUSTED (echoes of what the handler read
   // first may come before it).
   int code = -1;
@@ -762,29 +776,18 @@ TEST(StreamHostileTest, AClientThatIgnoresItsWindowLosesOnlyThatCall) {
   }
   EXPECT_EQ(code, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
   EXPECT_TRUE(t.ok());
-  EXPECT_TRUE(EchoProbe(channel, "after").ok());
-  ::unsetenv("SHMRPC_DIR");
+  EXPECT_TRUE(EchoProbe(channel_, "after").ok());
 }
 
 // The path of the stream_client binary (argv[2]).
 std::string g_stream_client;
 
-TEST(StreamKillTest, ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
-  TempDir dir;
-  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
-  ::unsetenv(kShmModeEnvVar);
-  ProbeServer server;
-  ASSERT_NE(server.port(), 0);
-  Subprocess client({g_stream_client, "--target=" + server.target()});
+TEST_F(StreamProcessTest,
+       ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
+  Subprocess client({g_stream_client, "--target=" + server_->target()});
   ASSERT_TRUE(client.WaitForLine("streaming", milliseconds(20000)));
-  ShmChannelOptions options;
-  options.mode = ShmMode::kRequired;
-  auto channel = grpc::CreateChannel(
-      server.target(),
-      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
-  auto stub = ShmProbe::NewStub(channel);
   for (const char* tag : {"killed-chat", "killed-stream"}) {
-    std::optional<Report> r = WaitForReport(*stub, tag, milliseconds(0));
+    std::optional<Report> r = WaitForReport(*stub_, tag, milliseconds(0));
     ASSERT_TRUE(r.has_value() && r->started()) << tag;
     EXPECT_FALSE(r->finished()) << tag;
   }
@@ -792,7 +795,7 @@ TEST(StreamKillTest, ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
   client.Kill(SIGKILL);
   // The reading handler sees the call cancelled; the writing one's Write
   // fails (it was waiting for a reader that is gone).
-  const Report chat = WaitForReport(*stub, "killed-chat", milliseconds(10000))
+  const Report chat = WaitForReport(*stub_, "killed-chat", milliseconds(10000))
                           .value_or(Report());
   EXPECT_TRUE(chat.finished());
   EXPECT_TRUE(chat.saw_cancel() || chat.write_failed());
@@ -804,48 +807,36 @@ TEST(StreamKillTest, ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
               1'000'000'000);
   }
   const Report stream =
-      WaitForReport(*stub, "killed-stream", milliseconds(10000))
+      WaitForReport(*stub_, "killed-stream", milliseconds(10000))
           .value_or(Report());
   EXPECT_TRUE(stream.finished());
   EXPECT_TRUE(stream.write_failed() || stream.saw_cancel());
   // The server goes on serving, streams and unary calls alike.
-  EXPECT_TRUE(EchoProbe(channel, "after").ok());
+  EXPECT_TRUE(EchoProbe(channel_, "after").ok());
   StreamRequest request;
   request.add_sizes(1000);
   request.set_rounds(10);
   grpc::ClientContext context;
   context.set_deadline(system_clock::now() + std::chrono::seconds(10));
-  auto reader = stub->Stream(&context, request);
+  auto reader = stub_->Stream(&context, request);
   StreamMessage m;
   int n = 0;
   while (reader->Read(&m)) ++n;
   EXPECT_EQ(n, 10);
   EXPECT_TRUE(reader->Finish().ok());
-  ::unsetenv("SHMRPC_DIR");
 }
 
-TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
-  TempDir dir;
-  ::setenv("SHMRPC_DIR", dir.File("endpoints").c_str(), 1);
-  ::unsetenv(kShmModeEnvVar);
-  ProbeServer server;
-  ASSERT_NE(server.port(), 0);
-  ShmChannelOptions options;
-  options.mode = ShmMode::kRequired;
-  auto channel = grpc::CreateChannel(
-      server.target(),
-      ShmChannelCredentials(grpc::InsecureChannelCredentials(), options));
-  auto stub = ShmProbe::NewStub(channel);
+TEST_F(StreamProcessTest, ServerKilledMidStreamEndsTheReadPromptly) {
   StreamRequest request;
   request.add_sizes(4096);
   request.set_rounds(1000000);
   grpc::ClientContext context;
   context.set_deadline(system_clock::now() + std::chrono::seconds(30));
-  auto reader = stub->Stream(&context, request);
+  auto reader = stub_->Stream(&context, request);
   StreamMessage m;
   ASSERT_TRUE(reader->Read(&m));
   ASSERT_TRUE(reader->Read(&m));
-  server.process().Kill(SIGKILL);
+  server_->process().Kill(SIGKILL);
   const auto killed = steady_clock::now();
   int after = 0;
   while (reader->Read(&m)) ASSERT_LT(++after, 1000);
@@ -853,7 +844,6 @@ TEST(StreamKillTest, ServerKilledMidStreamEndsTheReadPromptly) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
   EXPECT_LT(steady_clock::now() - killed, milliseconds(1000));
-  ::unsetenv("SHMRPC_DIR");
 }
 
 }  // namespace
