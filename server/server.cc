@@ -121,7 +121,8 @@ absl::Status Server::Impl::Admit() {
 
 void Server::Impl::OnConnection(std::shared_ptr<Connection> conn) {
   auto served = std::make_shared<Served>(this, std::move(conn),
-                                         options.max_threads_per_connection);
+                                         options.max_threads_per_connection,
+                                         options.max_streams_per_connection);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (draining.load()) {
@@ -183,7 +184,7 @@ bool Server::Impl::Spawn(const std::shared_ptr<Served>& s) {
       ++it;
     }
   }
-  if (s->threads.load() >= s->slot_count) return false;
+  if (s->threads.load() >= s->ThreadCap()) return false;
   // Soon after a failure, only a connection's first thread is tried again
   // (a failed attempt costs a system call and this lock).
   if (s->threads.load() > 0 && thread_failures.load() > 0 &&
@@ -346,7 +347,7 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
         // (Spawn holds the cap).
         const int threads = s.threads.load(std::memory_order_relaxed);
         if (s.busy.fetch_add(1, std::memory_order_relaxed) + 1 >= threads &&
-            threads < s.slot_count) {
+            threads < s.ThreadCap()) {
           Spawn(s.shared_from_this());
         }
         return true;
@@ -770,6 +771,8 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   impl->options.max_connections = std::max(1, options_.max_connections);
   impl->options.max_threads_per_connection =
       std::max(1, options_.max_threads_per_connection);
+  impl->options.max_streams_per_connection =
+      std::max(0, options_.max_streams_per_connection);
   impl->max_receive = EffectiveLimit(options_.max_receive_message_size);
   impl->max_send = EffectiveLimit(options_.max_send_message_size);
   impl->max_metadata = options_.max_metadata_size < 0

@@ -21,14 +21,16 @@
 // (ServerOptions::handshake.allow).
 //
 // Threads. Each client connection is served by a small group of threads
-// (two to start with, at most ServerOptions::max_threads_per_connection). One
+// (two to start with, at most ServerOptions::max_threads_per_connection, plus
+// one for each client-streaming or bidirectional call running). One
 // of them polls the connection's request ring and runs each handler inline,
 // so a lone caller pays no thread hand-off. If a call runs long while others
 // wait, the waiting clients wake an idle thread of the group, which takes
 // over polling (and the group grows), so a slow handler does not hold up the
 // other calls. The server never runs more than ServerOptions::max_connections
 // connections, so it has at most max_connections x
-// max_threads_per_connection serving threads (plus one event-loop thread).
+// (max_threads_per_connection + max_streams_per_connection) serving threads
+// (plus one event-loop thread).
 //
 // Resources. Every client is untrusted: what one connection can make the
 // server spend is bounded (threads by the caps above; memory by the data
@@ -71,6 +73,14 @@ struct ServerOptions {
   int max_connections = 256;
   // Threads that may serve one client connection at once (at least 1).
   int max_threads_per_connection = 16;
+  // Client-streaming and bidirectional calls served at once on one
+  // connection (at least 0). Their handlers wait for the client's messages,
+  // which another thread must take off the connection's request ring, so
+  // each has a thread of its own beyond max_threads_per_connection while it
+  // runs. The next one ends at once with RESOURCE_EXHAUSTED "too many
+  // streaming calls reading from the client on this connection (at most
+  // N)".
+  int max_streams_per_connection = 64;
   // gRPC's size limits (rpc/limits.h), as grpc::ServerBuilder applies them;
   // also set by ServerBuilder::SetMaxReceiveMessageSize and friends. A
   // negative value means unlimited, except that protobuf cannot parse or

@@ -55,7 +55,7 @@ struct ShmCallState {
   // or a shutdown deadline passes. Null: never cancelled that way.
   static constexpr uint64_t kCancelledBit = uint64_t{1} << 63;
   const std::atomic<uint64_t>* cancel_word = nullptr;
-    // Streaming calls: also cancelled once this returns true (the client
+  // Streaming calls: also cancelled once this returns true (the client
   // abandoned the stream, see transport::Connection::AbandonStream, or its
   // connection was lost).
   // Thread-safe. Empty for unary calls.

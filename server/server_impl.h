@@ -170,18 +170,28 @@ using namespace server_internal;  // NOLINT(build/namespaces)
 
 // One client connection and the threads serving it.
 struct Served : std::enable_shared_from_this<Served> {
-  Served(Server::Impl* s, std::shared_ptr<Connection> c, int max_threads)
+  Served(Server::Impl* s, std::shared_ptr<Connection> c, int max_threads,
+         int max_streams)
       : server(s),
         conn(std::move(c)),
-        slot_count(max_threads),
-        slots(std::make_unique<CallSlot[]>(max_threads)),
-        slot_used(max_threads, false),
+        base_threads(max_threads),
+        max_readers(max_streams),
+        slot_count(max_threads + max_streams),
+        slots(std::make_unique<CallSlot[]>(max_threads + max_streams)),
+        slot_used(max_threads + max_streams, false),
         peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
                           ",uid=", conn->peer().uid)) {}
 
   Server::Impl* const server;
   const std::shared_ptr<Connection> conn;
-  // One per thread that may serve the connection.
+  // Threads the connection may have for its calls
+  // (ServerOptions::max_threads_per_connection), and streams reading from
+  // the client it may run at once (max_streams_per_connection), each of
+  // which has a thread of its own beyond the first number.
+  const int base_threads;
+  const int max_readers;
+  // One per thread that may serve the connection: base_threads +
+  // max_readers.
   const int slot_count;
   const std::unique_ptr<CallSlot[]> slots;
   std::vector<bool> slot_used;  // guarded by Server::Impl::mu
@@ -206,10 +216,17 @@ struct Served : std::enable_shared_from_this<Served> {
   // Threads running a call (between taking a request and finishing it).
   std::atomic<int> busy{0};
   // Calls running whose handler reads the client's messages (client and
-  // bidirectional streaming). Such a handler may wait for messages that
-  // another thread must take off the request ring, so at most
-  // slot_count - 1 run at once: one thread is always left to poll.
+  // bidirectional streaming), at most max_readers. Such a handler may wait
+  // for messages that another thread must take off the request ring, so
+  // each raises the connection's thread cap by one (ThreadCap): the other
+  // calls keep their base_threads, one of which polls.
   std::atomic<int> readers{0};
+
+  // The threads the connection may have now.
+  int ThreadCap() const {
+    return std::min(slot_count,
+                    base_threads + readers.load(std::memory_order_acquire));
+  }
   // Whether the poller's spin for the next request pays off, and when it
   // may not spin (the process's spinners are all taken: several busy
   // connections), whether yielding its CPU until the request comes does.
@@ -258,8 +275,8 @@ struct Server::Impl {
   // thread, after the allow-list and the user's hook).
   absl::Status Admit();
   void OnConnection(std::shared_ptr<Connection> conn);
-  // Starts a serving thread for `s`, unless it has
-  // options.max_threads_per_connection of them already or the server is
+  // Starts a serving thread for `s`, unless it has s.ThreadCap() of them
+  // already or the server is
   // stopping. False if none was started, also when the system cannot create
   // one (std::thread throws std::system_error under a task limit: the one
   // place where we catch an exception).

@@ -53,7 +53,7 @@ class StreamCall final : public internal::ServerStreamCall {
         message_(message),
         state_(state),
         context_(state) {
-        // IsCancelled() also turns true the moment the client's connection is
+    // IsCancelled() also turns true the moment the client's connection is
     // lost (before the close callback marks every call's slot).
     state_->abandoned = [conn = &conn_, stream = stream_,
                          generation = generation_] {
@@ -90,8 +90,7 @@ class StreamCall final : public internal::ServerStreamCall {
           // Nothing for us after polling (or another thread polls): sleep
           // until a message is routed to us, making sure somebody polls.
           if (!served_->token.load(std::memory_order_acquire)) {
-            served_->want_poller.store(true, std::memory_order_release);
-            conn_.request_bell().Kick(1);
+            EnsurePoller();
           }
           slot_.waiting = true;
           slot_.ready.wait_for(lock, kWriteSlice);
@@ -143,6 +142,14 @@ class StreamCall final : public internal::ServerStreamCall {
   void PollWhileWaiting() {
     Served& s = *served_;
     if (s.token.exchange(true, std::memory_order_acquire)) return;
+    // A call deferred earlier must be taken (and its inbox opened) before
+    // the ring is polled again, or its messages would find no inbox: that
+    // is a serving thread's job, not ours.
+    if (s.deferred_count.load(std::memory_order_acquire) > 0) {
+      s.token.store(false, std::memory_order_release);
+      EnsurePoller();
+      return;
+    }
     bool mine = false;
     bool deferred = false;
     auto drain = [&] {
@@ -190,11 +197,20 @@ class StreamCall final : public internal::ServerStreamCall {
     }
     s.token.store(false, std::memory_order_release);
     // A deferred call, or requests that came after our last look: another
-    // thread takes them.
-    if (deferred || conn_.HasRequest()) {
-      s.want_poller.store(true, std::memory_order_release);
-      conn_.request_bell().Kick(1);
+    // thread takes them, a new one if every thread is running a call.
+    if (deferred || conn_.HasRequest()) EnsurePoller();
+  }
+
+  // Gets a thread of the connection polling that is not this one: an idle
+  // one (kicked) or, if every thread runs a call, a new one.
+  void EnsurePoller() {
+    Served& s = *served_;
+    s.want_poller.store(true, std::memory_order_release);
+    if (s.busy.load(std::memory_order_acquire) >=
+        s.threads.load(std::memory_order_acquire)) {
+      server_->Spawn(s.shared_from_this());
     }
+    conn_.request_bell().Kick(1);
   }
 
   bool NextMessageSize(uint32_t* size) override {
@@ -463,9 +479,10 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
                    internal::ShmMethodHandler* handler) {
   const bool reads = impl->ReadsFromClient(d.aux);
   if (reads) {
-    // One thread of the connection always stays free to take the client's
-    // messages off the request ring (see Served::readers).
-    if (s.readers.fetch_add(1, std::memory_order_acq_rel) >= s.slot_count - 1) {
+    // Each such call has a thread of its own beyond the connection's base
+    // threads, one of which takes the client's messages off the request
+    // ring (see Served::readers).
+    if (s.readers.fetch_add(1, std::memory_order_acq_rel) >= s.max_readers) {
       s.readers.fetch_sub(1, std::memory_order_acq_rel);
       request.Release();
       impl->Respond(
@@ -474,8 +491,8 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
               grpc::StatusCode::RESOURCE_EXHAUSTED,
               absl::StrCat("too many streaming calls reading from the client "
                            "on this connection (at most ",
-                           std::max(s.slot_count - 1, 0),
-                           ": ServerOptions::max_threads_per_connection - 1)")),
+                           s.max_readers,
+                           ": ServerOptions::max_streams_per_connection)")),
           nullptr, {}, nullptr, nullptr, state->deadline);
       return 0;
     }
@@ -487,6 +504,10 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
   if (!reads) {
     s.want_poller.store(true, std::memory_order_release);
     s.conn->request_bell().Kick(1);
+  } else if (s.busy.load(std::memory_order_acquire) >=
+             s.threads.load(std::memory_order_acquire)) {
+    // The cap grew by one with this call: a thread for the others now.
+    impl->Spawn(s.shared_from_this());
   }
   {
     StreamCall call(impl, &s, slot, d, std::move(request),

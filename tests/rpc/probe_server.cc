@@ -3,6 +3,7 @@
 //   probe_server [--max-connections=N] [--max-threads-per-connection=N]
 //                [--max-receive=BYTES] [--max-send=BYTES]
 //                [--max-metadata=BYTES] [--stream-window=BYTES]
+//                [--max-streams-per-connection=N]
 //
 // Serves shmrpc.testing.Probe over gRPC on 127.0.0.1 (any free port) and
 // over shared memory for the same address, with the given shmrpc server
@@ -71,6 +72,9 @@ int Main(int argc, char** argv) {
   }
   if (const char* v = Flag(argc, argv, "max-threads-per-connection")) {
     options.max_threads_per_connection = std::atoi(v);
+  }
+  if (const char* v = Flag(argc, argv, "max-streams-per-connection")) {
+    options.max_streams_per_connection = std::atoi(v);
   }
   if (const char* v = Flag(argc, argv, "stream-window")) {
     options.stream_window_bytes = std::atoll(v);

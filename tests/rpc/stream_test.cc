@@ -557,6 +557,84 @@ TEST_P(StreamTest, BidiBothSidesWritingLargeMessagesAtOnce) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// Many bidirectional streams at once on one channel, each driven by its own
+// thread, all served (with the library's default limits).
+TEST_P(StreamTest, ManyConcurrentBidiStreamsOnOneChannel) {
+  constexpr int kStreams = 24;
+  constexpr int kRounds = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kStreams; ++t) {
+    threads.emplace_back([&, t] {
+      grpc::ClientContext context;
+      WithDeadline(&context, milliseconds(60000));
+      auto stream = stub_->Chat(&context);
+      StreamMessage m;
+      for (int i = 0; i < kRounds; ++i) {
+        const int32_t size = 8 + 8 * ((t + i) % 40);
+        if (!stream->Write(Numbered(i, size)) || !stream->Read(&m) ||
+            m.index() != i || m.payload() != StreamPayload(i, size)) {
+          return;
+        }
+      }
+      stream->WritesDone();
+      if (stream->Finish().ok()) ++ok;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kStreams);
+}
+
+// Every kind at once from many threads on one channel: uploads, server
+// streams and unary calls, all answered correctly.
+TEST_P(StreamTest, AllKindsAtOnceFromManyThreads) {
+  constexpr int kThreads = 12;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        switch ((t + round) % 3) {
+          case 0: {
+            grpc::ClientContext context;
+            WithDeadline(&context, milliseconds(60000));
+            UploadSummary summary;
+            auto writer = stub_->Upload(&context, &summary);
+            for (int i = 0; i < 20; ++i) {
+              if (!writer->Write(Numbered(i, 100 + 300 * (i % 5)))) break;
+            }
+            writer->WritesDone();
+            if (writer->Finish().ok() && summary.messages() == 20 &&
+                summary.intact()) {
+              ++ok;
+            }
+            break;
+          }
+          case 1: {
+            StreamRequest request;
+            request.add_sizes(64);
+            request.add_sizes(5000);
+            request.set_rounds(10);
+            grpc::ClientContext context;
+            WithDeadline(&context, milliseconds(60000));
+            auto reader = stub_->Stream(&context, request);
+            if (ReadAndCheck(*reader, {64, 5000}, 10) == 20 &&
+                reader->Finish().ok()) {
+              ++ok;
+            }
+            break;
+          }
+          default:
+            if (EchoProbe(channel_, "t" + std::to_string(t)).ok()) ++ok;
+            break;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * 5);
+}
+
 TEST_P(StreamTest, BidiTryCancelEndsBothSides) {
   grpc::ClientContext context;
   WithDeadline(&context);
@@ -653,12 +731,14 @@ TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
   EXPECT_TRUE(summary.intact());
 }
 
-// At most max_threads_per_connection - 1 streams that read from the client
-// run on one connection; the next is refused, the others keep working.
+// At most max_streams_per_connection streams that read from the client run
+// on one connection; the next is refused, the others keep working. Each has
+// a thread of its own beyond max_threads_per_connection (here 1), so unary
+// calls are still served.
 class StreamReaderCapTest : public StreamTest {
  protected:
   std::vector<std::string> ServerFlags() override {
-    return {"--max-threads-per-connection=3"};
+    return {"--max-streams-per-connection=2", "--max-threads-per-connection=1"};
   }
 };
 
