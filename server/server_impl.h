@@ -8,6 +8,7 @@
 #ifndef SHMRPC_SERVER_SERVER_IMPL_H_
 #define SHMRPC_SERVER_SERVER_IMPL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
