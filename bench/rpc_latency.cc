@@ -808,13 +808,14 @@ std::shared_ptr<grpc::Channel> ChannelOf(const Clients& c, Transport t) {
 
 // The round trips of one ping-pong slice on one open PingPong stream of
 // `stub`: each writes the request (every byte), reads the answer and checks
-// it (every byte, and that it took the expected path: only shm-stub streams
-// over shared memory so far).
+// it (every byte, and that it took the expected path: both shm rows stream
+// over shared memory).
 template <class Stub>
 std::vector<uint64_t> RunPingPong(Stub& stub, Transport transport,
                                   CallBuffers& b, uint32_t slice,
                                   const Row& row) {
-  const bool shm = transport == Transport::kShmStub;
+  const bool shm = transport == Transport::kShmStub ||
+                   transport == Transport::kShmCreds;
   const std::string what = std::string(TransportName(transport)) +
                            " ping-pong with " +
                            std::to_string(row.payload_bytes) + " B";

@@ -3,9 +3,8 @@
 // as the client reads them, for
 //
 //   shm-stub   shmrpc's generated stub over shared memory
-//   shm-creds  gRPC's stub on shmrpc::ShmChannelCredentials (streaming
-//              still goes over gRPC on that path; the row shows what that
-//              costs)
+//   shm-creds  gRPC's stub on shmrpc::ShmChannelCredentials (over shared
+//              memory through the credentials' interceptor)
 //   grpc-uds   gRPC's stub over a Unix socket
 //   grpc-tcp   gRPC's stub over loopback TCP
 //
@@ -200,7 +199,7 @@ uint64_t Download(Stub& stub, Transport t, uint64_t count, uint32_t bytes,
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::minutes(5));
   auto reader = stub.Download(&context, request);
-  const bool shm = t == Transport::kShmStub;
+  const bool shm = t == Transport::kShmStub || t == Transport::kShmCreds;
   LatencyResponse m;
   uint64_t n = 0;
   while (reader->Read(&m)) {
@@ -293,9 +292,7 @@ void Report(const Options& o, const std::vector<Row>& rows,
   }
   std::printf(
       "(x uds: messages/s / grpc-uds messages/s at the same size; CPU x: "
-      "grpc-uds (client + server) CPU per message / this row's; shm-creds "
-      "streams over gRPC: gRPC's stub on shmrpc's credentials carries only "
-      "unary calls over shared memory so far)\n\n");
+      "grpc-uds (client + server) CPU per message / this row's)\n\n");
 
   auto target = [&](const char* what, double value, double bound) {
     if (value <= 0) {

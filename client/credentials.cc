@@ -16,6 +16,7 @@
 #include "shmrpc/client/generated_stub.h"
 #include "shmrpc/client/internal/channel_registry.h"
 #include "shmrpc/client/internal/shm_channel.h"
+#include "shmrpc/client/internal/stream_interceptor.h"
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/peer_copy.h"
 
@@ -28,6 +29,7 @@ using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
 using internal::ChannelState;
 using internal::ClientConnection;
+using internal::StreamKind;
 
 // gRPC's size limits among `args`, as gRPC's own channel reads them: an
 // integer grpc.max_receive_message_length / grpc.max_send_message_length
@@ -333,7 +335,22 @@ class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       ClientRpcInfo* info) override {
-    if (info->type() != ClientRpcInfo::Type::UNARY) return nullptr;
+    StreamKind kind = StreamKind::kServer;
+    switch (info->type()) {
+      case ClientRpcInfo::Type::UNARY:
+        break;
+      case ClientRpcInfo::Type::SERVER_STREAMING:
+        kind = StreamKind::kServer;
+        break;
+      case ClientRpcInfo::Type::CLIENT_STREAMING:
+        kind = StreamKind::kClient;
+        break;
+      case ClientRpcInfo::Type::BIDI_STREAMING:
+        kind = StreamKind::kBidi;
+        break;
+      default:
+        return nullptr;  // generic calls of unknown kind: gRPC
+    }
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
         state_->Get(info->client_context()->deadline());
     if (!conn.ok()) {
@@ -348,6 +365,10 @@ class ShmInterceptorFactory final : public ClientInterceptorFactoryInterface {
     // Unknown message types (the client did not link the method's
     // cc_shm_grpc_library) or a method the server does not serve: gRPC.
     if (route.codec == nullptr || route.id == 0) return nullptr;
+    if (info->type() != ClientRpcInfo::Type::UNARY) {
+      return internal::NewStreamInterceptor(info, std::move(*conn), route.id,
+                                            route.codec, kind);
+    }
     return new ShmCallInterceptor(info, std::move(*conn), route.id,
                                   route.codec);
   }

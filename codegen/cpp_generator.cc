@@ -500,14 +500,13 @@ void PrintSourceTables(const ServiceDescriptor* service, Printer* printer) {
     }
     printer->Print("};\n\n");
   }
-  if (AnyMethod(service, IsUnary)) {
+  if (service->method_count() > 0) {
     printer->Print(vars,
                    "// How ShmChannelCredentials (de)serializes these methods' "
                    "messages.\n"
                    "static const ::shmrpc::internal::MethodCodecRegistration "
                    "$Service$_codecs[] = {\n");
     for (int i = 0; i < service->method_count(); ++i) {
-      if (!IsUnary(service->method(i))) continue;
       printer->Print(MethodVars(service->method(i)),
                      "  {$Service$_method_names[$Idx$], "
                      "::shmrpc::internal::CodecFor< $Request$, "

@@ -66,6 +66,12 @@ class StreamCall final : public internal::ServerStreamCall {
 
   bool Read(google::protobuf::MessageLite* message) override {
     if (!reads_) return false;
+    // As gRPC's: nothing more once the call is over, even what the client
+    // sent before (the clock, for the deadline, every kClockEvery reads and
+    // in every wait).
+    if ((++read_calls_ % kClockEvery == 0) ? Over() : OverNoClock()) {
+      return false;
+    }
     InboundMessage m;
     for (bool polled = false;;) {
       {
@@ -454,8 +460,9 @@ class StreamCall final : public internal::ServerStreamCall {
   // Entries of the stream's ring: at most this many of our messages are
   // unread by the client.
   const uint64_t window_ring_;
-  uint32_t consumed_ = 0;  // the client's messages read (wrapping)
-  uint32_t writes_ = 0;    // Write calls (wrapping)
+  uint32_t consumed_ = 0;    // the client's messages read (wrapping)
+  uint32_t writes_ = 0;      // Write calls (wrapping)
+  uint32_t read_calls_ = 0;  // Read calls (wrapping)
   InboundMessage request_;
   const absl::Span<const uint8_t> message_;
   internal::ShmCallState* const state_;

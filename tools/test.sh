@@ -73,7 +73,12 @@ if [ "$quick" -eq 0 ]; then
   run "asan" . --config=asan "${sanitized[@]}"
   run "ubsan" . --config=ubsan "${sanitized[@]}"
   run "tsan" . --config=tsan //transport/... //tests/transport/... //rpc/... \
-    //message/... //client/... //server/... //tests/rpc:stream_test
+    //message/... //client/... //server/...
+  # stream_test's cases through the generated stub (ours end to end); its
+  # cases through gRPC's own stub hand results to gRPC's completion queue,
+  # which TSan cannot see synchronize (as above).
+  run "tsan streams" . --config=tsan //tests/rpc:stream_test \
+    --test_arg=--gtest_filter=-*ShmCreds*
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
   fuzz

@@ -1,17 +1,17 @@
 // Parts of a call over shared memory that unary calls (shm_channel.cc) and
-// streaming calls (read_stream.cc) share: opening a stream, sending the kCall
+// streaming calls (stream_call.cc) share: opening a stream, sending the kCall
 // frame and a kCancel, and gRPC's statuses for the ways a wait ends. Private
 // to client/.
 #ifndef SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
 #define SHMRPC_CLIENT_INTERNAL_CALL_PARTS_H_
 
-#include <google/protobuf/message_lite.h>
 #include <grpcpp/support/status.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -53,15 +53,16 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
                            transport::Deadline send_deadline,
                            uint64_t* position, bool with_request = true);
 
-// Sends one kMessage frame of call (stream, generation) on the requests ring:
-// `message` (of `size` serialized bytes; null for none) with `flags`
-// (kHasMessage, kHalfClose). Waits for a chunk or ring space until
-// `deadline` or cancellation. Size limits are the caller's to check.
+// Sends one kMessage frame of call (stream, generation) on the requests ring
+// with `flags` (kHasMessage, kHalfClose): with kHasMessage, a message of
+// `size` serialized bytes that `write` puts at `out` (false: it did not come
+// out at that size, and the frame is not sent). Waits for a chunk or ring
+// space until `deadline` or cancellation. Size limits are the caller's to
+// check.
 absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
-                             uint32_t generation, uint16_t flags,
-                             const google::protobuf::MessageLite* message,
-                             size_t size, transport::Deadline deadline,
-                             UnaryIo& io);
+                             uint32_t generation, uint16_t flags, size_t size,
+                             absl::FunctionRef<bool(uint8_t* out)> write,
+                             transport::Deadline deadline, UnaryIo& io);
 
 // Tells the server to stop working on call (stream, generation) (best
 // effort; wakes a standby server thread to read it).

@@ -1,20 +1,6 @@
-// The client's side of a streaming call over shared memory (the protocol in
-// rpc/frame.h, "Streaming"), for the generated stubs, all three kinds:
-//
-//   server streaming  the call starts as a unary one does (request,
-//                     half-close); Read takes each kMessage frame off the
-//                     stream's ring only when the application reads it,
-//                     which is what lets the server send more
-//   client streaming  the kCall carries metadata and deadline only; every
-//                     Write sends a kMessage frame on the requests ring,
-//                     WritesDone a half-close, and the kResponse brings the
-//                     response message with the status
-//   bidirectional     both
-//
-// A writer keeps at most the stream ring's capacity of messages that the
-// server has not consumed (the credit word of the stream's ring control,
-// transport/connection.h); the server marks that word closed when it ends
-// the call, so a writer stops instead of waiting.
+// The generated stubs' streaming calls over shared memory: gRPC's stream
+// shapes (ShmClientStream, generated_stub.h) over a StreamCall
+// (stream_call.h), with the ClientContext as gRPC's own stubs use it.
 #ifndef SHMRPC_CLIENT_INTERNAL_CLIENT_STREAM_H_
 #define SHMRPC_CLIENT_INTERNAL_CLIENT_STREAM_H_
 

@@ -427,26 +427,22 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
 }
 
 absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
-                             uint32_t generation, uint16_t flags,
-                             const google::protobuf::MessageLite* message,
-                             size_t size, transport::Deadline deadline,
-                             UnaryIo& io) {
+                             uint32_t generation, uint16_t flags, size_t size,
+                             absl::FunctionRef<bool(uint8_t* out)> write,
+                             transport::Deadline deadline, UnaryIo& io) {
   transport::MessageHeader h;
   h.stream = stream;
   h.generation = generation;
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
   h.flags = flags;
-  auto write = [&](uint8_t* out) {
-    return message == nullptr || message::SerializeToPeer(*message, size, out);
-  };
-  if (message == nullptr ||
+  const bool has_message = (flags & rpc::kHasMessage) != 0;
+  if (!has_message ||
       (t.inline_payloads() && size <= transport::kInlineCapacity)) {
     uint8_t buffer[transport::kInlineCapacity];
-    if (!write(buffer)) return RequestChangedError();
+    if (has_message && !write(buffer)) return RequestChangedError();
     const transport::OutgoingPayload payload =
-        size == 0 && message == nullptr
-            ? transport::OutgoingPayload::None()
-            : transport::OutgoingPayload::Inline({buffer, size});
+        !has_message ? transport::OutgoingPayload::None()
+                     : transport::OutgoingPayload::Inline({buffer, size});
     return Send(t, h, payload, deadline, nullptr, io);
   }
   absl::StatusOr<transport::Chunk> chunk = AllocateChunk(t, size, deadline, io);

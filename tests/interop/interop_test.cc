@@ -1,8 +1,8 @@
 // gRPC's interop cases (interop_cases.h) against interop_server in another
 // process, on both shmrpc client paths and on plain gRPC, asserting for each
-// call which transport carried it: unary calls over shared memory on the
-// shm paths, streaming calls over gRPC (they do not travel over shared
-// memory yet), everything over gRPC on the plain channel.
+// call which transport carried it: every call over shared memory on both
+// shm paths (gRPC's own stub on shmrpc's credentials and the generated
+// stub), everything over gRPC on the plain channel.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
@@ -75,9 +75,7 @@ std::string PathName(ClientPath path) {
 std::vector<std::set<std::string>> ExpectedTransports(const std::string& name,
                                                       ClientPath path) {
   const std::string unary = path == ClientPath::kGrpc ? "grpc" : "shm";
-  // The generated stub streams over shared memory; gRPC's stub on shmrpc's
-  // credentials carries only unary calls there so far.
-  const std::string streaming = path == ClientPath::kShmStub ? "shm" : "grpc";
+  const std::string streaming = unary;
   if (name == "empty_unary" || name == "large_unary" ||
       name == "special_status_message") {
     return {{unary}};

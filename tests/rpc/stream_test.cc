@@ -37,7 +37,10 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
-enum class Transport { kShm, kGrpc };
+// kShm: the generated stub over shared memory; kShmCreds: gRPC's own stub on
+// the same shared-memory channel (the interceptor path); kGrpc: the
+// generated stub on a plain gRPC channel.
+enum class Transport { kShm, kShmCreds, kGrpc };
 
 std::string Str(const grpc::string_ref& r) {
   return std::string(r.data(), r.size());
@@ -51,7 +54,14 @@ std::string Value(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
 }
 
 std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
-  return info.param == Transport::kShm ? "Shm" : "Grpc";
+  switch (info.param) {
+    case Transport::kShm:
+      return "Shm";
+    case Transport::kShmCreds:
+      return "ShmCreds";
+    default:
+      return "Grpc";
+  }
 }
 
 class StreamTest : public ::testing::TestWithParam<Transport> {
@@ -63,6 +73,29 @@ class StreamTest : public ::testing::TestWithParam<Transport> {
     ASSERT_NE(server_->port(), 0) << "server did not start";
     channel_ = MakeChannel(GetParam(), grpc::ChannelArguments());
     stub_ = ShmProbe::NewStub(channel_);
+    grpc_stub_ = Probe::NewStub(channel_);
+  }
+
+  // The three streaming methods through the stub under test.
+  std::unique_ptr<grpc::ClientReaderInterface<StreamMessage>> Stream(
+      grpc::ClientContext* context, const StreamRequest& request) {
+    if (GetParam() == Transport::kShmCreds) {
+      return grpc_stub_->Stream(context, request);
+    }
+    return stub_->Stream(context, request);
+  }
+  std::unique_ptr<grpc::ClientWriterInterface<StreamMessage>> Upload(
+      grpc::ClientContext* context, UploadSummary* summary) {
+    if (GetParam() == Transport::kShmCreds) {
+      return grpc_stub_->Upload(context, summary);
+    }
+    return stub_->Upload(context, summary);
+  }
+  std::unique_ptr<
+      grpc::ClientReaderWriterInterface<StreamMessage, StreamMessage>>
+  Chat(grpc::ClientContext* context) {
+    if (GetParam() == Transport::kShmCreds) return grpc_stub_->Chat(context);
+    return stub_->Chat(context);
   }
   void TearDown() override { ::unsetenv("SHMRPC_DIR"); }
 
@@ -115,13 +148,14 @@ class StreamTest : public ::testing::TestWithParam<Transport> {
   }
 
   void ExpectTransport(const Report& report) {
-    EXPECT_EQ(report.shared_memory(), GetParam() == Transport::kShm);
+    EXPECT_EQ(report.shared_memory(), GetParam() != Transport::kGrpc);
   }
 
   TempDir dir_;
   std::unique_ptr<ProbeServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ShmProbe::Stub> stub_;
+  std::unique_ptr<Probe::Stub> grpc_stub_;
 };
 
 TEST_P(StreamTest, MessagesArriveInOrderWithEveryByteAndBothMetadataSets) {
@@ -133,7 +167,7 @@ TEST_P(StreamTest, MessagesArriveInOrderWithEveryByteAndBothMetadataSets) {
   request.set_rounds(3);
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   EXPECT_EQ(ReadAndCheck(*reader, sizes, 3),
             static_cast<int>(sizes.size() * 3));
   const grpc::Status status = reader->Finish();
@@ -162,7 +196,7 @@ TEST_P(StreamTest, ErrorStatusWithDetailsAfterMessages) {
   request.set_status_details(std::string("\x01\0\x02", 3));
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   EXPECT_EQ(ReadAndCheck(*reader, {10}, 5), 5);
   const grpc::Status status = reader->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -177,7 +211,7 @@ TEST_P(StreamTest, EmptyStreamEndsWithItsStatus) {
   StreamRequest request;  // no sizes: no messages
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   StreamMessage m;
   EXPECT_FALSE(reader->Read(&m));
   EXPECT_FALSE(reader->Read(&m));  // and stays ended
@@ -193,7 +227,7 @@ TEST_P(StreamTest, InitialMetadataSentFirstArrivesBeforeAnyMessage) {
   grpc::ClientContext context;
   WithDeadline(&context);
   const auto start = steady_clock::now();
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   reader->WaitForInitialMetadata();
   EXPECT_LT(steady_clock::now() - start, milliseconds(450));
   EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
@@ -209,7 +243,7 @@ TEST_P(StreamTest, WaitForInitialMetadataKeepsTheMessageThatCarriedIt) {
   request.add_sizes(5000);
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   reader->WaitForInitialMetadata();
   EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
             kStreamInitialValue);
@@ -224,7 +258,7 @@ TEST_P(StreamTest, TryCancelMidStreamEndsBothSides) {
   request.set_rounds(1000000);
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   StreamMessage m;
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader->Read(&m));
   const auto cancelled = system_clock::now();
@@ -253,7 +287,7 @@ TEST_P(StreamTest, DeadlineMidStreamEndsBothSides) {
   grpc::ClientContext context;
   WithDeadline(&context, milliseconds(400));
   const auto start = steady_clock::now();
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   EXPECT_EQ(ReadAndCheck(*reader, {100}, 2), 2);
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
@@ -269,7 +303,7 @@ TEST_P(StreamTest, ReaderDestroyedEarlyStopsTheHandler) {
   {
     grpc::ClientContext context;
     WithDeadline(&context);
-    auto reader = stub_->Stream(&context, request);
+    auto reader = Stream(&context, request);
     StreamMessage m;
     ASSERT_TRUE(reader->Read(&m));
     // Dropped without Finish(): gRPC cancels the call.
@@ -298,7 +332,9 @@ TEST_P(StreamTest, ReceiveLimitFailsTheCallWithResourceExhausted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, StreamTest,
-                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         ::testing::Values(Transport::kShm,
+                                           Transport::kShmCreds,
+                                           Transport::kGrpc),
                          TransportName);
 
 // The server's send limit (probe_server passes it to both servers).
@@ -317,7 +353,7 @@ TEST_P(StreamSendLimitTest, AMessageOverTheServersSendLimitEndsTheCall) {
   request.add_sizes(100);
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   StreamMessage m;
   EXPECT_TRUE(reader->Read(&m));
   EXPECT_FALSE(reader->Read(&m));
@@ -330,7 +366,9 @@ TEST_P(StreamSendLimitTest, AMessageOverTheServersSendLimitEndsTheCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, StreamSendLimitTest,
-                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         ::testing::Values(Transport::kShm,
+                                           Transport::kShmCreds,
+                                           Transport::kGrpc),
                          TransportName);
 
 // Flow control over shared memory, with a 64 KiB stream window.
@@ -352,7 +390,7 @@ TEST_P(StreamFlowControlTest, ASlowReaderBoundsHowFarTheServerGetsAhead) {
   request.set_rounds(kMessages);
   grpc::ClientContext context;
   WithDeadline(&context);
-  auto reader = stub_->Stream(&context, request);
+  auto reader = Stream(&context, request);
   StreamMessage m;
   ASSERT_TRUE(reader->Read(&m));
   std::this_thread::sleep_for(milliseconds(300));
@@ -380,7 +418,7 @@ TEST_P(StreamFlowControlTest, AReaderThatNeverReadsHoldsUpNothingElse) {
   stuck.set_rounds(1000);
   auto stuck_context = std::make_unique<grpc::ClientContext>();
   WithDeadline(stuck_context.get());
-  auto stuck_reader = stub_->Stream(stuck_context.get(), stuck);
+  auto stuck_reader = Stream(stuck_context.get(), stuck);
   stuck_reader->WaitForInitialMetadata();
   // Meanwhile, on the same channel: unary calls and a whole other stream.
   for (int i = 0; i < 20; ++i) {
@@ -391,21 +429,25 @@ TEST_P(StreamFlowControlTest, AReaderThatNeverReadsHoldsUpNothingElse) {
   other.set_rounds(100);
   grpc::ClientContext context;
   WithDeadline(&context, milliseconds(10000));
-  auto reader = stub_->Stream(&context, other);
+  auto reader = Stream(&context, other);
   EXPECT_EQ(ReadAndCheck(*reader, {32 << 10}, 100), 100);
   EXPECT_TRUE(reader->Finish().ok());
   std::optional<Report> r = WaitForReport(*stub_, "stuck", milliseconds(0));
   ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->finished());
   EXPECT_LE(r->writes(), 1 + kWindow / (32 << 10) + 1);
-  // Giving up on the stuck stream ends its handler.
+  // Giving up on the stuck stream (the reader and its context, which holds
+  // gRPC's call) ends its handler.
   stuck_reader.reset();
+  stuck_context.reset();
   const Report report = Finished("stuck");
   EXPECT_TRUE(report.write_failed() || report.saw_cancel());
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamFlowControlTest,
-                         ::testing::Values(Transport::kShm), TransportName);
+                         ::testing::Values(Transport::kShm,
+                                           Transport::kShmCreds),
+                         TransportName);
 
 // ---- client streaming and bidirectional streaming --------------------------
 
@@ -423,7 +465,7 @@ TEST_P(StreamTest, ClientStreamingCarriesEveryByteAndTheResponse) {
   WithDeadline(&context);
   context.AddMetadata("x-tag", "upload");
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   int64_t bytes = 0;
   for (int round = 0; round < 3; ++round) {
     for (size_t i = 0; i < sizes.size(); ++i) {
@@ -450,7 +492,7 @@ TEST_P(StreamTest, ClientStreamingWithNoMessages) {
   grpc::ClientContext context;
   WithDeadline(&context);
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   EXPECT_TRUE(writer->WritesDone());
   EXPECT_TRUE(writer->Finish().ok());
   EXPECT_EQ(summary.messages(), 0);
@@ -461,7 +503,7 @@ TEST_P(StreamTest, LastMessageWriteOptionHalfCloses) {
   grpc::ClientContext context;
   WithDeadline(&context);
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   ASSERT_TRUE(writer->Write(Numbered(0, 10)));
   writer->WriteLast(Numbered(1, 20), grpc::WriteOptions());
   EXPECT_TRUE(writer->Finish().ok());
@@ -474,7 +516,7 @@ TEST_P(StreamTest, ServerEndingWhileTheClientWritesGivesItsStatus) {
   context.AddMetadata("x-stop-after", "3");
   context.AddMetadata("x-tag", "stop");
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   int written = 0;
   // gRPC buffers what the transport takes; shared memory stops at the
   // window. Either way the writes end, and Finish has the server's status.
@@ -483,7 +525,9 @@ TEST_P(StreamTest, ServerEndingWhileTheClientWritesGivesItsStatus) {
   const grpc::Status status = writer->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(status.error_message(), "stopped");
-  if (GetParam() == Transport::kShm) EXPECT_LT(written, 2000);
+  if (GetParam() != Transport::kGrpc) {
+    EXPECT_LT(written, 2000);
+  }
   EXPECT_EQ(Finished("stop").reads(), 3);
 }
 
@@ -493,7 +537,7 @@ TEST_P(StreamTest, ClientStreamingDeadlineEndsBothSides) {
   context.AddMetadata("x-tag", "upload-deadline");
   context.AddMetadata("x-wait-for-cancel-ms", "10000");
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   ASSERT_TRUE(writer->Write(Numbered(0, 10)));
   // Not half-closed: the server waits for more until the deadline.
   const auto start = steady_clock::now();
@@ -508,7 +552,7 @@ TEST_P(StreamTest, BidiPingPongInOrder) {
   grpc::ClientContext context;
   WithDeadline(&context);
   context.AddMetadata("x-tag", "pingpong");
-  auto stream = stub_->Chat(&context);
+  auto stream = Chat(&context);
   StreamMessage m;
   for (int i = 0; i < 100; ++i) {
     const int32_t size = sizes[static_cast<size_t>(i) % sizes.size()];
@@ -533,7 +577,7 @@ TEST_P(StreamTest, BidiBothSidesWritingLargeMessagesAtOnce) {
   constexpr int32_t kSize = 256 << 10;
   grpc::ClientContext context;
   WithDeadline(&context, milliseconds(60000));
-  auto stream = stub_->Chat(&context);
+  auto stream = Chat(&context);
   std::atomic<int> written{0};
   std::thread writer([&] {
     for (int i = 0; i < kMessages; ++i) {
@@ -568,7 +612,7 @@ TEST_P(StreamTest, ManyConcurrentBidiStreamsOnOneChannel) {
     threads.emplace_back([&, t] {
       grpc::ClientContext context;
       WithDeadline(&context, milliseconds(60000));
-      auto stream = stub_->Chat(&context);
+      auto stream = Chat(&context);
       StreamMessage m;
       for (int i = 0; i < kRounds; ++i) {
         const int32_t size = 8 + 8 * ((t + i) % 40);
@@ -599,7 +643,7 @@ TEST_P(StreamTest, AllKindsAtOnceFromManyThreads) {
             grpc::ClientContext context;
             WithDeadline(&context, milliseconds(60000));
             UploadSummary summary;
-            auto writer = stub_->Upload(&context, &summary);
+            auto writer = Upload(&context, &summary);
             for (int i = 0; i < 20; ++i) {
               if (!writer->Write(Numbered(i, 100 + 300 * (i % 5)))) break;
             }
@@ -617,7 +661,7 @@ TEST_P(StreamTest, AllKindsAtOnceFromManyThreads) {
             request.set_rounds(10);
             grpc::ClientContext context;
             WithDeadline(&context, milliseconds(60000));
-            auto reader = stub_->Stream(&context, request);
+            auto reader = Stream(&context, request);
             if (ReadAndCheck(*reader, {64, 5000}, 10) == 20 &&
                 reader->Finish().ok()) {
               ++ok;
@@ -639,7 +683,7 @@ TEST_P(StreamTest, BidiTryCancelEndsBothSides) {
   grpc::ClientContext context;
   WithDeadline(&context);
   context.AddMetadata("x-tag", "chat-cancel");
-  auto stream = stub_->Chat(&context);
+  auto stream = Chat(&context);
   StreamMessage m;
   ASSERT_TRUE(stream->Write(Numbered(0, 10)));
   ASSERT_TRUE(stream->Read(&m));
@@ -656,7 +700,7 @@ TEST_P(StreamTest, BidiStreamDestroyedEarlyStopsTheHandler) {
     grpc::ClientContext context;
     WithDeadline(&context);
     context.AddMetadata("x-tag", "chat-dropped");
-    auto stream = stub_->Chat(&context);
+    auto stream = Chat(&context);
     ASSERT_TRUE(stream->Write(Numbered(0, 10)));
     StreamMessage m;
     ASSERT_TRUE(stream->Read(&m));
@@ -693,7 +737,7 @@ TEST_P(StreamReceiveLimitTest, AClientMessageOverTheServersLimitEndsTheCall) {
   grpc::ClientContext context;
   WithDeadline(&context);
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   EXPECT_TRUE(writer->Write(Numbered(0, 100)));
   writer->Write(Numbered(1, 20000));
   writer->WritesDone();
@@ -703,7 +747,9 @@ TEST_P(StreamReceiveLimitTest, AClientMessageOverTheServersLimitEndsTheCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, StreamReceiveLimitTest,
-                         ::testing::Values(Transport::kShm, Transport::kGrpc),
+                         ::testing::Values(Transport::kShm,
+                                           Transport::kShmCreds,
+                                           Transport::kGrpc),
                          TransportName);
 
 TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
@@ -711,7 +757,7 @@ TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
   WithDeadline(&context);
   context.AddMetadata("x-read-delay-ms", "100");
   UploadSummary summary;
-  auto writer = stub_->Upload(&context, &summary);
+  auto writer = Upload(&context, &summary);
   std::atomic<int> written{0};
   std::thread thread([&] {
     for (int i = 0; i < 16; ++i) {
@@ -747,14 +793,14 @@ TEST_P(StreamReaderCapTest, TheStreamBeyondTheCapIsRefused) {
   WithDeadline(&a_context);
   WithDeadline(&b_context);
   WithDeadline(&c_context);
-  auto a = stub_->Chat(&a_context);
-  auto b = stub_->Chat(&b_context);
+  auto a = Chat(&a_context);
+  auto b = Chat(&b_context);
   StreamMessage m;
   ASSERT_TRUE(a->Write(Numbered(0, 10)));
   ASSERT_TRUE(a->Read(&m));
   ASSERT_TRUE(b->Write(Numbered(0, 10)));
   ASSERT_TRUE(b->Read(&m));
-  auto c = stub_->Chat(&c_context);
+  auto c = Chat(&c_context);
   c->Write(Numbered(0, 10));
   EXPECT_FALSE(c->Read(&m));
   const grpc::Status refused = c->Finish();
@@ -772,7 +818,9 @@ TEST_P(StreamReaderCapTest, TheStreamBeyondTheCapIsRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamReaderCapTest,
-                         ::testing::Values(Transport::kShm), TransportName);
+                         ::testing::Values(Transport::kShm,
+                                           Transport::kShmCreds),
+                         TransportName);
 
 // A probe_server of the test's own in a fresh SHMRPC_DIR (for tests that
 // kill or abuse a process), and a channel to it that requires shared memory.
