@@ -337,11 +337,16 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
           if (ReadsFromClient(d.aux)) OpenInbox(slot, key);
         }
       }
-      s.token.store(false, std::memory_order_release);
+      s.token.store(false, std::memory_order_seq_cst);
       if (got) {
-        // Requests queued behind this one: get another thread going now
-        // (a system call only when there is a backlog).
-        if (c.HasRequest()) bell.Kick(1);
+        // Requests queued behind this one, or a streaming handler waiting
+        // for a message that nobody else would take off the ring: get
+        // another thread going now (a system call only then).
+        if (c.HasRequest() ||
+            (s.waiting_readers.load(std::memory_order_seq_cst) > 0 &&
+             s.NobodyPolls())) {
+          bell.Kick(1);
+        }
         // Keep a thread ready to take over should this call run long: if
         // every thread of the connection is now running a call, start one
         // (Spawn holds the cap).
@@ -360,18 +365,28 @@ bool Server::Impl::Acquire(Served& s, CallSlot& slot, size_t last_bytes,
       // Idle: sleep, announced, so that the next request wakes us (as do a
       // kick, the connection closing and a shutdown, which closes it).
       {
+        s.idle_pollers.fetch_add(1, std::memory_order_seq_cst);
         const uint32_t key = bell.Announce();
         if (!c.HasRequest() && c.ok() && !stopping.load()) {
           bell.Sleep(key, transport::kNoDeadline);
         }
+        s.idle_pollers.fetch_sub(1, std::memory_order_seq_cst);
       }
       may_poll = false;
       continue;
     }
     may_poll = false;
+    const uint32_t key = bell.key();
+    // A streaming handler waits for a message and nobody polls (the poller
+    // woke without a request, or took a call): poll, which ends in an
+    // announced sleep that the message wakes.
+    if (s.waiting_readers.load(std::memory_order_seq_cst) > 0 &&
+        s.NobodyPolls()) {
+      may_poll = true;
+      continue;
+    }
     // Another thread polls (or runs a call inline). Sleep without announcing:
     // a waiting client kicks us if its request is not taken soon.
-    const uint32_t key = bell.key();
     if ((s.token.load(std::memory_order_relaxed) || !c.HasRequest()) &&
         !s.want_poller.load(std::memory_order_acquire)) {
       const transport::FutexWaitResult r =

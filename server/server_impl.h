@@ -204,6 +204,21 @@ struct Served : std::enable_shared_from_this<Served> {
   // request waits (a streaming call's handler holds its thread for long,
   // and its client's messages must be taken off the ring meanwhile).
   std::atomic<bool> want_poller{false};
+  // Threads sleeping, announced, on the request ring's bell as its poller
+  // (a client's request or message wakes them), and streaming handlers
+  // sleeping until a poller routes them a message. While a handler waits,
+  // somebody must poll: whoever gives up the token or wakes from a sleep
+  // checks these (with seq_cst, against the handler's own check of the
+  // token), so that a message is never left on the ring with every thread
+  // asleep where it cannot wake them.
+  std::atomic<int> idle_pollers{0};
+  std::atomic<int> waiting_readers{0};
+
+  // No thread polls nor sleeps as the poller (seq_cst loads).
+  bool NobodyPolls() const {
+    return !token.load(std::memory_order_seq_cst) &&
+           idle_pollers.load(std::memory_order_seq_cst) == 0;
+  }
   // Calls a waiting streaming handler took off the request ring while it
   // polled (it cannot run them itself): the next thread to take the poll
   // token takes these first, before the ring, so that a call is registered

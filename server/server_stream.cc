@@ -95,11 +95,13 @@ class StreamCall final : public internal::ServerStreamCall {
         if (polled) {
           // Nothing for us after polling (or another thread polls): sleep
           // until a message is routed to us, making sure somebody polls.
-          if (!served_->token.load(std::memory_order_acquire)) {
-            EnsurePoller();
-          }
+          // Counted first, then the check: a thread that gives up the
+          // token after our check sees the count (Served::waiting_readers).
           slot_.waiting = true;
+          served_->waiting_readers.fetch_add(1, std::memory_order_seq_cst);
+          if (served_->NobodyPolls()) EnsurePoller();
           slot_.ready.wait_for(lock, kWriteSlice);
+          served_->waiting_readers.fetch_sub(1, std::memory_order_relaxed);
           slot_.waiting = false;
           polled = false;
           continue;

@@ -86,6 +86,48 @@ void StreamCall::WaitForInitialMetadata() {
   }
 }
 
+StreamCall::Try StreamCall::TryNextMessage(ReceivedMessage* out) {
+  out->Release();
+  if (kind_ == StreamKind::kClient) return Try::kEnded;
+  // What is there now, without waiting.
+  auto look = [&]() -> Try {
+    for (;;) {
+      if (pending_.held()) {
+        *out = std::move(pending_);
+        pending_.offset = pending_.length = 0;
+        return Try::kMessage;
+      }
+      if (Done() || !started_) return Try::kEnded;
+      InboundMessage m;
+      if (!t_.TryReceiveStream(stream_, &m)) return Try::kNotYet;
+      // A late frame of an earlier call on this stream is dropped.
+      if (m.descriptor().generation == generation_) Handle(std::move(m));
+    }
+  };
+  Try r = look();
+  if (r != Try::kNotYet) return r;
+  // The server's work before the next message grows with the messages
+  // (parsing ours, writing its own): spin and judge the payoff as for the
+  // larger of the last sent and the last received.
+  const size_t bytes = std::max(
+      last_sent_bytes_.load(std::memory_order_relaxed), last_received_bytes_);
+  const transport::WaitPolicy& policy = conn_->wait();
+  transport::AdaptiveSpin& spin = conn_->spin(/*woke_server=*/false);
+  transport::AdaptiveSpin::Ticket ticket =
+      spin.Begin(policy.SpinFor(bytes), policy.adaptive);
+  if (ticket.budget().count() == 0) return r;
+  transport::SpinClock clock(ticket.budget());
+  for (;;) {
+    transport::CpuRelax();
+    if ((r = look()) != Try::kNotYet) break;
+    if (!clock.Tick([&](Clock::time_point now) { return now < deadline_; })) {
+      break;
+    }
+  }
+  spin.End(&ticket, r != Try::kNotYet, clock, policy.PayoffFor(bytes));
+  return r;
+}
+
 bool StreamCall::WaitForMessageOrEnd() {
   while (!pending_.held() && !Done()) {
     InboundMessage m;
@@ -145,6 +187,7 @@ bool StreamCall::Write(size_t size, absl::FunctionRef<bool(uint8_t*)> write,
     return false;
   }
   ++sent_;
+  last_sent_bytes_.store(size, std::memory_order_relaxed);
   if (last) writes_done_ = true;
   return true;
 }
@@ -360,6 +403,7 @@ bool StreamCall::HandlePending() {
             : static_cast<size_t>(frame.message.data() -
                                   pending_.frame.payload().data());
     pending_.length = frame.message.size();
+    last_received_bytes_ = pending_.length;
     return true;
   }
   if (d.kind != static_cast<uint16_t>(rpc::FrameKind::kResponse) ||

@@ -89,6 +89,13 @@ class StreamCall {
   // Blocks for the server's next message; false once there is none (the
   // call ended: status() says how).
   bool NextMessage(ReceivedMessage* out);
+  // What TryNextMessage found.
+  enum class Try { kMessage, kEnded, kNotYet };
+  // NextMessage for a caller that must not block: the next message if it
+  // is there or comes within the connection's (adaptive) spin budget,
+  // kEnded if the call ended, else kNotYet (the caller then waits with
+  // NextMessage, or hands the read to a thread that does).
+  Try TryNextMessage(ReceivedMessage* out);
   // Blocks until a message waits to be taken by NextMessage (taking the
   // frames before it: initial metadata) or the call ended; true for the
   // former. What a reader that must see the call's end without reading
@@ -163,9 +170,12 @@ class StreamCall {
   uint32_t reads_ = 0;  // NextMessage calls (wrapping)
   bool initial_received_ = false;
   ReceivedMessage pending_;  // a message received and not yet taken
+  size_t last_received_bytes_ = 0;
 
   // Writing side.
   uint32_t sent_ = 0;  // messages sent (wrapping)
+  // Read by the reading side's spin (a hint; relaxed).
+  std::atomic<size_t> last_sent_bytes_{0};
   bool writes_done_ = false;
 };
 

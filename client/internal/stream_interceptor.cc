@@ -226,6 +226,26 @@ class SharedStream final : public UnaryIo,
     }
     if (m->QueryInterceptionHookPoint(H::PRE_RECV_STATUS)) {
       finish_ = m;
+    } else if (m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE) &&
+               reads_.empty() && !reading_) {
+      // A read with nothing before it: if its message is there or comes
+      // within the spin budget, it is answered here, without a hand-off to
+      // the reader thread and back (a ping-pong's reply comes that fast).
+      reading_ = true;
+      lock.unlock();
+      const StreamCall::Try r = call_->TryNextMessage(&received_);
+      if (r != StreamCall::Try::kNotYet) {
+        AnswerRead(m, r == StreamCall::Try::kMessage);
+      }
+      lock.lock();
+      reading_ = false;
+      if (r != StreamCall::Try::kNotYet) {
+        wake_.notify_all();
+        lock.unlock();
+        m->Proceed();
+        return;
+      }
+      reads_.push_back(m);
     } else {
       reads_.push_back(m);
     }
@@ -387,8 +407,14 @@ class SharedStream final : public UnaryIo,
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       if (stop_) break;
+      if (reading_) {
+        // A read is being tried on the application's thread.
+        wake_.wait(lock);
+        continue;
+      }
       if (!reads_.empty()) {
         InterceptorBatchMethods* m = reads_.front();
+        reading_ = true;
         lock.unlock();
         bool have_message = false;
         if (m->QueryInterceptionHookPoint(H::PRE_RECV_MESSAGE)) {
@@ -399,6 +425,7 @@ class SharedStream final : public UnaryIo,
         AnswerRead(m, have_message);
         lock.lock();
         reads_.pop_front();
+        reading_ = false;
         lock.unlock();
         m->Proceed();
         lock.lock();
@@ -408,9 +435,11 @@ class SharedStream final : public UnaryIo,
         if (!call_->Done()) {
           // Wait for the end without taking a message the application may
           // still read (at most one is taken off the ring to see past it).
+          reading_ = true;
           lock.unlock();
           const bool message = call_->WaitForMessageOrEnd();
           lock.lock();
+          reading_ = false;
           if (message && !call_->Done()) {
             wake_.wait_for(lock, kPollSlice, [&] {
               return stop_ || !reads_.empty() || call_->Done();
@@ -460,7 +489,7 @@ class SharedStream final : public UnaryIo,
   // nobody else uses it.
   std::unique_ptr<StreamCall> call_;
 
-  // The reader thread's (with the reading side of call_).
+  // Whoever is on the reading side's (reading_).
   ReceivedMessage received_;
 
   std::mutex mu_;
@@ -477,6 +506,9 @@ class SharedStream final : public UnaryIo,
   InterceptorBatchMethods* finish_ = nullptr;    // held until the end
   bool finished_ = false;                        // finish_ was answered
   bool no_reader_ = false;  // the reader thread could not be started
+  // Someone is on the reading side of call_ (and uses received_): the
+  // reader thread, or a thread trying a read at once (Receive).
+  bool reading_ = false;
   bool initial_delivered_ = false;
   std::vector<std::pair<std::string, std::string>> initial_;
   std::vector<std::pair<std::string, std::string>> trailing_;
