@@ -16,6 +16,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/impl/codegen/channel_interface.h>
 #include <grpcpp/impl/codegen/rpc_method.h>
+#include <grpcpp/support/client_callback.h>
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/sync_stream.h>
 
@@ -218,6 +219,34 @@ class StubCore {
         grpc::ClientReaderWriterInterface<Request, Response>>(
         grpc::internal::ClientReaderWriterFactory<Request, Response>::Create(
             channel_.get(), method.rpc_method(), context));
+  }
+
+  // The generated streaming methods' callback forms (async()): gRPC's
+  // reactor call on the same channel, which the channel's interceptor
+  // (client/internal/stream_interceptor.h) runs over shared memory when it
+  // can, as it does gRPC's own stub's.
+  template <class Response, class Request>
+  void ServerStreamingCallback(const StubMethod& method,
+                               grpc::ClientContext* context,
+                               const Request* request,
+                               grpc::ClientReadReactor<Response>* reactor) {
+    grpc::internal::ClientCallbackReaderFactory<Response>::Create(
+        channel_.get(), method.rpc_method(), context, request, reactor);
+  }
+  template <class Request, class Response>
+  void ClientStreamingCallback(const StubMethod& method,
+                               grpc::ClientContext* context, Response* response,
+                               grpc::ClientWriteReactor<Request>* reactor) {
+    grpc::internal::ClientCallbackWriterFactory<Request>::Create(
+        channel_.get(), method.rpc_method(), context, response, reactor);
+  }
+  template <class Request, class Response>
+  void BidiStreamingCallback(
+      const StubMethod& method, grpc::ClientContext* context,
+      grpc::ClientBidiReactor<Request, Response>* reactor) {
+    grpc::internal::ClientCallbackReaderWriterFactory<
+        Request, Response>::Create(channel_.get(), method.rpc_method(), context,
+                                   reactor);
   }
 
  private:

@@ -386,8 +386,38 @@ void PrintHeaderStubStreamMethod(const MethodDescriptor* method,
   }
 }
 
-// Class Stub of `service`: every method, with gRPC's blocking shapes, and
-// the callback forms of the unary ones.
+// The Stub's callback method for streaming `method`, with gRPC's reactor
+// shape.
+void PrintHeaderAsyncStreamMethod(const MethodDescriptor* method,
+                                  Printer* printer) {
+  PrintLeadingComments(method, printer);
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case MethodKind::kServerStreaming:
+      printer->Print(vars,
+                     "void $Method$(::grpc::ClientContext* context, "
+                     "const $Request$* request, "
+                     "::grpc::ClientReadReactor< $Response$>* reactor);\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(vars,
+                     "void $Method$(::grpc::ClientContext* context, "
+                     "$Response$* response, "
+                     "::grpc::ClientWriteReactor< $Request$>* reactor);\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(vars,
+                     "void $Method$(::grpc::ClientContext* context, "
+                     "::grpc::ClientBidiReactor< $Request$, $Response$>* "
+                     "reactor);\n");
+      break;
+    case MethodKind::kUnary:
+      break;
+  }
+}
+
+// Class Stub of `service`: every method, with gRPC's blocking shapes and
+// its callback (async()) shapes.
 void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
   std::vector<const MethodDescriptor*> unary, shm;
   for (int i = 0; i < service->method_count(); ++i) {
@@ -411,11 +441,15 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
   if (!shm.empty()) printer->Print("\n");
 
   printer->Print("class async final {\n");
-  if (!unary.empty()) {
+  if (!shm.empty()) {
     printer->Print(" public:\n");
     printer->Indent();
-    for (const MethodDescriptor* method : unary) {
-      PrintHeaderAsyncMethod(method, printer);
+    for (const MethodDescriptor* method : shm) {
+      if (IsUnary(method)) {
+        PrintHeaderAsyncMethod(method, printer);
+      } else {
+        PrintHeaderAsyncStreamMethod(method, printer);
+      }
     }
     printer->Outdent();
     printer->Print("\n");
@@ -578,6 +612,46 @@ void PrintSourceStubMethod(const MethodDescriptor* method, Printer* printer) {
       "}\n\n");
 }
 
+// The Stub's callback definition of streaming `method`.
+void PrintSourceAsyncStreamMethod(const MethodDescriptor* method,
+                                  Printer* printer) {
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case MethodKind::kServerStreaming:
+      printer->Print(
+          vars,
+          "void $Service$::Stub::async::$Method$(::grpc::ClientContext* "
+          "context, const $Request$* request, "
+          "::grpc::ClientReadReactor< $Response$>* reactor) {\n"
+          "  stub_->core_.ServerStreamingCallback< $Response$>("
+          "stub_->rpcmethod_$Method$_, context, request, reactor);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(
+          vars,
+          "void $Service$::Stub::async::$Method$(::grpc::ClientContext* "
+          "context, $Response$* response, "
+          "::grpc::ClientWriteReactor< $Request$>* reactor) {\n"
+          "  stub_->core_.ClientStreamingCallback< $Request$>("
+          "stub_->rpcmethod_$Method$_, context, response, reactor);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(
+          vars,
+          "void $Service$::Stub::async::$Method$(::grpc::ClientContext* "
+          "context, ::grpc::ClientBidiReactor< $Request$, $Response$>* "
+          "reactor) {\n"
+          "  stub_->core_.BidiStreamingCallback< $Request$, $Response$>("
+          "stub_->rpcmethod_$Method$_, context, reactor);\n"
+          "}\n\n");
+      break;
+    case MethodKind::kUnary:
+      break;
+  }
+}
+
 // The Stub's blocking definition of streaming `method`.
 void PrintSourceStubStreamMethod(const MethodDescriptor* method,
                                  Printer* printer) {
@@ -709,6 +783,7 @@ void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
       PrintSourceStubMethod(method, printer);
     } else {
       PrintSourceStubStreamMethod(method, printer);
+      PrintSourceAsyncStreamMethod(method, printer);
     }
   }
   PrintSourceServerService(service, printer);

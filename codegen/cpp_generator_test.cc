@@ -368,8 +368,7 @@ TEST_F(GeneratorTest, StreamingMethodsAreRegisteredWithGrpc) {
       "::grpc::internal::BidiStreamingHandler< ShmSvc::Service, "
       "::a::b::Req, ::a::b::Resp>("))
       << source;
-  // Five AddShmMethod (Svc's four, OnlyStreams' Down) and one codec:
-  // Hello's (the credentials path carries unary calls only).
+  // Five AddShmMethod (Svc's four, OnlyStreams' Down) and five codecs.
   size_t shm_methods = 0;
   for (size_t at = source.find("AddShmMethod("); at != std::string::npos;
        at = source.find("AddShmMethod(", at + 1)) {

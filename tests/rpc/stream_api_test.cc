@@ -1,5 +1,6 @@
 // gRPC's own stub (probe.grpc.pb.h, unchanged) on ShmChannelCredentials,
-// with the two asynchronous client APIs - callback reactors
+// and the generated shmrpc stub's callback forms, with the two asynchronous
+// client APIs - callback reactors
 // (ClientReadReactor, ClientWriteReactor, ClientBidiReactor) and the
 // completion queue (PrepareAsync*/Async*) - for all three streaming kinds,
 // with the server (probe_server) in another process. Every case runs over
@@ -29,10 +30,20 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
 
-enum class Transport { kShmCreds, kGrpc };
+// kShmCreds: gRPC's stub on ShmChannelCredentials; kShmStub: the generated
+// stub's callback forms (async()) on the same channel; kGrpc: gRPC's stub
+// on a plain channel.
+enum class Transport { kShmCreds, kShmStub, kGrpc };
 
 std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
-  return info.param == Transport::kShmCreds ? "ShmCreds" : "Grpc";
+  switch (info.param) {
+    case Transport::kShmCreds:
+      return "ShmCreds";
+    case Transport::kShmStub:
+      return "ShmStub";
+    default:
+      return "Grpc";
+  }
 }
 
 std::string Str(const grpc::string_ref& r) {
@@ -111,9 +122,20 @@ class StreamApiTest : public ::testing::TestWithParam<Transport> {
         WaitForReport(*report_stub_, tag, milliseconds(10000));
     EXPECT_TRUE(r.has_value() && r->finished()) << "handler of " << tag;
     if (r.has_value()) {
-      EXPECT_EQ(r->shared_memory(), GetParam() == Transport::kShmCreds) << tag;
+      EXPECT_EQ(r->shared_memory(), GetParam() != Transport::kGrpc) << tag;
     }
     return r.value_or(Report());
+  }
+
+  // Starts `client` (a reactor with a templated Start) on the stub under
+  // test.
+  template <class Client, class... Args>
+  void StartOn(Client& client, Args... args) {
+    if (GetParam() == Transport::kShmStub) {
+      client.Start(report_stub_.get(), args...);
+    } else {
+      client.Start(stub_.get(), args...);
+    }
   }
 
   TempDir dir_;
@@ -132,7 +154,8 @@ class Reader final : public grpc::ClientReadReactor<StreamMessage> {
   Reader(std::vector<int32_t> sizes, int max_reads = -1)
       : sizes_(std::move(sizes)), max_reads_(max_reads) {}
 
-  void Start(Probe::Stub* stub, grpc::ClientContext* context,
+  template <class Stub>
+  void Start(Stub* stub, grpc::ClientContext* context,
              const StreamRequest& request) {
     stub->async()->Stream(context, &request, this);
     StartRead(&message_);
@@ -175,7 +198,7 @@ TEST_P(StreamApiTest, CallbackServerStreamingCarriesEveryByteAndMetadata) {
   grpc::ClientContext context;
   WithDeadline(&context);
   Reader reader(sizes);
-  reader.Start(stub_.get(), &context, request);
+  StartOn(reader, &context, request);
   const grpc::Status status = reader.Wait();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(reader.count(), 20);
@@ -200,7 +223,7 @@ TEST_P(StreamApiTest, CallbackServerStreamingErrorStatusWithDetails) {
   grpc::ClientContext context;
   WithDeadline(&context);
   Reader reader({10});
-  reader.Start(stub_.get(), &context, request);
+  StartOn(reader, &context, request);
   const grpc::Status status = reader.Wait();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(status.error_message(), "not now");
@@ -219,7 +242,7 @@ TEST_P(StreamApiTest, CallbackReaderThatStopsReadingEndsAtTheDeadline) {
   grpc::ClientContext context;
   WithDeadline(&context, milliseconds(500));
   Reader reader({64 << 10}, /*max_reads=*/1);
-  reader.Start(stub_.get(), &context, request);
+  StartOn(reader, &context, request);
   const grpc::Status status = reader.Wait();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
       << status.error_message();
@@ -233,8 +256,8 @@ class Writer final : public grpc::ClientWriteReactor<StreamMessage> {
  public:
   explicit Writer(int count) : count_(count) {}
 
-  void Start(Probe::Stub* stub, grpc::ClientContext* context,
-             UploadSummary* summary) {
+  template <class Stub>
+  void Start(Stub* stub, grpc::ClientContext* context, UploadSummary* summary) {
     stub->async()->Upload(context, summary, this);
     Next();
     StartCall();
@@ -272,7 +295,7 @@ TEST_P(StreamApiTest, CallbackClientStreamingCarriesEveryByteAndTheResponse) {
   context.AddMetadata("x-tag", "cb-upload");
   UploadSummary summary;
   Writer writer(200);
-  writer.Start(stub_.get(), &context, &summary);
+  StartOn(writer, &context, &summary);
   const grpc::Status status = writer.Wait();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(summary.messages(), 200);
@@ -287,7 +310,7 @@ TEST_P(StreamApiTest, CallbackClientStreamingEndsAtTheDeadline) {
   context.AddMetadata("x-read-delay-ms", "1000");
   UploadSummary summary;
   Writer writer(1000);
-  writer.Start(stub_.get(), &context, &summary);
+  StartOn(writer, &context, &summary);
   const grpc::Status status = writer.Wait();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
       << status.error_message();
@@ -305,7 +328,8 @@ class PingPong final
 
   static int32_t Size(int n) { return 32 + 101 * (n % 50); }
 
-  void Start(Probe::Stub* stub) {
+  template <class Stub>
+  void Start(Stub* stub) {
     stub->async()->Chat(context_, this);
     Round();
     StartCall();
@@ -377,7 +401,7 @@ TEST_P(StreamApiTest, CallbackBidiPingPongInOrder) {
   WithDeadline(&context);
   context.AddMetadata("x-tag", "cb-chat");
   PingPong chat(300, &context);
-  chat.Start(stub_.get());
+  StartOn(chat);
   const grpc::Status status = chat.Wait();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(chat.count(), 300);
@@ -390,7 +414,7 @@ TEST_P(StreamApiTest, CallbackBidiTryCancelEndsBothSides) {
   WithDeadline(&context);
   context.AddMetadata("x-tag", "cb-chat-cancel");
   PingPong chat(1000, &context, /*cancel_after=*/5);
-  chat.Start(stub_.get());
+  StartOn(chat);
   const grpc::Status status = chat.Wait();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED)
       << status.error_message();
@@ -399,6 +423,14 @@ TEST_P(StreamApiTest, CallbackBidiTryCancelEndsBothSides) {
 }
 
 // ---- completion-queue API ---------------------------------------------------
+
+// gRPC's stub only: the generated stub has no completion-queue API.
+class StreamCqTest : public StreamApiTest {};
+
+INSTANTIATE_TEST_SUITE_P(GrpcStub, StreamCqTest,
+                         ::testing::Values(Transport::kShmCreds,
+                                           Transport::kGrpc),
+                         TransportName);
 
 // The next event of `cq` (10 s at most): its tag and ok.
 std::pair<void*, bool> NextEvent(grpc::CompletionQueue& cq) {
@@ -428,7 +460,7 @@ bool Expect(grpc::CompletionQueue& cq, intptr_t tag) {
   return ok;
 }
 
-TEST_P(StreamApiTest, CompletionQueueServerStreaming) {
+TEST_P(StreamCqTest, CompletionQueueServerStreaming) {
   const std::vector<int32_t> sizes = {1, 5000, 300000};
   StreamRequest request;
   request.set_tag("cq-stream");
@@ -465,7 +497,7 @@ TEST_P(StreamApiTest, CompletionQueueServerStreaming) {
   Drain(cq);
 }
 
-TEST_P(StreamApiTest, CompletionQueueClientStreaming) {
+TEST_P(StreamCqTest, CompletionQueueClientStreaming) {
   grpc::ClientContext context;
   WithDeadline(&context);
   context.AddMetadata("x-tag", "cq-upload");
@@ -490,7 +522,7 @@ TEST_P(StreamApiTest, CompletionQueueClientStreaming) {
   Drain(cq);
 }
 
-TEST_P(StreamApiTest, CompletionQueueBidiPingPongAndServerStatus) {
+TEST_P(StreamCqTest, CompletionQueueBidiPingPongAndServerStatus) {
   grpc::ClientContext context;
   WithDeadline(&context);
   context.AddMetadata("x-tag", "cq-chat");
@@ -523,6 +555,7 @@ TEST_P(StreamApiTest, CompletionQueueBidiPingPongAndServerStatus) {
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, StreamApiTest,
                          ::testing::Values(Transport::kShmCreds,
+                                           Transport::kShmStub,
                                            Transport::kGrpc),
                          TransportName);
 
