@@ -693,7 +693,7 @@ void Report(const std::vector<Result>& results, const Options& options,
   std::printf(
       "(x faster than grpc-uds: grpc-uds p50 / this row's p50 at the same "
       "payload and call;\n ping-pong: one message each way on an open "
-      "bidirectional stream; shm-creds streams over gRPC so far;\n * "
+      "bidirectional stream;\n * "
       "spin-floor moves no "
       "payload and is compared with grpc-uds at %s)\n\n",
       FormatBytes(smallest).c_str());

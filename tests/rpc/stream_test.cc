@@ -912,6 +912,11 @@ std::string g_stream_client;
 
 TEST_F(StreamProcessTest,
        ClientKilledMidStreamEndsItsHandlersAndServingGoesOn) {
+  // The server's open fds with only our connection: the killed client's
+  // (its socket, the segment it mapped) must all go.
+  ASSERT_TRUE(EchoProbe(channel_, "before").ok());
+  const int baseline_fds = CountFds(server_->pid());
+  ASSERT_GT(baseline_fds, 0);
   Subprocess client({g_stream_client, "--target=" + server_->target()});
   ASSERT_TRUE(client.WaitForLine("streaming", milliseconds(20000)));
   for (const char* tag : {"killed-chat", "killed-stream"}) {
@@ -939,6 +944,14 @@ TEST_F(StreamProcessTest,
           .value_or(Report());
   EXPECT_TRUE(stream.finished());
   EXPECT_TRUE(stream.write_failed() || stream.saw_cancel());
+  // The dead client's connection is gone, with every fd and mapping.
+  const auto fds_deadline = steady_clock::now() + milliseconds(5000);
+  int fds = CountFds(server_->pid());
+  while (fds > baseline_fds && steady_clock::now() < fds_deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+    fds = CountFds(server_->pid());
+  }
+  EXPECT_EQ(fds, baseline_fds);
   // The server goes on serving, streams and unary calls alike.
   EXPECT_TRUE(EchoProbe(channel_, "after").ok());
   StreamRequest request;
