@@ -9,22 +9,15 @@
 // stream operation is one batch, which reaches the interceptor up to three
 // times: with its send ops (PRE_SEND_*), then with its receive ops
 // (PRE_RECV_*), then once complete (POST_*). The first batch, which sends
-// the initial metadata, is hijacked; after that:
+// the initial metadata, is hijacked; after that each batch becomes an
+// operation of the call's StreamDriver (stream_driver.h), which proceeds it
+// when done:
 //
-//   Write / WritesDone  PRE_SEND_MESSAGE / PRE_SEND_CLOSE: sent at once when
-//                       the window has room, otherwise by the call's writer
-//                       thread once it has; the batch proceeds when sent
-//                       (that is the backpressure on a Write)
-//   Read, initial md    PRE_RECV_MESSAGE / PRE_RECV_INITIAL_METADATA: the
-//                       call's reader thread waits for the frame and
-//                       proceeds the batch
-//   Finish              PRE_RECV_STATUS: proceeds once the call ended and
-//                       every earlier read was answered (the callback API
-//                       issues it at the start and holds it all along)
+//   Write / WritesDone  PRE_SEND_MESSAGE / PRE_SEND_CLOSE
+//   Read, initial md    PRE_RECV_MESSAGE / PRE_RECV_INITIAL_METADATA
+//   Finish              PRE_RECV_STATUS (the callback API issues it at the
+//                       start and holds it all along)
 //   TryCancel           PRE_SEND_CANCEL: ends the call at once
-//
-// The reader thread lives while the call does; the writer thread only while
-// a Write has to wait. Neither runs gRPC code but Proceed().
 #ifndef SHMRPC_CLIENT_INTERNAL_STREAM_INTERCEPTOR_H_
 #define SHMRPC_CLIENT_INTERNAL_STREAM_INTERCEPTOR_H_
 
