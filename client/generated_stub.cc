@@ -190,6 +190,22 @@ std::unique_ptr<ShmClientStream> StubCore::TryStream(
                            response);
 }
 
+std::shared_ptr<CallbackCall> StubCore::TryCallbackStream(
+    const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+    const google::protobuf::MessageLite* request,
+    google::protobuf::MessageLite* response, CallbackReactions* reactions) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  grpc::Status status;
+  bool decided;
+  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
+    if (!decided) return nullptr;
+    return FailedCallbackCall(std::move(status), reactions);
+  }
+  return NewCallbackCall(std::move(conn), id, kind, context, request, response,
+                         reactions);
+}
+
 void RegisterMethodCodec(const char* name, const MethodCodec* codec) {
   std::lock_guard<std::mutex> lock(CodecMu());
   Codecs()[name] = codec;

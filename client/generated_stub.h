@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "shmrpc/client/internal/callback_stream.h"
 #include "shmrpc/codegen/version.h"
 #include "shmrpc/message/peer_serialize.h"
 
@@ -221,15 +222,29 @@ class StubCore {
             channel_.get(), method.rpc_method(), context));
   }
 
-  // The generated streaming methods' callback forms (async()): gRPC's
-  // reactor call on the same channel, which the channel's interceptor
-  // (client/internal/stream_interceptor.h) runs over shared memory when it
-  // can, as it does gRPC's own stub's.
+  // The callback form of TryStream: a call over shared memory reporting to
+  // `reactions` (a call that cannot start fails through them), or nullptr
+  // if the caller should make gRPC's reactor call instead.
+  std::shared_ptr<CallbackCall> TryCallbackStream(
+      const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+      const google::protobuf::MessageLite* request,
+      google::protobuf::MessageLite* response, CallbackReactions* reactions);
+
+  // The generated streaming methods' callback forms (async()): over shared
+  // memory when they can (client/internal/callback_stream.h), otherwise
+  // gRPC's reactor call on the same channel.
   template <class Response, class Request>
   void ServerStreamingCallback(const StubMethod& method,
                                grpc::ClientContext* context,
                                const Request* request,
                                grpc::ClientReadReactor<Response>* reactor) {
+    auto* stream = new ShmCallbackReader<Response>(reactor);
+    if (std::shared_ptr<CallbackCall> call = TryCallbackStream(
+            method, StreamKind::kServer, context, request, nullptr, stream)) {
+      stream->Bind(std::move(call));
+      return;
+    }
+    delete stream;  // gRPC's binds the reactor anew
     grpc::internal::ClientCallbackReaderFactory<Response>::Create(
         channel_.get(), method.rpc_method(), context, request, reactor);
   }
@@ -237,6 +252,13 @@ class StubCore {
   void ClientStreamingCallback(const StubMethod& method,
                                grpc::ClientContext* context, Response* response,
                                grpc::ClientWriteReactor<Request>* reactor) {
+    auto* stream = new ShmCallbackWriter<Request>(reactor);
+    if (std::shared_ptr<CallbackCall> call = TryCallbackStream(
+            method, StreamKind::kClient, context, nullptr, response, stream)) {
+      stream->Bind(std::move(call));
+      return;
+    }
+    delete stream;
     grpc::internal::ClientCallbackWriterFactory<Request>::Create(
         channel_.get(), method.rpc_method(), context, response, reactor);
   }
@@ -244,6 +266,13 @@ class StubCore {
   void BidiStreamingCallback(
       const StubMethod& method, grpc::ClientContext* context,
       grpc::ClientBidiReactor<Request, Response>* reactor) {
+    auto* stream = new ShmCallbackReaderWriter<Request, Response>(reactor);
+    if (std::shared_ptr<CallbackCall> call = TryCallbackStream(
+            method, StreamKind::kBidi, context, nullptr, nullptr, stream)) {
+      stream->Bind(std::move(call));
+      return;
+    }
+    delete stream;
     grpc::internal::ClientCallbackReaderWriterFactory<
         Request, Response>::Create(channel_.get(), method.rpc_method(), context,
                                    reactor);

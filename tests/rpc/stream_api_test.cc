@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -71,6 +72,10 @@ class Done {
     status_ = status;
     done_ = true;
     cv_.notify_all();
+  }
+  bool IsSet() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_;
   }
   grpc::Status Wait() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -158,12 +163,18 @@ class Reader final : public grpc::ClientReadReactor<StreamMessage> {
   void Start(Stub* stub, grpc::ClientContext* context,
              const StreamRequest& request) {
     stub->async()->Stream(context, &request, this);
+    if (hold_) AddHold();
     StartRead(&message_);
     StartCall();
   }
   void OnReadInitialMetadataDone(bool ok) override { initial_ok_ = ok; }
   void OnReadDone(bool ok) override {
-    if (!ok) return;
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ended_ = true;
+      cv_.notify_all();
+      return;
+    }
     const int32_t size = sizes_[static_cast<size_t>(n_) % sizes_.size()];
     if (message_.index() != n_ ||
         message_.payload() != StreamPayload(n_, size)) {
@@ -175,6 +186,14 @@ class Reader final : public grpc::ClientReadReactor<StreamMessage> {
   void OnDone(const grpc::Status& status) override { done_.Set(status); }
 
   grpc::Status Wait() { return done_.Wait(); }
+  bool done() { return done_.IsSet(); }
+  // Start with a hold (RemoveHold() lets OnDone come).
+  void HoldAtStart() { hold_ = true; }
+  // Waits (10 s at most) for the read that says the stream ended.
+  bool WaitForEnd() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return ended_; });
+  }
   int count() const { return n_; }
   int bad() const { return bad_; }
   bool initial_ok() const { return initial_ok_; }
@@ -186,6 +205,10 @@ class Reader final : public grpc::ClientReadReactor<StreamMessage> {
   int n_ = 0;
   int bad_ = 0;
   bool initial_ok_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool ended_ = false;
+  bool hold_ = false;
   Done done_;
 };
 
@@ -230,6 +253,29 @@ TEST_P(StreamApiTest, CallbackServerStreamingErrorStatusWithDetails) {
   EXPECT_EQ(status.error_details(), std::string("\x01\0\x02", 3));
   EXPECT_EQ(reader.count(), 3);
   Finished("cb-error");
+}
+
+// A hold keeps OnDone back after the call ended until it is removed, and
+// operations started before StartCall run once it is called.
+TEST_P(StreamApiTest, CallbackHoldDelaysOnDone) {
+  StreamRequest request;
+  request.set_tag("cb-hold");
+  request.add_sizes(100);
+  request.set_rounds(5);
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  Reader reader({100});
+  reader.HoldAtStart();
+  StartOn(reader, &context, request);
+  ASSERT_TRUE(reader.WaitForEnd());
+  // The stream ended (OnReadDone(false)); OnDone waits for the hold.
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_FALSE(reader.done());
+  reader.RemoveHold();
+  const grpc::Status status = reader.Wait();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reader.count(), 5);
+  Finished("cb-hold");
 }
 
 // A reactor that stops reading: the server is held up by flow control and
