@@ -10,6 +10,6 @@
 #include "shmrpc/config.h"  // first: stops a pre-C++17 build at one #error
 // clang-format on
 
-#define SHMRPC_CODEGEN_VERSION 2
+#define SHMRPC_CODEGEN_VERSION 3
 
 #endif  // SHMRPC_CODEGEN_VERSION_H_
