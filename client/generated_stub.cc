@@ -8,6 +8,7 @@
 #include "shmrpc/client/internal/channel_registry.h"
 #include "shmrpc/client/internal/client_context_access.h"
 #include "shmrpc/client/internal/client_stream.h"
+#include "shmrpc/client/internal/context_io.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/message/peer_serialize.h"
 
@@ -17,50 +18,13 @@ namespace {
 // A call made through a generated stub: messages are protobuf messages, and
 // metadata, cancellation and the server's metadata go through the
 // ClientContext.
-class ContextUnaryIo : public UnaryIo {
- public:
-  ContextUnaryIo(grpc::ClientContext* context,
-                 const google::protobuf::MessageLite& request,
-                 google::protobuf::MessageLite* response)
-      : context_(context), request_(request), response_(response) {}
-
-  size_t RequestSize() override { return size_ = request_.ByteSizeLong(); }
-  bool WriteRequest(uint8_t* out) override {
-    return message::SerializeToPeer(request_, size_, out);
-  }
-  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
-    // protobuf takes an int (and aborts on a negative one).
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) return false;
-    return response_->ParseFromArray(bytes.data(),
-                                     static_cast<int>(bytes.size()));
-  }
-  const std::multimap<std::string, std::string>* Metadata() override {
-    return &SentMetadata(*context_);
-  }
-  bool CancelRequested() override {
-    return internal::CancelRequested(*context_);
-  }
-  void SetInitialMetadata(const rpc::DecodedMetadata& md) override {
-    SetServerInitialMetadata(*context_, md);
-  }
-  void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
-    SetServerTrailingMetadata(*context_, md);
-  }
-
- protected:
-  grpc::ClientContext* const context_;
-  const google::protobuf::MessageLite& request_;
-  google::protobuf::MessageLite* const response_;
-  size_t size_ = 0;  // of the request, from RequestSize()
-};
-
 class AsyncContextUnaryIo final : public AsyncUnaryIo {
  public:
   AsyncContextUnaryIo(grpc::ClientContext* context,
                       const google::protobuf::MessageLite* request,
                       google::protobuf::MessageLite* response,
                       std::function<void(grpc::Status)> done)
-      : io_(context, *request, response), done_(std::move(done)) {}
+      : io_(context, request, response), done_(std::move(done)) {}
 
   size_t RequestSize() override { return io_.RequestSize(); }
   bool WriteRequest(uint8_t* out) override { return io_.WriteRequest(out); }
@@ -84,7 +48,7 @@ class AsyncContextUnaryIo final : public AsyncUnaryIo {
   }
 
  private:
-  ContextUnaryIo io_;
+  ContextIo io_;
   std::function<void(grpc::Status)> done_;
 };
 
@@ -149,7 +113,7 @@ bool StubCore::TryUnary(const StubMethod& method, grpc::ClientContext* context,
   if (!Route(state_.get(), method, context, &conn, &id, status, &decided)) {
     return decided;
   }
-  ContextUnaryIo io(context, request, response);
+  ContextIo io(context, &request, response);
   *status = RunUnary(*conn, id, context->deadline(), io);
   return true;
 }

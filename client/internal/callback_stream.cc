@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "shmrpc/client/internal/client_stream.h"
+#include "shmrpc/client/internal/context_io.h"
 #include "shmrpc/client/internal/stream_driver.h"
 #include "shmrpc/message/peer_serialize.h"
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "shmrpc/client/internal/client_context_access.h"
+#include "shmrpc/client/internal/context_io.h"
 #include "shmrpc/client/internal/stream_call.h"
 #include "shmrpc/message/peer_serialize.h"
 
