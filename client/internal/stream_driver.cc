@@ -22,6 +22,21 @@ grpc::Status NoThread() {
                       "no thread for the shared-memory stream");
 }
 
+// How many operation completions this thread is inside. An operation
+// submitted from a completion (a reactor starting its next read from
+// OnReadDone) never completes on the spot: that would recurse once per
+// message, as deep as the stream is long. It goes to the reader or writer
+// thread, whose loop takes it after the completion returns.
+thread_local int completing = 0;
+
+class Completing {
+ public:
+  Completing() { ++completing; }
+  ~Completing() { --completing; }
+  Completing(const Completing&) = delete;
+  Completing& operator=(const Completing&) = delete;
+};
+
 }  // namespace
 
 StreamDriver::StreamDriver(std::shared_ptr<ClientConnection> conn,
@@ -79,12 +94,14 @@ void StreamDriver::Write(StreamOp* op) {
     if (finished_) {
       // The call is over (a write started from a completion): fails at once.
       lock.unlock();
+      Completing c;
       op->WriteDone(false);
       return;
     }
-    if (writer_busy_ || !writes_.empty()) {
+    if (writer_busy_ || !writes_.empty() || completing > 0) {
       if (QueueWrite(op)) return;
       lock.unlock();
+      Completing c;
       op->WriteDone(false);
       return;
     }
@@ -99,6 +116,7 @@ void StreamDriver::Write(StreamOp* op) {
       handed_to_writer_ = false;
       writer_busy_ = false;
     }
+    Completing c;
     op->WriteDone(false);
     return;
   }
@@ -153,6 +171,7 @@ void StreamDriver::RunWrite(StreamOp* op) {
       wake_.notify_all();
     }
   }
+  Completing c;
   op->WriteDone(ok);
 }
 
@@ -199,6 +218,7 @@ void StreamDriver::Receive(StreamOp* op) {
     const grpc::Status status =
         call_ != nullptr ? call_->status() : grpc::Status();
     lock.unlock();
+    Completing c;
     if (op->kind() == StreamOp::Kind::kFinish) {
       op->FinishDone(status);
     } else {
@@ -208,7 +228,8 @@ void StreamDriver::Receive(StreamOp* op) {
   }
   if (op->kind() == StreamOp::Kind::kFinish) {
     finish_ = op;
-  } else if (op->WantsMessage() && reads_.empty() && !reading_) {
+  } else if (op->WantsMessage() && reads_.empty() && !reading_ &&
+             completing == 0) {
     // A read with nothing before it: if its message is there or comes
     // within the spin budget, it is answered here, without a hand-off to
     // the reader thread and back (a ping-pong's reply comes that fast).
@@ -247,6 +268,7 @@ void StreamDriver::Read(StreamOp* op, bool have_message) {
     reading_ = false;
     wake_.notify_all();
   }
+  Completing c;
   op->ReadDone(ok);
 }
 
@@ -313,7 +335,10 @@ void StreamDriver::ReaderLoop() {
       call.swap(call_);
       lock.unlock();
       call.reset();
-      op->FinishDone(status);
+      {
+        Completing c;
+        op->FinishDone(status);
+      }
       lock.lock();
       break;
     }

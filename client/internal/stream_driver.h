@@ -20,9 +20,12 @@
 //                                (at most one is taken off the ring to see
 //                                past it); then the stream is given back
 //
-// The reader thread lives while the call does; the writer thread only while
-// a write has to wait. Neither runs anything of the API layer's but the
-// operations' completions.
+// An operation submitted from inside a completion (a reactor starting its
+// next read from OnReadDone) never completes on the spot: it goes to the
+// reader or writer thread, so that a long stream does not recurse once per
+// message. The reader thread lives while the call does; the writer thread
+// only while a write has to wait (or was submitted from a completion).
+// Neither runs anything of the API layer's but the operations' completions.
 #ifndef SHMRPC_CLIENT_INTERNAL_STREAM_DRIVER_H_
 #define SHMRPC_CLIENT_INTERNAL_STREAM_DRIVER_H_
 

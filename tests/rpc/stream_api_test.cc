@@ -300,7 +300,8 @@ TEST_P(StreamApiTest, CallbackReaderThatStopsReadingEndsAtTheDeadline) {
 // Writes `count` messages, then half-closes.
 class Writer final : public grpc::ClientWriteReactor<StreamMessage> {
  public:
-  explicit Writer(int count) : count_(count) {}
+  // Messages of `size` bytes, or of varied sizes if 0.
+  explicit Writer(int count, int32_t size = 0) : count_(count), size_(size) {}
 
   template <class Stub>
   void Start(Stub* stub, grpc::ClientContext* context, UploadSummary* summary) {
@@ -323,12 +324,13 @@ class Writer final : public grpc::ClientWriteReactor<StreamMessage> {
       StartWritesDone();
       return;
     }
-    message_ = Numbered(sent_, 100 + 997 * (sent_ % 70));
+    message_ = Numbered(sent_, size_ > 0 ? size_ : 100 + 997 * (sent_ % 70));
     ++sent_;
     StartWrite(&message_);
   }
 
   const int count_;
+  const int32_t size_;
   int sent_ = 0;
   int written_ = 0;
   StreamMessage message_;
@@ -361,6 +363,39 @@ TEST_P(StreamApiTest, CallbackClientStreamingEndsAtTheDeadline) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
       << status.error_message();
   Finished("cb-upload-deadline");
+}
+
+// Long streams through reactors that start each operation from the last
+// one's reaction: every message arrives (a reaction that ran its next
+// operation on the spot would recurse once per message, as deep as the
+// stream is long).
+TEST_P(StreamApiTest, CallbackLongStreamsBothWays) {
+  constexpr int kMessages = 60000;
+  StreamRequest request;
+  request.set_tag("cb-long");
+  request.add_sizes(16);
+  request.set_rounds(kMessages);
+  grpc::ClientContext read_context;
+  WithDeadline(&read_context, milliseconds(120000));
+  Reader reader({16});
+  StartOn(reader, &read_context, request);
+  const grpc::Status read_status = reader.Wait();
+  EXPECT_TRUE(read_status.ok()) << read_status.error_message();
+  EXPECT_EQ(reader.count(), kMessages);
+  EXPECT_EQ(reader.bad(), 0);
+  Finished("cb-long");
+
+  grpc::ClientContext write_context;
+  WithDeadline(&write_context, milliseconds(120000));
+  write_context.AddMetadata("x-tag", "cb-long-upload");
+  UploadSummary summary;
+  Writer writer(kMessages, /*size=*/16);
+  StartOn(writer, &write_context, &summary);
+  const grpc::Status write_status = writer.Wait();
+  EXPECT_TRUE(write_status.ok()) << write_status.error_message();
+  EXPECT_EQ(summary.messages(), kMessages);
+  EXPECT_TRUE(summary.intact());
+  Finished("cb-long-upload");
 }
 
 // Ping-pong: one message each way per round (the next round starts once
