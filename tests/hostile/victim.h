@@ -68,7 +68,8 @@ class VictimProcess {
   pid_t pid() const { return printed_pid_; }
   int port() const { return port_; }
   const std::string& endpoint() const { return endpoint_; }
-  std::string target() const { return "localhost:" + std::to_string(port_); }
+  // The address it listens on (see ProbeServer::target).
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
 
   // The latest stats line.
   VictimStats stats() const;

@@ -35,8 +35,10 @@ class ProbeServer {
   // 0 if the server did not start.
   int port() const { return port_; }
   pid_t pid() const { return process_->pid(); }
-  // "localhost:PORT".
-  std::string target() const { return "localhost:" + std::to_string(port_); }
+  // "127.0.0.1:PORT", the address it listens on ("localhost" would also try
+  // ::1:PORT, where another process may listen: a plain gRPC channel once
+  // reached a server without this service under a loaded CI run).
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   Subprocess& process() { return *process_; }
 
  private:
