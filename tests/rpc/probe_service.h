@@ -18,6 +18,14 @@ namespace shmrpc::testing {
 // function of index and position, so that a reader can check every byte.
 std::string StreamPayload(int64_t index, int32_t size);
 
+// Message `index` of a stream, with StreamPayload(index, size).
+inline StreamMessage Numbered(int64_t index, int32_t size) {
+  StreamMessage m;
+  m.set_index(index);
+  m.set_payload(StreamPayload(index, size));
+  return m;
+}
+
 // The metadata every Stream call sends.
 inline constexpr char kStreamInitialKey[] = "stream-initial";
 inline constexpr char kStreamInitialValue[] = "hello";

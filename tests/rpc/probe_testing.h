@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,15 @@
 #include "tests/util/subprocess.h"
 
 namespace shmrpc::testing {
+
+// The one value of `key` in server metadata `md`, or "<none>".
+inline std::string MetadataValue(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+    const std::string& key) {
+  auto it = md.find(key);
+  return it == md.end() ? "<none>"
+                        : std::string(it->second.data(), it->second.size());
+}
 
 // The path of the probe_server binary (set by each test's main from argv).
 extern std::string g_probe_server;

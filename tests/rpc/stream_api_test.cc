@@ -47,23 +47,6 @@ std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
   }
 }
 
-std::string Str(const grpc::string_ref& r) {
-  return std::string(r.data(), r.size());
-}
-
-std::string Value(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
-                  const std::string& key) {
-  auto it = md.find(key);
-  return it == md.end() ? "<none>" : Str(it->second);
-}
-
-StreamMessage Numbered(int64_t index, int32_t size) {
-  StreamMessage m;
-  m.set_index(index);
-  m.set_payload(StreamPayload(index, size));
-  return m;
-}
-
 // Waits for a reactor's OnDone (30 s at most) and returns its status.
 class Done {
  public:
@@ -227,10 +210,11 @@ TEST_P(StreamApiTest, CallbackServerStreamingCarriesEveryByteAndMetadata) {
   EXPECT_EQ(reader.count(), 20);
   EXPECT_EQ(reader.bad(), 0);
   EXPECT_TRUE(reader.initial_ok());
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
   EXPECT_EQ(
-      Value(context.GetServerTrailingMetadata(), kStreamTrailingBinKey),
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerTrailingMetadata(), kStreamTrailingBinKey),
       std::string(kStreamTrailingBinValue, sizeof(kStreamTrailingBinValue)));
   Finished("cb-stream");
 }
@@ -555,8 +539,9 @@ TEST_P(StreamCqTest, CompletionQueueServerStreaming) {
   ASSERT_TRUE(Expect(cq, 1));
   reader->ReadInitialMetadata(Tag(2));
   ASSERT_TRUE(Expect(cq, 2));
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
   StreamMessage m;
   int n = 0;
   for (;;) {
@@ -572,8 +557,9 @@ TEST_P(StreamCqTest, CompletionQueueServerStreaming) {
   reader->Finish(&status, Tag(4));
   EXPECT_TRUE(Expect(cq, 4));
   EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
-            kStreamTrailingValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+      kStreamTrailingValue);
   Finished("cq-stream");
   Drain(cq);
 }

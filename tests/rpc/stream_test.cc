@@ -44,17 +44,6 @@ using std::chrono::system_clock;
 // generated stub on a plain gRPC channel.
 enum class Transport { kShm, kShmCreds, kGrpc };
 
-std::string Str(const grpc::string_ref& r) {
-  return std::string(r.data(), r.size());
-}
-
-// The one value of `key` in `md`, or "<none>".
-std::string Value(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
-                  const std::string& key) {
-  auto it = md.find(key);
-  return it == md.end() ? "<none>" : Str(it->second);
-}
-
 std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
   switch (info.param) {
     case Transport::kShm:
@@ -176,14 +165,14 @@ TEST_P(StreamTest, MessagesArriveInOrderWithEveryByteAndBothMetadataSets) {
   EXPECT_TRUE(status.ok()) << status.error_code() << " "
                            << status.error_message();
   const auto& initial = context.GetServerInitialMetadata();
-  EXPECT_EQ(Value(initial, kStreamInitialKey), kStreamInitialValue);
+  EXPECT_EQ(MetadataValue(initial, kStreamInitialKey), kStreamInitialValue);
   EXPECT_EQ(
-      Value(initial, kStreamInitialBinKey),
+      MetadataValue(initial, kStreamInitialBinKey),
       std::string(kStreamInitialBinValue, sizeof(kStreamInitialBinValue)));
   const auto& trailing = context.GetServerTrailingMetadata();
-  EXPECT_EQ(Value(trailing, kStreamTrailingKey), kStreamTrailingValue);
+  EXPECT_EQ(MetadataValue(trailing, kStreamTrailingKey), kStreamTrailingValue);
   EXPECT_EQ(
-      Value(trailing, kStreamTrailingBinKey),
+      MetadataValue(trailing, kStreamTrailingBinKey),
       std::string(kStreamTrailingBinValue, sizeof(kStreamTrailingBinValue)));
   ExpectTransport(Finished("order"));
 }
@@ -204,8 +193,9 @@ TEST_P(StreamTest, ErrorStatusWithDetailsAfterMessages) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(status.error_message(), "not now");
   EXPECT_EQ(status.error_details(), std::string("\x01\0\x02", 3));
-  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
-            kStreamTrailingValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+      kStreamTrailingValue);
   ExpectTransport(Finished("error"));
 }
 
@@ -218,8 +208,9 @@ TEST_P(StreamTest, EmptyStreamEndsWithItsStatus) {
   EXPECT_FALSE(reader->Read(&m));
   EXPECT_FALSE(reader->Read(&m));  // and stays ended
   EXPECT_TRUE(reader->Finish().ok());
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
 }
 
 TEST_P(StreamTest, InitialMetadataSentFirstArrivesBeforeAnyMessage) {
@@ -232,8 +223,9 @@ TEST_P(StreamTest, InitialMetadataSentFirstArrivesBeforeAnyMessage) {
   auto reader = Stream(&context, request);
   reader->WaitForInitialMetadata();
   EXPECT_LT(steady_clock::now() - start, milliseconds(450));
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
   StreamMessage m;
   EXPECT_FALSE(reader->Read(&m));
   EXPECT_TRUE(reader->Finish().ok());
@@ -247,8 +239,9 @@ TEST_P(StreamTest, WaitForInitialMetadataKeepsTheMessageThatCarriedIt) {
   WithDeadline(&context);
   auto reader = Stream(&context, request);
   reader->WaitForInitialMetadata();
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
   EXPECT_EQ(ReadAndCheck(*reader, {3, 5000}, 1), 2);
   EXPECT_TRUE(reader->Finish().ok());
 }
@@ -454,13 +447,6 @@ INSTANTIATE_TEST_SUITE_P(SharedMemory, StreamFlowControlTest,
 // ---- client streaming and bidirectional streaming --------------------------
 
 // A message of the Upload / Chat stream: index `i`, `size` bytes.
-StreamMessage Numbered(int64_t i, int32_t size) {
-  StreamMessage m;
-  m.set_index(i);
-  m.set_payload(StreamPayload(i, size));
-  return m;
-}
-
 TEST_P(StreamTest, ClientStreamingCarriesEveryByteAndTheResponse) {
   const std::vector<int32_t> sizes = {0, 1, 88, 100, 4000, 70000, 1 << 20};
   grpc::ClientContext context;
@@ -483,10 +469,12 @@ TEST_P(StreamTest, ClientStreamingCarriesEveryByteAndTheResponse) {
   EXPECT_EQ(summary.messages(), static_cast<int64_t>(3 * sizes.size()));
   EXPECT_EQ(summary.bytes(), bytes);
   EXPECT_TRUE(summary.intact());
-  EXPECT_EQ(Value(context.GetServerInitialMetadata(), kStreamInitialKey),
-            kStreamInitialValue);
-  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
-            kStreamTrailingValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerInitialMetadata(), kStreamInitialKey),
+      kStreamInitialValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+      kStreamTrailingValue);
   ExpectTransport(Finished("upload"));
 }
 
@@ -566,8 +554,9 @@ TEST_P(StreamTest, BidiPingPongInOrder) {
   EXPECT_TRUE(stream->WritesDone());
   EXPECT_FALSE(stream->Read(&m));
   EXPECT_TRUE(stream->Finish().ok());
-  EXPECT_EQ(Value(context.GetServerTrailingMetadata(), kStreamTrailingKey),
-            kStreamTrailingValue);
+  EXPECT_EQ(
+      MetadataValue(context.GetServerTrailingMetadata(), kStreamTrailingKey),
+      kStreamTrailingValue);
   const Report report = Finished("pingpong");
   ExpectTransport(report);
   EXPECT_EQ(report.reads(), 100);
