@@ -7,6 +7,10 @@
 //              memory through the credentials' interceptor)
 //   grpc-uds   gRPC's stub over a Unix socket
 //   grpc-tcp   gRPC's stub over loopback TCP
+//   stream-floor  the floor (bench/stream_floor.h): a child process writes
+//              each payload straight into a ring in shared memory with
+//              shmrpc's default stream window, the client reads and checks
+//              it in place; no RPC, no framing, no protobuf, no copy
 //
 // The server writes every byte of every message with a pattern seeded per
 // message (DownloadSeed, which also says whether the call arrived over
@@ -19,6 +23,7 @@
 //   bazel run -c opt //bench:stream_throughput -- --csv=/tmp/stream.csv
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +40,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/latency_service.h"
+#include "bench/stream_floor.h"
 #include "proto/bench.grpc.pb.h"
 #include "proto/bench.shmrpc.h"
 #include "shmrpc/shmrpc.h"
@@ -64,10 +70,10 @@ void RemoveShmDir() {
   std::abort();
 }
 
-enum class Transport { kShmStub, kShmCreds, kGrpcUds, kGrpcTcp };
+enum class Transport { kShmStub, kShmCreds, kGrpcUds, kGrpcTcp, kFloor };
 constexpr Transport kAllTransports[] = {
     Transport::kShmStub, Transport::kShmCreds, Transport::kGrpcUds,
-    Transport::kGrpcTcp};
+    Transport::kGrpcTcp, Transport::kFloor};
 
 const char* TransportName(Transport t) {
   switch (t) {
@@ -79,6 +85,8 @@ const char* TransportName(Transport t) {
       return "grpc-uds";
     case Transport::kGrpcTcp:
       return "grpc-tcp";
+    case Transport::kFloor:
+      return "stream-floor";
   }
   return "?";
 }
@@ -88,6 +96,10 @@ constexpr uint32_t kDefaultSizes[] = {64, 4 << 10, 64 << 10, 1 << 20};
 // Messages per row at scale 1: about a second of streaming each on the
 // 2-core development VM.
 uint64_t DefaultMessages(Transport t, uint32_t bytes) {
+  if (t == Transport::kFloor) {
+    // Many more, so that forking its producer counts for nothing.
+    return 4 * DefaultMessages(Transport::kShmStub, bytes);
+  }
   const bool shm = t == Transport::kShmStub;
   if (bytes <= 64) return shm ? 600000 : 60000;
   if (bytes <= (4 << 10)) return shm ? 300000 : 40000;
@@ -122,7 +134,8 @@ constexpr char kUsage[] =
     "usage: stream_throughput [--csv=PATH] [--transports=LIST]\n"
     "                         [--sizes=LIST] [--scale=X] [--passes=N]\n"
     "  --csv=PATH         also write the results as CSV to PATH\n"
-    "  --transports=LIST  subset of shm-stub, shm-creds, grpc-uds, grpc-tcp\n"
+    "  --transports=LIST  subset of shm-stub, shm-creds, grpc-uds, grpc-tcp,\n"
+    "                     stream-floor\n"
     "  --sizes=LIST       message payload sizes in bytes, multiples of 8\n"
     "                     (default 64,4096,65536,1048576)\n"
     "  --scale=X          scale every row's message count (default 1)\n"
@@ -228,9 +241,47 @@ uint64_t Download(Stub& stub, Transport t, uint64_t count, uint32_t bytes,
   return n;
 }
 
+StreamFloor* g_floor = nullptr;
+
+// The floor's stream: a producer forked from this process (it allocates
+// nothing, takes no lock and makes no system call while it streams), this
+// thread the consumer. Adds the producer's CPU time to `*producer_cpu_ns`.
+uint64_t RunFloor(uint64_t count, uint32_t bytes, uint64_t seed,
+                  uint64_t* producer_cpu_ns) {
+  ResetStreamFloor(g_floor, bytes);
+  std::fflush(nullptr);
+  const pid_t producer = ::fork();
+  if (producer < 0) Die(std::string("fork: ") + std::strerror(errno));
+  if (producer == 0) {
+    const absl::Status s = ProduceStreamFloor(g_floor, count, bytes, seed);
+    ::_exit(s.ok() ? 0 : 1);
+  }
+  const absl::Status consumed = ConsumeStreamFloor(g_floor, count, bytes, seed);
+  if (!consumed.ok()) ::kill(producer, SIGKILL);
+  int status = 0;
+  struct rusage usage {};
+  if (::wait4(producer, &status, 0, &usage) != producer) {
+    Die(std::string("wait4: ") + std::strerror(errno));
+  }
+  if (!consumed.ok()) Die(std::string(consumed.message()));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Die("stream-floor: the producer failed");
+  }
+  if (producer_cpu_ns != nullptr) {
+    auto ns = [](const timeval& tv) {
+      return static_cast<uint64_t>(tv.tv_sec) * 1000000000u +
+             static_cast<uint64_t>(tv.tv_usec) * 1000u;
+    };
+    *producer_cpu_ns += ns(usage.ru_utime) + ns(usage.ru_stime);
+  }
+  return count;
+}
+
 uint64_t RunDownload(Clients& c, Transport t, uint64_t count, uint32_t bytes,
                      uint64_t seed) {
   switch (t) {
+    case Transport::kFloor:
+      return RunFloor(count, bytes, seed, nullptr);
     case Transport::kShmStub:
       return Download(*c.shm_stub, t, count, bytes, seed);
     case Transport::kShmCreds:
@@ -268,7 +319,7 @@ void Report(const Options& o, const std::vector<Row>& rows,
                      static_cast<double>(x.messages)
                : 0;
   };
-  std::printf("\n%-10s %8s %13s %11s %9s %12s %12s %9s\n", "transport",
+  std::printf("\n%-12s %8s %13s %11s %9s %12s %12s %9s\n", "transport",
               "message", "messages/s", "MiB/s", "x uds", "cli CPU/msg",
               "srv CPU/msg", "CPU x");
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -283,7 +334,7 @@ void Report(const Options& o, const std::vector<Row>& rows,
       std::snprintf(cpu_ratio, sizeof(cpu_ratio), "%.1fx", cpu(*uds) / cpu(x));
     }
     std::printf(
-        "%-10s %8s %13.0f %11.1f %9s %12s %12s %9s\n",
+        "%-12s %8s %13.0f %11.1f %9s %12s %12s %9s\n",
         TransportName(rows[i].transport), FormatBytes(rows[i].bytes).c_str(), r,
         r * rows[i].bytes / (1024.0 * 1024.0), ratio,
         FormatNs(x.client_cpu_ns / std::max<uint64_t>(x.messages, 1)).c_str(),
@@ -315,6 +366,30 @@ void Report(const Options& o, const std::vector<Row>& rows,
   target("64 B CPU per message grpc-uds / shm-stub >= 10x:",
          stub64 && uds64 && cpu(*stub64) > 0 ? cpu(*uds64) / cpu(*stub64) : 0,
          10);
+  // What the same stream costs with nothing but the payload's bytes moving
+  // (stream-floor): a ratio to grpc-uds above it is out of any transport's
+  // reach on this machine.
+  auto floor = [&](uint32_t bytes, double bound) {
+    const Totals* f = find(Transport::kFloor, bytes);
+    const Totals* uds = find(Transport::kGrpcUds, bytes);
+    const Totals* stub = find(Transport::kShmStub, bytes);
+    if (f == nullptr || uds == nullptr || rate(*f) <= 0 || rate(*uds) <= 0) {
+      return;
+    }
+    const double ratio = rate(*f) / rate(*uds);
+    char reach[64] = "";
+    if (stub != nullptr && rate(*stub) > 0) {
+      std::snprintf(reach, sizeof(reach), "; shm-stub reaches %.0f%% of it",
+                    100 * rate(*stub) / rate(*f));
+    }
+    std::printf(
+        "floor:  %s stream-floor (the payload alone) = %.1fx grpc-uds%s; "
+        "%.0fx is %s\n",
+        FormatBytes(bytes).c_str(), ratio, reach, bound,
+        ratio >= bound ? "within it" : "BEYOND it on this machine");
+  };
+  floor(64, 20);
+  floor(1 << 20, 3);
 
   if (o.csv.empty()) return;
   std::FILE* f = std::fopen(o.csv.c_str(), "w");
@@ -378,6 +453,9 @@ int Main(int argc, char** argv) {
     RunBenchServerProcess(parent, fds[1], config);
   }
   ::close(fds[1]);
+  uint32_t max_bytes = 8;
+  for (uint32_t bytes : options.sizes) max_bytes = std::max(max_bytes, bytes);
+  g_floor = CreateStreamFloor(max_bytes);
   absl::StatusOr<int> port = ReadBenchServerPort(fds[0]);
   if (!port.ok()) Die(std::string(port.status().message()));
 
@@ -431,13 +509,20 @@ int Main(int argc, char** argv) {
                   row.bytes, Mix64(pass * 1000 + i));
       const uint64_t client0 = CpuNs(::getpid());
       const uint64_t server0 = CpuNs(server);
+      uint64_t producer_cpu_ns = 0;
       const Clock::time_point t0 = Clock::now();
-      const uint64_t n = RunDownload(c, row.transport, share, row.bytes,
-                                     Mix64((pass + 1) * 7919 + i));
+      const uint64_t seed = Mix64((pass + 1) * 7919 + i);
+      const uint64_t n =
+          row.transport == Transport::kFloor
+              ? RunFloor(share, row.bytes, seed, &producer_cpu_ns)
+              : RunDownload(c, row.transport, share, row.bytes, seed);
       const double seconds =
           std::chrono::duration<double>(Clock::now() - t0).count();
       totals[i].client_cpu_ns += CpuNs(::getpid()) - client0;
-      totals[i].server_cpu_ns += CpuNs(server) - server0;
+      // The floor's producer is its server.
+      totals[i].server_cpu_ns += row.transport == Transport::kFloor
+                                     ? producer_cpu_ns
+                                     : CpuNs(server) - server0;
       totals[i].messages += n;
       totals[i].seconds += seconds;
     }
