@@ -18,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "shmrpc/codegen/generator_util.h"
 #include "shmrpc/codegen/version.h"
 
 namespace shmrpc::codegen {
@@ -29,48 +30,19 @@ using ::google::protobuf::MethodDescriptor;
 using ::google::protobuf::ServiceDescriptor;
 using ::google::protobuf::SourceLocation;
 using ::google::protobuf::io::Printer;
-
-// Substitutions for a Printer template.
-using Vars = std::map<std::string, std::string>;
+using internal::DotsToColons;
+using internal::PrintIncludeGroup;
+using internal::PrintNamespaceClose;
+using internal::PrintNamespaceOpen;
+using internal::PrintToString;
+using internal::QualifiedClassName;
+using internal::Quoted;
+using internal::StripProto;
+using internal::Vars;
 
 constexpr char kMessageHeaderExtension[] = "message_header_extension";
 constexpr char kGrpcHeaderExtension[] = "grpc_header_extension";
-
-// Runs `print` with a Printer ('$' delimits variables) and returns what it
-// printed.
-template <typename PrintFn>
-std::string PrintToString(PrintFn print) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    Printer printer(&stream, '$');
-    print(&printer);
-  }  // The Printer flushes into `out` when destroyed.
-  return out;
-}
-
-// "dir/x.proto" -> "dir/x" (names without ".proto" are kept whole).
-std::string StripProto(absl::string_view file_name) {
-  return std::string(absl::StripSuffix(file_name, ".proto"));
-}
-
-// "a.b.C" -> "a::b::C".
-std::string DotsToColons(absl::string_view name) {
-  return absl::StrReplaceAll(name, {{".", "::"}});
-}
-
-// The C++ name protoc gives `message`, fully qualified, as gRPC's generator
-// spells it: "::pkg::Outer_Inner" for pkg.Outer.Inner.
-std::string QualifiedClassName(const Descriptor* message) {
-  const Descriptor* outer = message;
-  while (outer->containing_type() != nullptr) {
-    outer = outer->containing_type();
-  }
-  const std::string& outer_name = outer->full_name();
-  const std::string inner_name = message->full_name().substr(outer_name.size());
-  return absl::StrCat("::", DotsToColons(outer_name),
-                      absl::StrReplaceAll(inner_name, {{".", "_"}}));
-}
+constexpr char kFlat[] = "flat";
 
 // The name of the class generated for `service`.
 std::string ShmClassName(const ServiceDescriptor* service) {
@@ -285,24 +257,6 @@ void PrintLeadingComments(const DescriptorT* descriptor, Printer* printer) {
   }
 }
 
-// Prints "namespace a {\nnamespace b {\n" for package "a.b".
-void PrintNamespaceOpen(const FileDescriptor* file, Printer* printer) {
-  if (file->package().empty()) return;
-  for (absl::string_view part : absl::StrSplit(file->package(), '.')) {
-    printer->Print({{"part", std::string(part)}}, "namespace $part$ {\n");
-  }
-}
-
-// Prints "}  // namespace b\n}  // namespace a\n" for package "a.b".
-void PrintNamespaceClose(const FileDescriptor* file, Printer* printer) {
-  if (file->package().empty()) return;
-  std::vector<std::string> parts = absl::StrSplit(file->package(), '.');
-  std::reverse(parts.begin(), parts.end());
-  for (const std::string& part : parts) {
-    printer->Print({{"part", part}}, "}  // namespace $part$\n");
-  }
-}
-
 // What `print_service` prints for each service of `file`, separated by
 // empty lines, inside the package's namespaces; "" if there are no services.
 template <typename PrintServiceFn>
@@ -320,22 +274,6 @@ std::string PrintServicesInNamespaces(const FileDescriptor* file,
     if (has_package) printer->Print("\n");
     PrintNamespaceClose(file, printer);
   });
-}
-
-// Prints one group of #include lines (`<name>` or `"name"` as given),
-// sorted, without duplicates, followed by an empty line.
-void PrintIncludeGroup(std::vector<std::string> includes, Printer* printer) {
-  std::sort(includes.begin(), includes.end());
-  includes.erase(std::unique(includes.begin(), includes.end()), includes.end());
-  for (const std::string& include : includes) {
-    printer->Print({{"include", include}}, "#include $include$\n");
-  }
-  printer->Print("\n");
-}
-
-// `path` in double quotes.
-std::string Quoted(absl::string_view path) {
-  return absl::StrCat("\"", path, "\"");
 }
 
 // ---- Header ---------------------------------------------------------------
@@ -792,7 +730,7 @@ void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
 }  // namespace
 
 std::vector<std::string> ValidParameterNames() {
-  return {kGrpcHeaderExtension, kMessageHeaderExtension};
+  return {kFlat, kGrpcHeaderExtension, kMessageHeaderExtension};
 }
 
 bool ParseParameters(absl::string_view parameter, Parameters* parameters,
@@ -813,7 +751,10 @@ bool ParseParameters(absl::string_view parameter, Parameters* parameters,
     const absl::string_view key = item.substr(0, equals);
     const absl::string_view value = item.substr(equals + 1);
     std::string* field = nullptr;
-    if (key == kMessageHeaderExtension) {
+    std::string flat_value;
+    if (key == kFlat) {
+      field = &flat_value;
+    } else if (key == kMessageHeaderExtension) {
       field = &parsed.message_header_extension;
     } else if (key == kGrpcHeaderExtension) {
       field = &parsed.grpc_header_extension;
@@ -834,6 +775,16 @@ bool ParseParameters(absl::string_view parameter, Parameters* parameters,
     }
     seen.emplace_back(key);
     *field = std::string(value);
+    if (key == kFlat) {
+      if (value != "true" && value != "false") {
+        *error = absl::StrCat(
+            "protoc-gen-shmrpc: option \"flat\" must be "
+            "true or false, not \"",
+            value, "\"");
+        return false;
+      }
+      parsed.flat = value == "true";
+    }
   }
   *parameters = std::move(parsed);
   return true;

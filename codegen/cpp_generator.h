@@ -36,6 +36,9 @@ struct Parameters {
   // How the headers of grpc_cpp_plugin end: the generated code includes
   // "dir/x" + grpc_header_extension.
   std::string grpc_header_extension = ".grpc.pb.h";
+  // Also write flat views and builders of every message (dir/x.flat.h and
+  // dir/x.flat.cc, see flat_generator.h): flat=true.
+  bool flat = false;
 };
 
 // The names of the options Parameters holds, sorted (for error messages).

@@ -117,8 +117,21 @@ TEST(ParseParametersTest, RejectsRepeatedOption) {
 
 TEST(ValidParameterNamesTest, Sorted) {
   EXPECT_EQ(ValidParameterNames(),
-            (std::vector<std::string>{"grpc_header_extension",
+            (std::vector<std::string>{"flat", "grpc_header_extension",
                                       "message_header_extension"}));
+}
+
+TEST(ParseParametersTest, FlatIsTrueOrFalse) {
+  Parameters p;
+  std::string error;
+  ASSERT_TRUE(ParseParameters("flat=true", &p, &error)) << error;
+  EXPECT_TRUE(p.flat);
+  ASSERT_TRUE(ParseParameters("flat=false", &p, &error)) << error;
+  EXPECT_FALSE(p.flat);
+  ASSERT_TRUE(ParseParameters("", &p, &error)) << error;
+  EXPECT_FALSE(p.flat);
+  EXPECT_FALSE(ParseParameters("flat=yes", &p, &error));
+  EXPECT_TRUE(absl::StrContains(error, "true or false")) << error;
 }
 
 // ---- Names ----------------------------------------------------------------

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Compares what protoc-gen-shmrpc generated through cc_shm_grpc_library (the
 # <lib>_protos targets in this test's data) byte for byte with the golden
-# files: codegen/_shmrpc_gen/<lib>/<import path>.shmrpc.{h,cc} against
-# codegen/testdata/<import path>.shmrpc.{h,cc}.golden. Every golden must have
-# exactly one generated file and every generated shmrpc file a golden.
+# files: codegen/_shmrpc_gen/<lib>/<import path>.{shmrpc,flat}.{h,cc} against
+# codegen/testdata/<import path>.{shmrpc,flat}.{h,cc}.golden. Every golden must
+# have exactly one generated file and every generated file a golden.
 #
 # With --update (bazel run //codegen:update_goldens) it copies the generated
 # files over the goldens in the source tree instead; review the diff before
@@ -68,7 +68,8 @@ while IFS= read -r generated; do
       fail "$generated has no golden file $golden"
     fi
   fi
-done < <(find -L codegen/_shmrpc_gen -name '*.shmrpc.h' -o -name '*.shmrpc.cc' | sort)
+done < <(find -L codegen/_shmrpc_gen -name '*.shmrpc.h' -o -name '*.shmrpc.cc' \
+  -o -name '*.flat.h' -o -name '*.flat.cc' | sort)
 
 if ((checked == 0 && !update)); then
   fail "no golden files found"

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "shmrpc/codegen/cpp_generator.h"
+#include "shmrpc/codegen/flat_generator.h"
 
 namespace shmrpc::codegen {
 namespace {
@@ -38,6 +39,12 @@ class ShmrpcGenerator final : public google::protobuf::compiler::CodeGenerator {
     if (!ParseParameters(parameter, &parameters, error)) return false;
     WriteFile(context, HeaderFileName(file), GenerateHeader(file, parameters));
     WriteFile(context, SourceFileName(file), GenerateSource(file, parameters));
+    if (parameters.flat) {
+      if (!CheckFlatSupport(file, error)) return false;
+      WriteFile(context, FlatHeaderFileName(file),
+                GenerateFlatHeader(file, parameters.message_header_extension));
+      WriteFile(context, FlatSourceFileName(file), GenerateFlatSource(file));
+    }
     return true;
   }
 

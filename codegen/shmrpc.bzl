@@ -15,6 +15,9 @@ yields one cc_library, `:helloworld`, whose headers are, for each source
     dir/x.pb.h        protobuf messages       (protoc --cpp_out)
     dir/x.grpc.pb.h   gRPC stubs and services (grpc_cpp_plugin)
     dir/x.shmrpc.h    shmrpc stubs and services (protoc-gen-shmrpc)
+    dir/x.flat.h      with flat = True: flat views and builders of every
+                      message (FooView, FooBuilder in <package>::flat;
+                      shmrpc/message/flat.h)
 
 `deps` are other cc_shm_grpc_library targets whose protos these import. The
 well-known types (google/protobuf/*.proto) are always importable.
@@ -30,6 +33,7 @@ ShmProtoInfo = provider(
 
 _EXTENSIONS = [".pb.h", ".pb.cc", ".grpc.pb.h", ".grpc.pb.cc"]
 _SHM_EXTENSIONS = [".shmrpc.h", ".shmrpc.cc"]
+_FLAT_EXTENSIONS = [".flat.h", ".flat.cc"]
 
 def _root_of(src, proto_root):
     """The directory that `src`'s import path is relative to."""
@@ -50,6 +54,8 @@ def _gen_impl(ctx):
     well_known_dir = well_known_dir[:well_known_dir.rfind("/google/protobuf")]
     gen_dir = "_shmrpc_gen/" + ctx.attr.library
     extensions = _EXTENSIONS + (_SHM_EXTENSIONS if ctx.attr.shmrpc else [])
+    if ctx.attr.flat:
+        extensions = extensions + _FLAT_EXTENSIONS
 
     roots = []
     paths = []
@@ -84,6 +90,8 @@ def _gen_impl(ctx):
     tools = [ctx.executable._grpc_plugin]
     if ctx.attr.shmrpc:
         args.add("--plugin=protoc-gen-shmrpc=" + ctx.executable._shmrpc_plugin.path)
+        if ctx.attr.flat:
+            args.add("--shmrpc_opt=flat=true")
         args.add("--shmrpc_out=" + out_dir)
         tools.append(ctx.executable._shmrpc_plugin)
     args.add_all(import_dirs, format_each = "-I%s")
@@ -119,6 +127,7 @@ _shm_proto_gen = rule(
         "proto_root": attr.string(),
         "library": attr.string(mandatory = True),
         "shmrpc": attr.bool(default = True),
+        "flat": attr.bool(default = False),
         "_protoc": attr.label(
             default = Label("@system_protobuf//:bin/protoc"),
             executable = True,
@@ -157,6 +166,7 @@ def cc_shm_grpc_library(
         deps = [],
         proto_root = None,
         shmrpc = True,
+        flat = False,
         visibility = None,
         testonly = False,
         **kwargs):
@@ -169,6 +179,9 @@ def cc_shm_grpc_library(
       proto_root: directory (relative to the sources' repository root) that
         import paths are relative to; default: the repository root.
       shmrpc: also generate the shmrpc code (.shmrpc.h/.cc).
+      flat: also generate flat views and builders of every message
+        (.flat.h/.cc); the libraries in `deps` whose messages these use
+        must be flat too.
       visibility: of the cc_library.
       testonly: as for any rule.
       **kwargs: passed to the cc_library (e.g. tags).
@@ -180,6 +193,7 @@ def cc_shm_grpc_library(
         proto_root = proto_root,
         library = name,
         shmrpc = shmrpc,
+        flat = flat,
         visibility = visibility,
         testonly = testonly,
     )
@@ -193,6 +207,11 @@ def cc_shm_grpc_library(
             Label("//client:generated_stub"),
             Label("//server:service"),
         ]
+    if flat:
+        if not shmrpc:
+            fail("cc_shm_grpc_library: flat = True needs shmrpc = True")
+        runtime.append(Label("//message:flat"))
+        runtime.append(Label("//message:well_known_flat"))
     for group in ["headers", "sources"]:
         native.filegroup(
             name = "%s_%s" % (name, group),

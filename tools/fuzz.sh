@@ -34,6 +34,7 @@ targets=(
   "transport/handshake_fuzzer|transport/fuzz/handshake_corpus|transport/handshake.cc transport/chunk_pool.cc transport/control_layout.cc transport/segment.cc transport/unix_socket.cc transport/internal/posix.cc transport/futex.cc"
   "transport/descriptor_fuzzer|transport/fuzz/descriptor_corpus|transport/descriptor_check.cc"
   "transport/chunk_pool_fuzzer|transport/fuzz/chunk_pool_corpus|transport/descriptor_check.cc transport/chunk_pool.cc transport/control_layout.cc"
+  "message/flat_fuzzer|message/fuzz/flat_corpus|message/flat.cc"
 )
 
 if ! command -v "$cxx" >/dev/null; then
@@ -48,7 +49,7 @@ fi
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/shmrpc-fuzz-$(id -u)-$(printf '%s' "$repo" | cksum | cut -d' ' -f1)}
 mkdir -p "$work/obj" "$work/bin" "$work/include/shmrpc" "$work/corpus" "$work/logs"
 # Our headers are included as "shmrpc/<dir>/<file>.h" (Bazel's include_prefix).
-for d in rpc transport; do ln -sfn "$repo/$d" "$work/include/shmrpc/$d"; done
+for d in rpc transport message; do ln -sfn "$repo/$d" "$work/include/shmrpc/$d"; done
 ln -sfn "$repo/shmrpc/config.h" "$work/include/shmrpc/config.h"
 
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all"
@@ -59,7 +60,7 @@ absl_libs=($(pkg-config --libs absl_status absl_statusor absl_strings absl_str_f
 
 # Compiles $1 into an object unless it is newer than the source and every
 # header of ours.
-newest_header=$(find "$repo/rpc" "$repo/transport" "$repo/tests/fuzz" \
+newest_header=$(find "$repo/rpc" "$repo/transport" "$repo/message" "$repo/tests/fuzz" \
   "$repo/shmrpc" -name '*.h' -printf '%T@\n' | sort -n | tail -1)
 compile() {
   local src=$1 extra=$2

@@ -69,7 +69,8 @@ if [ "$quick" -eq 0 ]; then
   # system libraries' own memory calls, nothing of ours).
   sanitized=(//transport/... //tests/transport/... //rpc/... //message/...
              //client/... //server/... //tests/rpc/... //tests/hostile/...
-             //tests/fault/... //tests/soak/... //tests/interop/...)
+             //tests/fault/... //tests/soak/... //tests/interop/...
+             //tests/flat/... //codegen:flat_code_test)
   run "asan" . --config=asan "${sanitized[@]}"
   run "ubsan" . --config=ubsan "${sanitized[@]}"
   run "tsan" . --config=tsan //transport/... //tests/transport/... //rpc/... \
