@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "shmrpc/client/flat_call.h"
 #include "shmrpc/client/internal/callback_stream.h"
 #include "shmrpc/codegen/version.h"
 #include "shmrpc/message/peer_serialize.h"
@@ -165,6 +166,20 @@ class StubCore {
   bool TryUnary(const StubMethod& method, grpc::ClientContext* context,
                 const google::protobuf::MessageLite& request,
                 google::protobuf::MessageLite* response, grpc::Status* status);
+
+  // Flat-message calls (client/flat_call.h). A buffer to build a request of
+  // `method` in, of about `size_hint` bytes: a chunk of the channel's
+  // shared-memory connection when it has one serving the method (the call
+  // then sends it without a copy), else memory of its own.
+  std::unique_ptr<FlatRequestBuffer> NewFlatRequestBuffer(
+      const StubMethod& method, size_t size_hint);
+  // Runs a flat unary call over shared memory if the channel can (the
+  // response then read in place from `response`); returns false, doing
+  // nothing, if the caller should make the gRPC call instead. `request`
+  // must be sealed.
+  bool TryFlatUnary(const StubMethod& method, grpc::ClientContext* context,
+                    FlatRequestBuffer* request, FlatResponseHolder* response,
+                    grpc::Status* status);
 
   // The asynchronous form: on true, `done` was taken and will be called
   // with the outcome; on false, it is untouched.

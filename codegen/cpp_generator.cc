@@ -220,6 +220,15 @@ Vars MethodVars(const MethodDescriptor* method) {
   vars["GrpcHandler"] = shape.grpc_handler;
   vars["ServiceParams"] = JoinParams(shape.service_params);
   vars["ServiceArgs"] = JoinNames(shape.service_params);
+  // The name a flat service also serves a unary method under over shared
+  // memory, for requests that are flat messages.
+  vars["FlatName"] = absl::StrCat("/", method->service()->full_name(), "/",
+                                  method->name(), "#flat");
+  vars["RequestView"] = internal::FlatName(method->input_type()) + "View";
+  vars["RequestBuilder"] = internal::FlatName(method->input_type()) + "Builder";
+  vars["ResponseView"] = internal::FlatName(method->output_type()) + "View";
+  vars["ResponseBuilder"] =
+      internal::FlatName(method->output_type()) + "Builder";
   return vars;
 }
 
@@ -356,7 +365,22 @@ void PrintHeaderAsyncStreamMethod(const MethodDescriptor* method,
 
 // Class Stub of `service`: every method, with gRPC's blocking shapes and
 // its callback (async()) shapes.
-void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
+// The flat forms of unary method `method` (flat=true).
+void PrintHeaderStubFlatMethod(const MethodDescriptor* method,
+                               Printer* printer) {
+  printer->Print(
+      MethodVars(method),
+      "// Flat form: the request built in place, the response read in place "
+      "(shmrpc/client/flat_call.h).\n"
+      "::shmrpc::FlatRequest< $RequestBuilder$> New$Method$Request(size_t "
+      "size_hint = 0);\n"
+      "::grpc::Status $Method$(::grpc::ClientContext* context, "
+      "::shmrpc::FlatRequest< $RequestBuilder$> request, "
+      "::shmrpc::FlatResponse< $ResponseView$>* response);\n");
+}
+
+void PrintHeaderStub(const ServiceDescriptor* service, bool flat,
+                     Printer* printer) {
   std::vector<const MethodDescriptor*> unary, shm;
   for (int i = 0; i < service->method_count(); ++i) {
     if (IsUnary(service->method(i))) unary.push_back(service->method(i));
@@ -372,6 +396,7 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
   for (const MethodDescriptor* method : shm) {
     if (IsUnary(method)) {
       PrintHeaderStubMethod(method, printer);
+      if (flat) PrintHeaderStubFlatMethod(method, printer);
     } else {
       PrintHeaderStubStreamMethod(method, printer);
     }
@@ -411,6 +436,11 @@ void PrintHeaderStub(const ServiceDescriptor* service, Printer* printer) {
     printer->Print(
         MethodVars(method),
         "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_;\n");
+    if (flat && IsUnary(method)) {
+      printer->Print(
+          MethodVars(method),
+          "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_flat_;\n");
+    }
   }
   printer->Print("class async async_stub_{this};\n");
   printer->Outdent();
@@ -439,7 +469,41 @@ void PrintHeaderServerService(const ServiceDescriptor* service,
 }
 
 // Class ShmS of service S.
-void PrintHeaderService(const ServiceDescriptor* service, Printer* printer) {
+// Class FlatService (flat=true): as Service, but unary methods read their
+// request through a flat view and build their response in place.
+void PrintHeaderFlatService(const ServiceDescriptor* service,
+                            Printer* printer) {
+  printer->Print(
+      "// As Service, with unary methods on flat messages: the request read "
+      "in place,\n"
+      "// the response built in place (shmrpc/server/flat_service.h). Over "
+      "gRPC the\n"
+      "// messages are converted to and from protobuf.\n"
+      "class FlatService : public ::grpc::Service, "
+      "public ::shmrpc::internal::ShmService {\n"
+      " public:\n");
+  printer->Indent();
+  printer->Print("FlatService();\nvirtual ~FlatService();\n");
+  for (int i = 0; i < service->method_count(); ++i) {
+    const MethodDescriptor* method = service->method(i);
+    PrintLeadingComments(method, printer);
+    if (IsUnary(method)) {
+      printer->Print(MethodVars(method),
+                     "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
+                     "context, $RequestView$ request, $ResponseBuilder$ "
+                     "response);\n");
+    } else {
+      printer->Print(MethodVars(method),
+                     "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
+                     "context, $ServiceParams$);\n");
+    }
+  }
+  printer->Outdent();
+  printer->Print("};\n");
+}
+
+void PrintHeaderService(const ServiceDescriptor* service, bool flat,
+                        Printer* printer) {
   const Vars vars = ServiceVars(service);
   PrintLeadingComments(service, printer);
   printer->Print(vars, "class $Service$ final {\n public:\n");
@@ -448,13 +512,14 @@ void PrintHeaderService(const ServiceDescriptor* service, Printer* printer) {
                  "static constexpr char const* service_full_name() {\n"
                  "  return \"$service_full_name$\";\n"
                  "}\n\n");
-  PrintHeaderStub(service, printer);
+  PrintHeaderStub(service, flat, printer);
   printer->Print(
       "\n"
       "static std::unique_ptr<Stub> NewStub(const std::shared_ptr< "
       "::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& "
       "options = ::grpc::StubOptions());\n\n");
   PrintHeaderServerService(service, printer);
+  if (flat) PrintHeaderFlatService(service, printer);
   printer->Outdent();
   printer->Print("};\n");
 }
@@ -489,7 +554,7 @@ void PrintSourceTables(const ServiceDescriptor* service, Printer* printer) {
 }
 
 // NewStub and the Stub's constructor.
-void PrintSourceStubConstruction(const ServiceDescriptor* service,
+void PrintSourceStubConstruction(const ServiceDescriptor* service, bool flat,
                                  Printer* printer) {
   const Vars vars = ServiceVars(service);
   printer->Print(
@@ -510,6 +575,12 @@ void PrintSourceStubConstruction(const ServiceDescriptor* service,
                    ",\n"
                    "      rpcmethod_$Method$_($Service$_method_names[$Idx$], "
                    "::grpc::internal::RpcMethod::$RpcType$, channel)");
+    if (flat && IsUnary(service->method(i))) {
+      printer->Print(MethodVars(service->method(i)),
+                     ",\n"
+                     "      rpcmethod_$Method$_flat_(\"$FlatName$\", "
+                     "::grpc::internal::RpcMethod::$RpcType$, channel)");
+    }
   }
   printer->Print(
       " {\n"
@@ -642,11 +713,63 @@ void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
 
 // The registration of `method` with gRPC and with shmrpc's shared-memory
 // server, in the Service's constructor.
+// Registers `method` of class `cls` ("Service" or "FlatService") with gRPC
+// and shmrpc; in a FlatService, unary methods as flat ones.
 void PrintSourceMethodRegistration(const MethodDescriptor* method,
-                                   Printer* printer) {
-  const Vars vars = MethodVars(method);
+                                   const std::string& cls, Printer* printer) {
+  Vars vars = MethodVars(method);
+  vars["Cls"] = cls;
+  vars["GrpcHandler"] = absl::StrReplaceAll(
+      vars["GrpcHandler"], {{"::Service,", absl::StrCat("::", cls, ",")}});
   const MethodShape shape = ShapeOf(method);
-  const Param service_param = {vars.at("Service") + "::Service*", "service"};
+  const Param service_param = {vars.at("Service") + "::" + cls + "*",
+                               "service"};
+  if (cls == "FlatService" && IsUnary(method)) {
+    printer->Print(
+        vars,
+        "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
+        "      $Service$_method_names[$Idx$],\n"
+        "      ::grpc::internal::RpcMethod::$RpcType$,\n"
+        "      new ::grpc::internal::RpcMethodHandler< $Service$::$Cls$, "
+        "$Request$, $Response$, ::grpc::protobuf::MessageLite, "
+        "::grpc::protobuf::MessageLite>(\n"
+        "          []($Service$::$Cls$* service,\n"
+        "             ::grpc::ServerContext* grpc_context,\n"
+        "             const $Request$* request,\n"
+        "             $Response$* response) {\n"
+        "            ::shmrpc::ServerContext context(grpc_context);\n"
+        "            return ::shmrpc::internal::RunFlatOnProtobuf(\n"
+        "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
+        "$RequestView$ in, $ResponseBuilder$ out) {\n"
+        "                  return s->$Method$(c, in, out);\n"
+        "                }, service, &context, *request, response);\n"
+        "          }, this)));\n"
+        "  AddShmMethod(\n"
+        "      $Service$_method_names[$Idx$],\n"
+        "      std::make_unique< ::shmrpc::internal::UnaryMethodHandler< "
+        "$Service$::$Cls$, $Request$, $Response$>>(\n"
+        "          []($Service$::$Cls$* service,\n"
+        "             ::shmrpc::ServerContext* context,\n"
+        "             const $Request$* request,\n"
+        "             $Response$* response) {\n"
+        "            return ::shmrpc::internal::RunFlatOnProtobuf(\n"
+        "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
+        "$RequestView$ in, $ResponseBuilder$ out) {\n"
+        "                  return s->$Method$(c, in, out);\n"
+        "                }, service, context, *request, response);\n"
+        "          }, this));\n"
+        "  AddShmMethod(\n"
+        "      \"$FlatName$\",\n"
+        "      std::make_unique< ::shmrpc::internal::FlatUnaryMethodHandler< "
+        "$Service$::$Cls$, $RequestView$, $ResponseBuilder$>>(\n"
+        "          []($Service$::$Cls$* service,\n"
+        "             ::shmrpc::ServerContext* context,\n"
+        "             $RequestView$ request,\n"
+        "             $ResponseBuilder$ response) {\n"
+        "            return service->$Method$(context, request, response);\n"
+        "          }, this));\n");
+    return;
+  }
 
   printer->Print(vars,
                  "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
@@ -670,7 +793,7 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
                  "  AddShmMethod(\n"
                  "      $Service$_method_names[$Idx$],\n"
                  "      std::make_unique< "
-                 "::shmrpc::internal::$Handler$< $Service$::Service, "
+                 "::shmrpc::internal::$Handler$< $Service$::$Cls$, "
                  "$Request$, $Response$>>(\n");
   std::vector<Param> shm_params = {service_param,
                                    {"::shmrpc::ServerContext*", "context"}};
@@ -686,20 +809,38 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
 // The Service's constructor, destructor and default method
 // implementations.
 void PrintSourceServerService(const ServiceDescriptor* service,
-                              Printer* printer) {
-  const Vars vars = ServiceVars(service);
-  printer->Print(vars, "$Service$::Service::Service() {\n");
+                              const std::string& cls, Printer* printer) {
+  Vars vars = ServiceVars(service);
+  vars["Cls"] = cls;
+  printer->Print(vars, "$Service$::$Cls$::$Cls$() {\n");
   for (int i = 0; i < service->method_count(); ++i) {
-    PrintSourceMethodRegistration(service->method(i), printer);
+    PrintSourceMethodRegistration(service->method(i), cls, printer);
   }
   printer->Print("}\n\n");
-  printer->Print(vars, "$Service$::Service::~Service() {\n}\n");
+  printer->Print(vars, "$Service$::$Cls$::~$Cls$() {\n}\n");
 
   for (int i = 0; i < service->method_count(); ++i) {
     const MethodDescriptor* method = service->method(i);
-    printer->Print(MethodVars(method),
+    Vars mvars = MethodVars(method);
+    mvars["Cls"] = cls;
+    if (cls == "FlatService" && IsUnary(method)) {
+      printer->Print(
+          mvars,
+          "\n"
+          "::grpc::Status $Service$::$Cls$::$Method$("
+          "::shmrpc::ServerContext* context, $RequestView$ "
+          "request, $ResponseBuilder$ response) {\n"
+          "  (void) context;\n"
+          "  (void) request;\n"
+          "  (void) response;\n"
+          "  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,"
+          " \"\");\n"
+          "}\n");
+      continue;
+    }
+    printer->Print(mvars,
                    "\n"
-                   "::grpc::Status $Service$::Service::$Method$("
+                   "::grpc::Status $Service$::$Cls$::$Method$("
                    "::shmrpc::ServerContext* context, $ServiceParams$) {\n"
                    "  (void) context;\n");
     for (const Param& param : ShapeOf(method).service_params) {
@@ -712,19 +853,74 @@ void PrintSourceServerService(const ServiceDescriptor* service,
 }
 
 // Every definition for service S.
-void PrintSourceService(const ServiceDescriptor* service, Printer* printer) {
+// The flat forms of stub method `method` (flat=true).
+void PrintSourceStubFlatMethod(const MethodDescriptor* method,
+                               Printer* printer) {
+  printer->Print(
+      MethodVars(method),
+      "\n"
+      "::shmrpc::FlatRequest< $RequestBuilder$> "
+      "$Service$::Stub::New$Method$Request(size_t size_hint) {\n"
+      "  return ::shmrpc::FlatRequest< $RequestBuilder$>(\n"
+      "      core_.NewFlatRequestBuffer(rpcmethod_$Method$_, size_hint));\n"
+      "}\n"
+      "\n"
+      "::grpc::Status $Service$::Stub::$Method$(::grpc::ClientContext* "
+      "context, ::shmrpc::FlatRequest< $RequestBuilder$> request, "
+      "::shmrpc::FlatResponse< $ResponseView$>* response) {\n"
+      "  if (absl::Status sealed = request.Seal(); !sealed.ok()) {\n"
+      "    return ::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, "
+      "std::string(sealed.message()));\n"
+      "  }\n"
+      "  ::grpc::Status status;\n"
+      "  if (core_.TryFlatUnary(rpcmethod_$Method$_flat_, context, "
+      "request.buffer(), response->holder(), &status)) {\n"
+      "    return status.ok() ? response->Bind() : status;\n"
+      "  }\n"
+      "  // The server does not serve the flat form over shared memory (or "
+      "there is\n"
+      "  // none): the protobuf form, over shared memory or gRPC.\n"
+      "  $Request$ proto_request;\n"
+      "  if (absl::Status s = request.view().ToProto(&proto_request); "
+      "!s.ok()) {\n"
+      "    return ::grpc::Status(::grpc::StatusCode::INTERNAL, "
+      "std::string(s.message()));\n"
+      "  }\n"
+      "  $Response$ proto_response;\n"
+      "  status = $Method$(context, proto_request, &proto_response);\n"
+      "  if (!status.ok()) return status;\n"
+      "  ::shmrpc::flat::HeapArena arena(proto_response.ByteSizeLong() + "
+      "256);\n"
+      "  $ResponseBuilder$ built = $ResponseBuilder$::New(&arena);\n"
+      "  built.CopyFrom(proto_response);\n"
+      "  if (absl::Status s = arena.Finish(built); !s.ok()) {\n"
+      "    return ::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, "
+      "std::string(s.message()));\n"
+      "  }\n"
+      "  response->holder()->AdoptCopy(arena.written());\n"
+      "  return response->Bind();\n"
+      "}\n");
+}
+
+void PrintSourceService(const ServiceDescriptor* service, bool flat,
+                        Printer* printer) {
   PrintSourceTables(service, printer);
-  PrintSourceStubConstruction(service, printer);
+  PrintSourceStubConstruction(service, flat, printer);
   for (int i = 0; i < service->method_count(); ++i) {
     const MethodDescriptor* method = service->method(i);
     if (IsUnary(method)) {
       PrintSourceStubMethod(method, printer);
+      if (flat) PrintSourceStubFlatMethod(method, printer);
     } else {
       PrintSourceStubStreamMethod(method, printer);
       PrintSourceAsyncStreamMethod(method, printer);
     }
   }
-  PrintSourceServerService(service, printer);
+  PrintSourceServerService(service, "Service", printer);
+  if (flat) {
+    printer->Print("\n");
+    PrintSourceServerService(service, "FlatService", printer);
+  }
 }
 
 }  // namespace
@@ -875,6 +1071,22 @@ std::string GetHeaderIncludes(const FileDescriptor* file,
       project.push_back(Quoted("shmrpc/client/generated_stub.h"));
       project.push_back(Quoted("shmrpc/server/server_context.h"));
       project.push_back(Quoted("shmrpc/server/service.h"));
+      if (parameters.flat) {
+        project.push_back(Quoted("shmrpc/client/flat_call.h"));
+        project.push_back(Quoted("shmrpc/server/flat_service.h"));
+        // The flat views and builders of every request and response.
+        for (int i = 0; i < file->service_count(); ++i) {
+          const ServiceDescriptor* service = file->service(i);
+          for (int j = 0; j < service->method_count(); ++j) {
+            const MethodDescriptor* method = service->method(j);
+            for (const Descriptor* m :
+                 {method->input_type(), method->output_type()}) {
+              project.push_back(
+                  Quoted(StripProto(m->file()->name()) + ".flat.h"));
+            }
+          }
+        }
+      }
     }
     PrintIncludeGroup(std::move(project), printer);
   });
@@ -898,7 +1110,10 @@ std::string GetHeaderVersionGuard(const FileDescriptor* file,
 
 std::string GetHeaderServices(const FileDescriptor* file,
                               const Parameters& parameters) {
-  std::string services = PrintServicesInNamespaces(file, PrintHeaderService);
+  std::string services = PrintServicesInNamespaces(
+      file, [&](const ServiceDescriptor* service, Printer* printer) {
+        PrintHeaderService(service, parameters.flat, printer);
+      });
   if (!services.empty()) services.append("\n");
   return services;
 }
@@ -943,7 +1158,10 @@ std::string GetSourceIncludes(const FileDescriptor* file,
 
 std::string GetSourceServices(const FileDescriptor* file,
                               const Parameters& parameters) {
-  return PrintServicesInNamespaces(file, PrintSourceService);
+  return PrintServicesInNamespaces(
+      file, [&](const ServiceDescriptor* service, Printer* printer) {
+        PrintSourceService(service, parameters.flat, printer);
+      });
 }
 
 std::string GenerateHeader(const FileDescriptor* file,

@@ -61,12 +61,7 @@ std::string PackagePrefix(const FileDescriptor* file) {
              : absl::StrCat("::", DotsToColons(file->package()), "::");
 }
 
-// "::pkg::Outer_Inner" -> "::pkg::flat::Outer_Inner".
-std::string FlatBase(const Descriptor* m) {
-  const std::string prefix = PackagePrefix(m->file());
-  const std::string qualified = QualifiedClassName(m);
-  return absl::StrCat(prefix, "flat::", qualified.substr(prefix.size()));
-}
+std::string FlatBase(const Descriptor* m) { return internal::FlatName(m); }
 
 // The unqualified names, for declarations inside namespace <pkg>::flat.
 std::string LocalName(const Descriptor* m) {
@@ -479,7 +474,8 @@ void PrintViewClass(const Descriptor* m, Printer* p) {
   p->Indent();
   p->Print(v,
            "static constexpr uint64_t kTypeId =\n"
-           "    ::shmrpc::flat::TypeId(\"$full$\");\n\n"
+           "    ::shmrpc::flat::TypeId(\"$full$\");\n"
+           "using Builder = $name$Builder;\n\n"
            "$name$View() = default;\n"
            "explicit $name$View(::shmrpc::flat::internal::MessageRef ref) "
            ": ref_(ref) {}\n"

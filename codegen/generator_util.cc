@@ -32,6 +32,16 @@ std::string QualifiedClassName(const Descriptor* message) {
                       absl::StrReplaceAll(inner_name, {{".", "_"}}));
 }
 
+std::string FlatName(const Descriptor* message) {
+  const FileDescriptor* file = message->file();
+  const std::string prefix =
+      file->package().empty()
+          ? "::"
+          : absl::StrCat("::", DotsToColons(file->package()), "::");
+  return absl::StrCat(
+      prefix, "flat::", QualifiedClassName(message).substr(prefix.size()));
+}
+
 void PrintNamespaceOpen(const FileDescriptor* file, Printer* printer) {
   if (file->package().empty()) return;
   for (absl::string_view part : absl::StrSplit(file->package(), '.')) {

@@ -42,6 +42,10 @@ std::string DotsToColons(absl::string_view name);
 // spells it: "::pkg::Outer_Inner" for pkg.Outer.Inner.
 std::string QualifiedClassName(const google::protobuf::Descriptor* message);
 
+// The fully qualified name, less "View"/"Builder", of `message`'s flat view
+// and builder: "::pkg::flat::Outer_Inner" for pkg.Outer.Inner.
+std::string FlatName(const google::protobuf::Descriptor* message);
+
 // Prints "namespace a {\nnamespace b {\n" for package "a.b".
 void PrintNamespaceOpen(const google::protobuf::FileDescriptor* file,
                         google::protobuf::io::Printer* printer);

@@ -212,6 +212,7 @@ def cc_shm_grpc_library(
             fail("cc_shm_grpc_library: flat = True needs shmrpc = True")
         runtime.append(Label("//message:flat"))
         runtime.append(Label("//message:well_known_flat"))
+        runtime.append(Label("//server:flat_service"))
     for group in ["headers", "sources"]:
         native.filegroup(
             name = "%s_%s" % (name, group),

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <unordered_set>
@@ -80,6 +81,67 @@ class UnaryCall final : public internal::ServerUnaryCall {
         &state_->trailing_metadata, state_->deadline);
   }
 
+  absl::StatusOr<absl::Span<uint8_t>> ResponseBuffer(size_t bytes,
+                                                     size_t keep) override {
+    Connection& c = *served_->conn;
+    if (bytes > c.max_chunk_size()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("response of ", bytes,
+                       " bytes exceeds the largest shared-memory "
+                       "chunk (",
+                       c.max_chunk_size(), " bytes)"));
+    }
+    absl::StatusOr<transport::Chunk> chunk =
+        c.AllocateChunk(bytes, transport::Deadline{});
+    if (!chunk.ok() && absl::IsResourceExhausted(chunk.status())) {
+      chunk =
+          c.AllocateChunk(bytes, server_->ResponseWaitUntil(state_->deadline));
+    }
+    if (!chunk.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no shared-memory chunk of ", bytes,
+                       " bytes for the response: ", chunk.status().message()));
+    }
+    if (response_chunk_) {
+      std::memcpy(chunk->data, response_chunk_->data,
+                  std::min<size_t>(keep, response_chunk_->capacity));
+      c.DiscardChunk(*response_chunk_);
+    }
+    response_chunk_ = *chunk;
+    return absl::Span<uint8_t>(chunk->data, chunk->capacity);
+  }
+
+  void FinishInPlace(const grpc::Status& status, size_t used) override {
+    std::optional<transport::Chunk> built = std::move(response_chunk_);
+    response_chunk_.reset();
+    if (!status.ok() || !built || used > built->capacity) {
+      if (built) served_->conn->DiscardChunk(*built);
+      Finish(status.ok() ? grpc::Status(grpc::StatusCode::INTERNAL,
+                                        "in-place response without a buffer")
+                         : status,
+             nullptr);
+      return;
+    }
+    request_.Release();
+    message_ = {};
+    if ((slot_.word.load(std::memory_order_acquire) & kCancelledBit) != 0 ||
+        state_->server_cancelled.load(std::memory_order_acquire) ||
+        (state_->deadline != SysClock::time_point::max() &&
+         SysClock::now() >= state_->deadline)) {
+      // As Finish: the answer is no longer the response.
+      served_->conn->DiscardChunk(*built);
+      Finish(status, nullptr);
+      return;
+    }
+    response_bytes_ = server_->RespondInPlace(
+        *served_, stream_, generation_, *built, used, &state_->initial_metadata,
+        &state_->trailing_metadata, state_->deadline);
+  }
+
+  ~UnaryCall() override {
+    if (response_chunk_) served_->conn->DiscardChunk(*response_chunk_);
+  }
+
   // Bytes of the response sent by Finish (0 before, or if none was).
   size_t response_bytes() const { return response_bytes_; }
 
@@ -94,6 +156,8 @@ class UnaryCall final : public internal::ServerUnaryCall {
   internal::ShmCallState* const state_;
   ServerContext context_;
   size_t response_bytes_ = 0;
+  // The buffer of an in-place response (ResponseBuffer), until sent.
+  std::optional<transport::Chunk> response_chunk_;
 };
 
 }  // namespace
@@ -573,14 +637,7 @@ size_t Server::Impl::Respond(
   h.flags = flags;
   h.aux = static_cast<uint32_t>(status.error_code());
   // How long we may wait for the client (read only when we must wait).
-  auto wait_until = [&]() -> transport::Deadline {
-    const auto now = Clock::now();
-    if (deadline == SysClock::time_point::max()) return now + kSendTimeout;
-    const auto left = deadline - SysClock::now();
-    if (left <= SysClock::duration::zero()) return now;
-    if (left >= kSendTimeout) return now + kSendTimeout;
-    return now + std::chrono::duration_cast<Clock::duration>(left);
-  };
+  auto wait_until = [&] { return ResponseWaitUntil(deadline); };
   // Sending rarely has to wait (for ring space or a free chunk): try without
   // waiting first, so that the clock is read only when it must.
   auto send = [&](const transport::OutgoingPayload& payload) {
@@ -635,6 +692,86 @@ size_t Server::Impl::Respond(
                                                 static_cast<uint32_t>(total)))
            .ok()) {
     c.DiscardChunk(*chunk);
+    return 0;
+  }
+  return total;
+}
+
+transport::Deadline Server::Impl::ResponseWaitUntil(
+    SysClock::time_point deadline) const {
+  const auto now = Clock::now();
+  if (deadline == SysClock::time_point::max()) return now + kSendTimeout;
+  const auto left = deadline - SysClock::now();
+  if (left <= SysClock::duration::zero()) return now;
+  if (left >= kSendTimeout) return now + kSendTimeout;
+  return now + std::chrono::duration_cast<Clock::duration>(left);
+}
+
+size_t Server::Impl::RespondInPlace(
+    Served& s, uint32_t stream, uint32_t generation,
+    const transport::Chunk& built, size_t used,
+    const std::multimap<std::string, std::string>* initial,
+    const std::multimap<std::string, std::string>* trailing,
+    SysClock::time_point deadline) {
+  Connection& c = *s.conn;
+  auto fail = [&](grpc::StatusCode code, std::string text) {
+    c.DiscardChunk(built);
+    return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
+                   nullptr, {}, nullptr, nullptr, deadline);
+  };
+  if (!c.ok()) {
+    c.DiscardChunk(built);
+    return 0;
+  }
+  if (absl::Status st = rpc::CheckSentMessageSize(used, max_send); !st.ok()) {
+    return fail(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                std::string(st.message()));
+  }
+  MetadataEntries initial_entries, trailing_entries;
+  if (initial != nullptr) initial_entries = Entries(*initial);
+  if (trailing != nullptr) trailing_entries = Entries(*trailing);
+  uint16_t flags = rpc::kHasStatus | rpc::kHasMessage;
+  if (!initial_entries.empty()) flags |= rpc::kHasMetadata;
+  rpc::FrameExtras extras;
+  extras.metadata = initial_entries;
+  extras.trailing = trailing_entries;
+  const size_t total = used + rpc::ExtrasSize(flags, extras);
+  transport::Chunk chunk = built;
+  if (total > built.capacity) {
+    // The metadata does not fit behind the message: move both to a chunk
+    // that holds them (the message is copied once).
+    if (total > c.max_chunk_size()) {
+      return fail(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                  absl::StrCat("response of ", total,
+                               " bytes exceeds the largest shared-memory "
+                               "chunk (",
+                               c.max_chunk_size(), " bytes)"));
+    }
+    absl::StatusOr<transport::Chunk> bigger =
+        c.AllocateChunk(total, ResponseWaitUntil(deadline));
+    if (!bigger.ok()) {
+      c.DiscardChunk(built);
+      return 0;
+    }
+    transport::CopyToPeer(bigger->data, built.data, used);
+    c.DiscardChunk(built);
+    chunk = *bigger;
+  }
+  rpc::EncodeExtras(flags, extras, chunk.data + used);
+  transport::MessageHeader h;
+  h.stream = stream;
+  h.generation = generation;
+  h.kind = static_cast<uint16_t>(rpc::FrameKind::kResponse);
+  h.flags = flags;
+  h.aux = 0;
+  const transport::OutgoingPayload payload =
+      transport::OutgoingPayload::InChunk(chunk, static_cast<uint32_t>(total));
+  absl::Status st = c.Send(h, payload, transport::Deadline{});
+  if (absl::IsDeadlineExceeded(st)) {
+    st = c.Send(h, payload, ResponseWaitUntil(deadline));
+  }
+  if (!st.ok()) {
+    c.DiscardChunk(chunk);
     return 0;
   }
   return total;

@@ -332,6 +332,20 @@ struct Server::Impl {
                  const std::multimap<std::string, std::string>* initial,
                  const std::multimap<std::string, std::string>* trailing,
                  SysClock::time_point deadline = SysClock::time_point::max());
+  // Sends the response of call (stream, generation) whose message the
+  // handler built in place: the first `used` bytes of `built` (a chunk of
+  // this connection's, which Respond takes over: sent or given back), status
+  // OK. The metadata is written behind the message, in the same chunk when
+  // it fits. Waiting as Respond. Returns the bytes sent (0 if nothing was).
+  size_t RespondInPlace(Served& s, uint32_t stream, uint32_t generation,
+                        const transport::Chunk& built, size_t used,
+                        const std::multimap<std::string, std::string>* initial,
+                        const std::multimap<std::string, std::string>* trailing,
+                        SysClock::time_point deadline);
+  // When a response to a call with `deadline` stops waiting for the client
+  // (a free chunk, ring space): the deadline or kSendTimeout from now,
+  // whichever comes first.
+  transport::Deadline ResponseWaitUntil(SysClock::time_point deadline) const;
   // Removes `s` from `connections`. Requires mu.
   void Forget(const Served* s);
   void CallDone();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "shmrpc/codegen/version.h"
 #include "shmrpc/rpc/limits.h"
@@ -44,9 +45,28 @@ class ServerUnaryCall {
   // the handler runs; the handler refuses more than INT_MAX bytes itself.
   virtual absl::Span<const uint8_t> request() const = 0;
   // Ends the call: sends `status`, and `response` if the status is OK.
-  // Called exactly once.
+  // Called exactly once (this, or FinishInPlace).
   virtual void Finish(const grpc::Status& status,
                       const google::protobuf::MessageLite* response) = 0;
+
+  // Responses built in place (flat messages, server/flat_service.h): a
+  // buffer of at least `bytes` in the server's shared memory, 64-byte
+  // aligned, whose first `keep` bytes are those of the buffer this call
+  // handed out before (which it replaces and takes back). The call keeps it
+  // until FinishInPlace. RESOURCE_EXHAUSTED when no chunk that large is to
+  // be had (within the call's deadline).
+  virtual absl::StatusOr<absl::Span<uint8_t>> ResponseBuffer(size_t bytes,
+                                                             size_t keep) {
+    return absl::UnimplementedError("no in-place responses on this call");
+  }
+  // Ends the call as Finish does, the response being the first `used` bytes
+  // of the last ResponseBuffer (none if the status is not OK).
+  virtual void FinishInPlace(const grpc::Status& status, size_t used) {
+    Finish(status.ok() ? grpc::Status(grpc::StatusCode::INTERNAL,
+                                      "no in-place responses on this call")
+                       : status,
+           nullptr);
+  }
 };
 
 // One streaming call as a method handler sees it (all three kinds).

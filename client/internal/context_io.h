@@ -21,7 +21,7 @@ namespace shmrpc::internal {
 // server's metadata goes), the request (a unary or server-streaming call's;
 // null for none) and the response (a unary or client-streaming call's; null
 // for none). Neither is owned; all must outlive the call.
-class ContextIo final : public UnaryIo {
+class ContextIo : public UnaryIo {
  public:
   ContextIo(grpc::ClientContext* context,
             const google::protobuf::MessageLite* request,

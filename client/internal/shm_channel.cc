@@ -295,6 +295,18 @@ absl::Status SendCall(transport::Connection& t, uint32_t stream,
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kCall);
   h.flags = flags;
   h.aux = method;
+  if (transport::Chunk built;
+      with_request && io.TakeRequestChunk(t, total - message_size, &built)) {
+    // Built in place: the rest of the frame goes behind it, in the same
+    // chunk.
+    rpc::EncodeExtras(flags, extras, built.data + message_size);
+    absl::Status s = Send(t, h,
+                          transport::OutgoingPayload::InChunk(
+                              built, static_cast<uint32_t>(total)),
+                          send_deadline, position, io, woke_server);
+    if (!s.ok()) t.DiscardChunk(built);
+    return s;
+  }
   if (t.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
     if (with_request && !io.WriteRequest(buffer)) return RequestChangedError();
@@ -386,6 +398,10 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
     return grpc::Status(static_cast<grpc::StatusCode>(code),
                         std::string(f->status_message),
                         std::string(f->status_details));
+  }
+  if ((f->flags & rpc::kHasMessage) &&
+      io.AdoptResponse(&m, f->message.size())) {
+    return grpc::Status::OK;
   }
   if (!(f->flags & rpc::kHasMessage) || !io.ParseResponse(f->message)) {
     return grpc::Status(grpc::StatusCode::INTERNAL,

@@ -64,6 +64,24 @@ class UnaryIo {
   // The server's metadata, delivered before the call ends.
   virtual void SetInitialMetadata(const rpc::DecodedMetadata& md) = 0;
   virtual void SetTrailingMetadata(const rpc::DecodedMetadata& md) = 0;
+
+  // Requests built in place (flat messages): the chunk of `t` that already
+  // holds the RequestSize() bytes of the request at its start, with `extra`
+  // more bytes free behind them for the rest of the frame, which the call
+  // then sends as it is (and owns from then on); false (the default) to
+  // have the request written by WriteRequest instead.
+  virtual bool TakeRequestChunk(const transport::Connection& t, size_t extra,
+                                transport::Chunk* chunk) {
+    return false;
+  }
+  // Responses read in place (flat messages): takes the response frame `m`,
+  // whose first `message_size` bytes are the message, and keeps it (its
+  // chunk stays lent until the caller releases it); false (the default) to
+  // have it parsed by ParseResponse instead.
+  virtual bool AdoptResponse(transport::InboundMessage* m,
+                             size_t message_size) {
+    return false;
+  }
 };
 
 // An asynchronous call also wants to hear how it ended. The machinery does
