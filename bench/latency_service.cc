@@ -110,6 +110,31 @@ grpc::Status LatencyService::RoundTrip(ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FlatLatencyService::RoundTrip(
+    ServerContext* context, flat::LatencyRequestView request,
+    flat::LatencyResponseBuilder response) {
+  const absl::string_view in = request.payload();
+  if (in.size() % 8 != 0 ||
+      CheckPayload(in.data(), in.size(), request.seed()) != 0) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        "request payload of " + std::to_string(in.size()) +
+                            " bytes does not match its seed");
+  }
+  const uint64_t seed =
+      ResponseSeed(request.seed(), context->is_shared_memory());
+  const absl::Span<uint8_t> out = response.mutable_payload(in.size());
+  if (out.size() != in.size()) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "no room for the response payload");
+  }
+  // Written where the client will read it: as touch-floor writes (streaming
+  // stores from transport::kStreamingCopyMinBytes on).
+  WritePatternForPeer(reinterpret_cast<char*>(out.data()), out.size(), seed,
+                      kPatternStep);
+  response.set_seed(seed);
+  return grpc::Status::OK;
+}
+
 void RunBenchServerProcess(pid_t parent, int report_fd,
                            const BenchServerConfig& config) {
   // Die with the benchmark, however it dies.
@@ -129,6 +154,7 @@ void RunBenchServerProcess(pid_t parent, int report_fd,
 
   // Static: never destroyed, the process ends by SIGKILL.
   static LatencyService service;
+  static FlatLatencyService flat_service;
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -140,6 +166,7 @@ void RunBenchServerProcess(pid_t parent, int report_fd,
     builder.SetMaxSendMessageSize(config.max_message_bytes);
   }
   builder.RegisterService(&service);
+  builder.RegisterService(&flat_service);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || port == 0) {
     report("error: grpc::ServerBuilder::BuildAndStart failed");
@@ -149,6 +176,7 @@ void RunBenchServerProcess(pid_t parent, int report_fd,
   shmrpc::ServerBuilder shm_builder;
   shm_builder.AddListeningAddress("127.0.0.1:" + std::to_string(port))
       .RegisterService(&service)
+      .RegisterService(&flat_service)
       .SetOptions(config.shm_options);
   if (config.max_message_bytes > 0) {
     // The same limits as the gRPC server's (the default receive limit is

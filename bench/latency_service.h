@@ -53,6 +53,17 @@ void WritePayload(char* data, size_t bytes, uint64_t seed);
 // expected.
 uint64_t CheckPayload(const char* data, size_t bytes, uint64_t seed);
 
+// FlatBench (bench.proto) on flat messages: checks every byte of the
+// request's payload where it lies and writes every byte of the response's
+// where it will be read, answering as LatencyService::RoundTrip does.
+// Thread-safe (stateless).
+class FlatLatencyService final : public ShmFlatBench::FlatService {
+ public:
+  grpc::Status RoundTrip(ServerContext* context,
+                         flat::LatencyRequestView request,
+                         flat::LatencyResponseBuilder response) override;
+};
+
 // Registered with grpc::ServerBuilder and shmrpc::ServerBuilder alike; the
 // same handler serves every transport. Checks the request's payload and
 // answers as described above. Thread-safe (stateless).

@@ -24,6 +24,15 @@
 //   shm-stub     The generated shmrpc stub (ShmLatencyBench::Stub) on a
 //                channel from shmrpc::CreateChannel("localhost:PORT", ...):
 //                the call goes over shared memory without touching gRPC.
+//   shm-flat     The generated stub's flat form (ShmFlatBench::Stub, flat
+//                messages, cc_shm_grpc_library(flat = True)) on the same
+//                kind of channel: the client writes every byte of the
+//                request's payload straight into its shared-memory chunk
+//                through the builder, the server checks every byte through
+//                the view where it lies and writes every byte of the
+//                response's payload in its own chunk, the client checks
+//                every byte where it lies: no serialize, no parse, no copy.
+//                Both sides write as touch-floor does.
 //   shm-creds    The unchanged grpc_cpp_plugin stub (LatencyBench::Stub) on a
 //                grpc::Channel made with shmrpc::ShmChannelCredentials
 //                (grpc::CreateCustomChannel, i.e. grpc::CreateChannel plus the
@@ -178,6 +187,7 @@ void RemoveShmDir() {
 enum class Transport {
   kSpinFloor,
   kTouchFloor,
+  kShmFlat,
   kShmStub,
   kShmCreds,
   kGrpcInproc,
@@ -187,9 +197,9 @@ enum class Transport {
 
 // Also the order of the table.
 constexpr Transport kAllTransports[] = {
-    Transport::kSpinFloor, Transport::kTouchFloor, Transport::kShmStub,
-    Transport::kShmCreds,  Transport::kGrpcInproc, Transport::kGrpcUds,
-    Transport::kGrpcTcp};
+    Transport::kSpinFloor, Transport::kTouchFloor, Transport::kShmFlat,
+    Transport::kShmStub,   Transport::kShmCreds,   Transport::kGrpcInproc,
+    Transport::kGrpcUds,   Transport::kGrpcTcp};
 
 const char* TransportName(Transport t) {
   switch (t) {
@@ -197,6 +207,8 @@ const char* TransportName(Transport t) {
       return "spin-floor";
     case Transport::kTouchFloor:
       return "touch-floor";
+    case Transport::kShmFlat:
+      return "shm-flat";
     case Transport::kShmStub:
       return "shm-stub";
     case Transport::kShmCreds:
@@ -219,7 +231,8 @@ std::optional<Transport> ParseTransport(const std::string& name) {
 }
 
 bool IsShm(Transport t) {
-  return t == Transport::kShmStub || t == Transport::kShmCreds;
+  return t == Transport::kShmStub || t == Transport::kShmCreds ||
+         t == Transport::kShmFlat;
 }
 
 // The rows that make no call.
@@ -232,8 +245,8 @@ bool IsRemote(Transport t) {
   return !IsFloor(t) && t != Transport::kGrpcInproc;
 }
 
-constexpr uint32_t kDefaultPayloads[] = {64, 4 << 10, 64 << 10, 1 << 20,
-                                         4 << 20};
+constexpr uint32_t kDefaultPayloads[] = {64,      4 << 10, 64 << 10,
+                                         1 << 20, 4 << 20, 16 << 20};
 
 // One line of the result table, or the share of it measured in one pass.
 struct Row {
@@ -280,6 +293,7 @@ constexpr char kUsage[] =
     "                   [--streams=on|off]\n"
     "  --csv=PATH         also write the results as CSV to PATH\n"
     "  --transports=LIST  comma-separated subset of spin-floor, touch-floor,\n"
+    "                     shm-flat,\n"
     "                     shm-stub, shm-creds, grpc-inproc, grpc-uds,\n"
     "                     grpc-tcp\n"
     "                     (default: all)\n"
@@ -418,12 +432,14 @@ uint32_t DefaultCalls(Transport t, uint32_t payload) {
     if (payload <= (4u << 10)) return 100000;
     if (payload <= (64u << 10)) return 20000;
     if (payload <= (1u << 20)) return 3000;
-    return 1000;
+    if (payload <= (4u << 20)) return 1000;
+    return 300;
   }
   if (payload <= (4u << 10)) return 20000;
   if (payload <= (64u << 10)) return 10000;
   if (payload <= (1u << 20)) return 2000;
-  return 600;
+  if (payload <= (4u << 20)) return 600;
+  return 150;
 }
 
 std::vector<Row> PlanRows(const Options& o) {
@@ -733,6 +749,24 @@ void Report(const std::vector<Result>& results, const Options& options,
   ratio_line("1 MiB grpc-uds / shm-stub p50 >= 10x",
              p50_of(Transport::kGrpcUds, k1M), p50_of(Transport::kShmStub, k1M),
              false, 10.0);
+  // Flat messages: latency grows only with the application's own work on
+  // its data (touch-floor), whatever the size.
+  for (uint32_t payload : options.payloads) {
+    const uint64_t flat = p50_of(Transport::kShmFlat, payload);
+    const uint64_t touch = p50_of(Transport::kTouchFloor, payload);
+    const std::string what =
+        FormatBytes(payload) + " shm-flat p50 <= 1.05 x touch-floor p50 + 1 us";
+    if (flat == 0 || touch == 0) {
+      std::printf("target: %s: not measured in this run\n", what.c_str());
+      continue;
+    }
+    const double bound = 1.05 * static_cast<double>(touch) + 1000;
+    std::printf("target: %-45s %7.2fx  %s (%s vs %s)\n", (what + ":").c_str(),
+                static_cast<double>(flat) / bound,
+                static_cast<double>(flat) <= bound ? "met" : "MISSED",
+                FormatNs(flat).c_str(),
+                FormatNs(static_cast<uint64_t>(bound)).c_str());
+  }
   // How much faster than grpc-uds the payload work alone is at 1 MiB.
   const uint64_t uds_1m = p50_of(Transport::kGrpcUds, k1M);
   const uint64_t touch_1m = p50_of(Transport::kTouchFloor, k1M);
@@ -775,6 +809,8 @@ grpc::ChannelArguments BigMessageArgs() {
 
 // The channels and stubs of the benchmark process.
 struct Clients {
+  std::shared_ptr<grpc::Channel> shm_flat_channel;
+  std::unique_ptr<ShmFlatBench::Stub> shm_flat;
   std::shared_ptr<grpc::Channel> shm_stub_channel;
   std::unique_ptr<ShmLatencyBench::Stub> shm_stub;
   std::shared_ptr<grpc::Channel> shm_creds_channel;
@@ -789,6 +825,8 @@ struct Clients {
 
 std::shared_ptr<grpc::Channel> ChannelOf(const Clients& c, Transport t) {
   switch (t) {
+    case Transport::kShmFlat:
+      return c.shm_flat_channel;
     case Transport::kShmStub:
       return c.shm_stub_channel;
     case Transport::kShmCreds:
@@ -814,8 +852,8 @@ template <class Stub>
 std::vector<uint64_t> RunPingPong(Stub& stub, Transport transport,
                                   CallBuffers& b, uint32_t slice,
                                   const Row& row) {
-  const bool shm = transport == Transport::kShmStub ||
-                   transport == Transport::kShmCreds;
+  const bool shm =
+      transport == Transport::kShmStub || transport == Transport::kShmCreds;
   const std::string what = std::string(TransportName(transport)) +
                            " ping-pong with " +
                            std::to_string(row.payload_bytes) + " B";
@@ -846,6 +884,37 @@ std::vector<uint64_t> RunPingPong(Stub& stub, Transport transport,
   return samples;
 }
 
+// One shm-flat call: the request's payload written in place (every byte),
+// the response's checked in place (every byte, and that the call went over
+// shared memory).
+void OneFlatCall(ShmFlatBench::Stub& stub, uint32_t bytes, uint64_t seed) {
+  FlatRequest<flat::LatencyRequestBuilder> request =
+      stub.NewRoundTripRequest(bytes + 64);
+  const absl::Span<uint8_t> payload = request->mutable_payload(bytes);
+  if (payload.size() != bytes) {
+    Die("client", "shm-flat: no room for a request of " +
+                      std::to_string(bytes) +
+                      " B: " + request.status().ToString());
+  }
+  WritePayloadForPeer(reinterpret_cast<char*>(payload.data()), bytes, seed);
+  request->set_seed(seed);
+  FlatResponse<flat::LatencyResponseView> response;
+  grpc::ClientContext context;
+  const grpc::Status status =
+      stub.RoundTrip(&context, std::move(request), &response);
+  if (!status.ok()) {
+    Die("client", "shm-flat call with " + std::to_string(bytes) +
+                      " B: " + status.error_message());
+  }
+  const uint64_t expected = ResponseSeed(seed, true);
+  const absl::string_view in = response->payload();
+  if (response->seed() != expected || in.size() != bytes ||
+      CheckPayload(in.data(), in.size(), expected) != 0) {
+    Die("client",
+        "shm-flat: the answer does not match (or took the other path)");
+  }
+}
+
 // Runs the calls of one slice on the transport's stub.
 std::vector<uint64_t> RunCalls(Clients& c, CallBuffers& b, uint32_t slice,
                                const Row& row) {
@@ -856,6 +925,10 @@ std::vector<uint64_t> RunCalls(Clients& c, CallBuffers& b, uint32_t slice,
     });
   };
   switch (row.transport) {
+    case Transport::kShmFlat:
+      return TimeCalls(row, [&](uint32_t i) {
+        OneFlatCall(*c.shm_flat, row.payload_bytes, RequestSeed(slice, i));
+      });
     case Transport::kShmStub:
       return run(*c.shm_stub);
     case Transport::kShmCreds:
@@ -964,6 +1037,11 @@ int Main(int argc, char** argv) {
     c.inproc = LatencyBench::NewStub(c.inproc_channel);
   }
   const std::string local = "localhost:" + std::to_string(port);
+  if (Selected(options, Transport::kShmFlat)) {
+    c.shm_flat_channel = shmrpc::CreateChannel(
+        local, grpc::InsecureChannelCredentials(), ShmChannelOptions(), args);
+    c.shm_flat = std::make_unique<ShmFlatBench::Stub>(c.shm_flat_channel);
+  }
   if (Selected(options, Transport::kShmStub)) {
     c.shm_stub_channel = shmrpc::CreateChannel(
         local, grpc::InsecureChannelCredentials(), ShmChannelOptions(), args);

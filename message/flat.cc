@@ -259,7 +259,7 @@ Arena::Arena(absl::Span<uint8_t> buffer, Grow grow)
   }
 }
 
-uint32_t Arena::Allocate(uint64_t bytes) {
+uint32_t Arena::Allocate(uint64_t bytes, bool zero) {
   if (!status_.ok()) return 0;
   const uint64_t start = used_;
   // In 64 bits: AlignUp8 returns a uint32_t, which wraps 2^32 - 7 and up to 0.
@@ -291,7 +291,13 @@ uint32_t Arena::Allocate(uint64_t bytes) {
     }
     buffer_ = *grown;
   }
-  std::memset(buffer_.data() + start, 0, end - start);
+  if (zero) {
+    std::memset(buffer_.data() + start, 0, end - start);
+  } else if (end - start > bytes) {
+    // The padding to the next multiple of 8, so that no stale byte sits
+    // between parts.
+    std::memset(buffer_.data() + start + bytes, 0, end - start - bytes);
+  }
   used_ = static_cast<uint32_t>(end);
   return static_cast<uint32_t>(start);
 }
@@ -318,7 +324,8 @@ using Blocks = std::vector<std::unique_ptr<uint8_t[]>>;
 
 uint8_t* NewBlock(Blocks* blocks, uint64_t size) {
   // operator new[] of uint8_t aligns to at least 16.
-  blocks->push_back(std::unique_ptr<uint8_t[]>(new uint8_t[size]));
+  // Value-initialized: no indeterminate byte is ever read back.
+  blocks->push_back(std::unique_ptr<uint8_t[]>(new uint8_t[size]()));
   return blocks->back().get();
 }
 
@@ -444,7 +451,7 @@ absl::Span<uint8_t> MessageBuilder::ResizeBytes(uint32_t number, uint64_t size,
   if (SlotPtr(number) == nullptr) return {};
   uint32_t offset = 0;
   if (size > 0) {
-    offset = arena_->Allocate(size);
+    offset = arena_->Allocate(size, /*zero=*/false);
     if (offset == 0) return {};
   }
   StoreSlot(number, offset | (size << 32));
@@ -561,7 +568,7 @@ absl::Span<uint8_t> MessageBuilder::AddBytes(uint32_t number, uint64_t size) {
   }
   uint32_t bytes = 0;
   if (size > 0) {
-    bytes = arena_->Allocate(size);
+    bytes = arena_->Allocate(size, /*zero=*/false);
     if (bytes == 0) return {};
   }
   const uint32_t at = AppendElement(number);

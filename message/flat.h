@@ -283,9 +283,10 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
   virtual ~Arena() = default;
 
-  // `bytes` zeroed bytes at a multiple of 8; the offset, or 0 (and the
-  // arena fails) if they cannot be had.
-  uint32_t Allocate(uint64_t bytes);
+  // `bytes` bytes at a multiple of 8, zeroed unless `zero` is false (then
+  // they hold whatever the buffer held: for bytes the caller writes in
+  // full); the offset, or 0 (and the arena fails) if they cannot be had.
+  uint32_t Allocate(uint64_t bytes, bool zero = true);
   // A pointer to `offset` (valid until the next Allocate).
   uint8_t* At(uint32_t offset) { return buffer_.data() + offset; }
   const uint8_t* At(uint32_t offset) const { return buffer_.data() + offset; }
@@ -350,7 +351,9 @@ class MessageBuilder {
   bool Has(uint32_t number) const;
 
   // String or bytes: copies `value` in; or reserves `size` bytes and returns
-  // them to be written (empty, with size > 0, if the arena failed).
+  // them to be written (empty, with size > 0, if the arena failed). Reserved
+  // bytes are not cleared (the caller writes them, once): in a chunk they
+  // hold whatever an earlier message of this side left there.
   void SetBytes(uint32_t number, absl::string_view value, bool presence);
   absl::Span<uint8_t> ResizeBytes(uint32_t number, uint64_t size,
                                   bool presence);
