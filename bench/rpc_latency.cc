@@ -668,6 +668,135 @@ std::vector<uint64_t> RunTouchFloor(uint32_t slice, const Row& row,
   return samples;
 }
 
+// ---- plot -------------------------------------------------------------------
+
+// "/tmp/x.csv" -> "/tmp/x.svg" (".svg" appended to a name without ".csv").
+std::string SvgPathFor(const std::string& csv) {
+  const size_t n = csv.size();
+  if (n >= 4 && csv.compare(n - 4, 4, ".csv") == 0) {
+    return csv.substr(0, n - 4) + ".svg";
+  }
+  return csv + ".svg";
+}
+
+// Writes p50 latency against payload size (unary rows, both axes
+// logarithmic, one line per transport) as an SVG at `path`, as iceoryx2's
+// mechanism plots do. False (and a note on stderr) if it cannot.
+bool WriteLatencySvg(const std::vector<Result>& results,
+                     const std::string& path) {
+  struct Point {
+    double x, y;
+  };
+  std::map<std::string, std::vector<Point>> lines;
+  double min_x = 1e300, max_x = 0, min_y = 1e300, max_y = 0;
+  for (const Result& r : results) {
+    if (r.row.stream || r.row.payload_bytes == 0 || r.p50_ns == 0) continue;
+    const double x = r.row.payload_bytes;
+    const double y = static_cast<double>(r.p50_ns);
+    lines[TransportName(r.row.transport)].push_back({x, y});
+    min_x = std::min(min_x, x);
+    max_x = std::max(max_x, x);
+    min_y = std::min(min_y, y);
+    max_y = std::max(max_y, y);
+  }
+  if (lines.empty() || max_x <= min_x) return false;
+  // Whole decades of nanoseconds on the y axis.
+  const double y0 = std::pow(10, std::floor(std::log10(min_y)));
+  const double y1 = std::pow(10, std::ceil(std::log10(max_y)));
+  constexpr double kW = 760, kH = 480, kLeft = 80, kRight = 170, kTop = 30,
+                   kBottom = 60;
+  auto px = [&](double x) {
+    return kLeft + (std::log2(x) - std::log2(min_x)) /
+                       (std::log2(max_x) - std::log2(min_x)) *
+                       (kW - kLeft - kRight);
+  };
+  auto py = [&](double y) {
+    return kH - kBottom -
+           (std::log10(y) - std::log10(y0)) /
+               (std::log10(y1) - std::log10(y0)) * (kH - kTop - kBottom);
+  };
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "rpc_latency: cannot write %s\n", path.c_str());
+    return false;
+  }
+  std::fprintf(f,
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+               "height=\"%.0f\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" "
+               "fill=\"white\"/>\n",
+               kW, kH);
+  std::fprintf(f,
+               "<text x=\"%.0f\" y=\"18\" font-size=\"14\">p50 round trip "
+               "of a unary call against payload size (each way)</text>\n",
+               kLeft);
+  // Grid and axes: a line per decade of time, per payload size measured.
+  for (double y = y0; y <= y1 * 1.001; y *= 10) {
+    std::fprintf(f,
+                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                 "stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" "
+                 "text-anchor=\"end\">%s</text>\n",
+                 kLeft, py(y), kW - kRight, py(y), kLeft - 6, py(y) + 4,
+                 FormatNs(static_cast<uint64_t>(y)).c_str());
+  }
+  std::vector<double> xs;
+  for (const auto& [name, points] : lines) {
+    for (const Point& p : points) xs.push_back(p.x);
+  }
+  std::sort(xs.begin(), xs.end());
+  xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+  for (double x : xs) {
+    std::fprintf(f,
+                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                 "stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" "
+                 "text-anchor=\"middle\">%s</text>\n",
+                 px(x), kTop, px(x), kH - kBottom, px(x), kH - kBottom + 16,
+                 FormatBytes(static_cast<uint32_t>(x)).c_str());
+  }
+  std::fprintf(f,
+               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">payload "
+               "(log scale)</text>\n",
+               (kLeft + kW - kRight) / 2, kH - 16);
+  static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                  "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  int i = 0;
+  for (const auto& [name, points] : lines) {
+    const char* color = kColors[i % 8];
+    std::string d;
+    std::vector<Point> sorted = points;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Point& a, const Point& b) { return a.x < b.x; });
+    for (const Point& p : sorted) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s%.1f,%.1f ", d.empty() ? "" : "",
+                    px(p.x), py(p.y));
+      d += buf;
+    }
+    std::fprintf(f,
+                 "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                 "points=\"%s\"/>\n",
+                 color, d.c_str());
+    for (const Point& p : sorted) {
+      std::fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
+                   px(p.x), py(p.y), color);
+    }
+    const double ly = kTop + 10 + 20 * i;
+    std::fprintf(f,
+                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                 "stroke=\"%s\" stroke-width=\"2\"/><text x=\"%.1f\" "
+                 "y=\"%.1f\">%s</text>\n",
+                 kW - kRight + 15, ly, kW - kRight + 40, ly, color,
+                 kW - kRight + 46, ly + 4, name.c_str());
+    ++i;
+  }
+  std::fprintf(f, "</svg>\n");
+  if (std::fclose(f) != 0) {
+    std::fprintf(stderr, "rpc_latency: cannot write %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
 // ---- report -----------------------------------------------------------------
 
 void Report(const std::vector<Result>& results, const Options& options,
@@ -798,6 +927,8 @@ void Report(const std::vector<Result>& results, const Options& options,
     Die("client", "cannot write " + options.csv + ": " + std::strerror(errno));
   }
   std::printf("wrote %s\n", options.csv.c_str());
+  const std::string svg = SvgPathFor(options.csv);
+  if (WriteLatencySvg(results, svg)) std::printf("wrote %s\n", svg.c_str());
 }
 
 grpc::ChannelArguments BigMessageArgs() {
