@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "blobs.grpc.pb.h"
@@ -299,6 +300,30 @@ TEST_F(FlatCallTest, HeldResponsesStayValidUntilReleased) {
   for (auto& response : hoard) response.Release();
   FlatResponse<flat::BlobView> again;
   EXPECT_TRUE(echo(2, &again, std::chrono::seconds(20)).ok());
+}
+
+// Many threads making flat calls of mixed sizes at once on one channel,
+// over shared memory: every byte of every answer is right.
+TEST_F(FlatCallTest, ConcurrentFlatCallsOnOneChannel) {
+  ShmBlobs::Stub stub(flat_->ShmChannel());
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 150;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const size_t bytes = (i % 4 == 0) ? 200000 : 8 * (1 + (i * 37) % 600);
+        const Outcome o = FlatEcho(stub, bytes, uint64_t{t} << 32 | i);
+        if (!o.status.ok() || !o.data_ok || o.size != bytes ||
+            !o.shared_memory) {
+          ++failures[t];
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << t;
 }
 
 // The flat service's streaming methods keep protobuf shapes and work on
