@@ -32,6 +32,27 @@ inline bool CheckBlob(const void* data, size_t bytes, uint64_t seed) {
   return diff == 0;
 }
 
+// The client's "x-tag" metadata, back as trailing metadata (both services).
+inline void EchoTag(ServerContext* context) {
+  for (const auto& [k, v] : context->client_metadata()) {
+    if (k == "x-tag") {
+      context->AddTrailingMetadata("x-tag", std::string(v.data(), v.size()));
+    }
+  }
+}
+
+// Count, which both services serve with protobuf's shapes.
+inline grpc::Status CountBlobs(ServerContext* context,
+                               grpc::ServerReaderInterface<Blob>* reader,
+                               Blob* response) {
+  Blob b;
+  uint64_t total = 0;
+  while (reader->Read(&b)) total += b.data().size();
+  response->set_seed(total);
+  response->set_shared_memory(context->is_shared_memory());
+  return grpc::Status::OK;
+}
+
 class FlatBlobService final : public ShmBlobs::FlatService {
  public:
   grpc::Status Echo(ServerContext* context, flat::BlobView request,
@@ -54,23 +75,14 @@ class FlatBlobService final : public ShmBlobs::FlatService {
     for (int i = 0; i < weights.size(); ++i) doubled[i] = 2 * weights[i];
     response.set_note(request.note());
     response.set_shared_memory(context->is_shared_memory());
-    for (const auto& [k, v] : context->client_metadata()) {
-      if (k == "x-tag") {
-        context->AddTrailingMetadata("x-tag", std::string(v.data(), v.size()));
-      }
-    }
+    EchoTag(context);
     return grpc::Status::OK;
   }
 
   grpc::Status Count(ServerContext* context,
                      grpc::ServerReaderInterface<Blob>* reader,
                      Blob* response) override {
-    Blob b;
-    uint64_t total = 0;
-    while (reader->Read(&b)) total += b.data().size();
-    response->set_seed(total);
-    response->set_shared_memory(context->is_shared_memory());
-    return grpc::Status::OK;
+    return CountBlobs(context, reader, response);
   }
 };
 
@@ -93,23 +105,14 @@ class ProtoBlobService final : public ShmBlobs::Service {
     for (float w : request->weights()) response->add_weights(2 * w);
     response->set_note(request->note());
     response->set_shared_memory(context->is_shared_memory());
-    for (const auto& [k, v] : context->client_metadata()) {
-      if (k == "x-tag") {
-        context->AddTrailingMetadata("x-tag", std::string(v.data(), v.size()));
-      }
-    }
+    EchoTag(context);
     return grpc::Status::OK;
   }
 
   grpc::Status Count(ServerContext* context,
                      grpc::ServerReaderInterface<Blob>* reader,
                      Blob* response) override {
-    Blob b;
-    uint64_t total = 0;
-    while (reader->Read(&b)) total += b.data().size();
-    response->set_seed(total);
-    response->set_shared_memory(context->is_shared_memory());
-    return grpc::Status::OK;
+    return CountBlobs(context, reader, response);
   }
 };
 
