@@ -121,47 +121,12 @@ bool StubCore::TryUnary(const StubMethod& method, grpc::ClientContext* context,
 
 namespace {
 
-// A flat call as the call machinery sees it: the request built in place
-// (sent as its chunk, or copied when it is not in one of this connection's
-// chunks), the response kept where it arrived.
-class FlatContextIo final : public ContextIo {
- public:
-  FlatContextIo(grpc::ClientContext* context, FlatRequestBuffer* request,
-                FlatResponseHolder* response)
-      : ContextIo(context, nullptr, nullptr),
-        request_(request),
-        response_(response) {}
-
-  size_t RequestSize() override { return request_->used(); }
-  bool WriteRequest(uint8_t* out) override {
-    transport::CopyToPeer(out, request_->written().data(), request_->used());
-    return true;
-  }
-  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
-    response_->AdoptCopy(bytes);
-    return true;
-  }
-  bool TakeRequestChunk(const transport::Connection& t, size_t extra,
-                        transport::Chunk* chunk) override {
-    return request_->TakeChunk(t, extra, chunk);
-  }
-  bool AdoptResponse(transport::InboundMessage* m,
-                     size_t message_size) override {
-    response_->Adopt(m, message_size);
-    return true;
-  }
-
- private:
-  FlatRequestBuffer* const request_;
-  FlatResponseHolder* const response_;
-};
-
 // Room for the rest of a request's frame (metadata, deadline) behind it.
 constexpr size_t kFrameSlack = 512;
 
 }  // namespace
 
-std::unique_ptr<FlatRequestBuffer> StubCore::NewFlatRequestBuffer(
+std::unique_ptr<rpc::ChunkArena> StubCore::NewFlatArena(
     const StubMethod& method, size_t size_hint) {
   const size_t size = size_hint + kFrameSlack;
   if (state_ != nullptr) {
@@ -169,17 +134,17 @@ std::unique_ptr<FlatRequestBuffer> StubCore::NewFlatRequestBuffer(
     absl::StatusOr<std::shared_ptr<ClientConnection>> c =
         state_->Get(std::chrono::system_clock::now());
     if (c.ok() && *c != nullptr && method.IdOn(**c) != 0) {
-      return FlatRequestBuffer::InChunk(std::move(*c), size);
+      transport::Connection* t = &(*c)->transport();
+      return rpc::ChunkArena::InChunk(t, std::move(*c), size);
     }
   }
-  return FlatRequestBuffer::OnHeap(size);
+  return rpc::ChunkArena::OnHeap(size);
 }
 
 bool StubCore::TryFlatUnary(const StubMethod& method,
                             grpc::ClientContext* context,
-                            FlatRequestBuffer* request,
-                            FlatResponseHolder* response,
-                            grpc::Status* status) {
+                            rpc::ChunkArena* request,
+                            rpc::HeldMessage* response, grpc::Status* status) {
   std::shared_ptr<ClientConnection> conn;
   uint32_t id = 0;
   bool decided;
@@ -189,6 +154,21 @@ bool StubCore::TryFlatUnary(const StubMethod& method,
   FlatContextIo io(context, request, response);
   *status = RunUnary(*conn, id, context->deadline(), io);
   return true;
+}
+
+std::unique_ptr<FlatClientStreamPort> StubCore::TryFlatStream(
+    const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+    rpc::ChunkArena* request, rpc::HeldMessage* response) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  grpc::Status status;
+  bool decided;
+  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
+    if (!decided) return nullptr;
+    return FailedFlatClientStream(std::move(status));
+  }
+  return StartFlatClientStream(std::move(conn), id, kind, context, request,
+                               response);
 }
 
 bool StubCore::TryUnaryAsync(const StubMethod& method,

@@ -29,6 +29,7 @@
 
 #include "absl/strings/string_view.h"
 #include "shmrpc/client/flat_call.h"
+#include "shmrpc/client/flat_stream.h"
 #include "shmrpc/client/internal/callback_stream.h"
 #include "shmrpc/codegen/version.h"
 #include "shmrpc/message/peer_serialize.h"
@@ -167,19 +168,28 @@ class StubCore {
                 const google::protobuf::MessageLite& request,
                 google::protobuf::MessageLite* response, grpc::Status* status);
 
-  // Flat-message calls (client/flat_call.h). A buffer to build a request of
-  // `method` in, of about `size_hint` bytes: a chunk of the channel's
-  // shared-memory connection when it has one serving the method (the call
-  // then sends it without a copy), else memory of its own.
-  std::unique_ptr<FlatRequestBuffer> NewFlatRequestBuffer(
-      const StubMethod& method, size_t size_hint);
+  // Flat-message calls (client/flat_call.h, client/flat_stream.h). An
+  // arena to build a message of `method` in, of about `size_hint` bytes: a
+  // chunk of the channel's shared-memory connection when it has one
+  // serving the method (the call then sends it without a copy), else
+  // memory of its own.
+  std::unique_ptr<rpc::ChunkArena> NewFlatArena(const StubMethod& method,
+                                                size_t size_hint);
   // Runs a flat unary call over shared memory if the channel can (the
   // response then read in place from `response`); returns false, doing
   // nothing, if the caller should make the gRPC call instead. `request`
   // must be sealed.
   bool TryFlatUnary(const StubMethod& method, grpc::ClientContext* context,
-                    FlatRequestBuffer* request, FlatResponseHolder* response,
+                    rpc::ChunkArena* request, rpc::HeldMessage* response,
                     grpc::Status* status);
+  // A flat streaming call of `kind` over shared memory if the channel can
+  // make it (a call that cannot start fails through the stream); nullptr
+  // if the caller should make the protobuf call instead. `request`: server
+  // streaming's, sealed; `response`: client streaming's (where it is kept
+  // when the call ends OK). Both must outlive the stream.
+  std::unique_ptr<FlatClientStreamPort> TryFlatStream(
+      const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
+      rpc::ChunkArena* request, rpc::HeldMessage* response);
 
   // The asynchronous form: on true, `done` was taken and will be called
   // with the outcome; on false, it is untouched.

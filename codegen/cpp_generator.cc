@@ -186,6 +186,56 @@ MethodShape ShapeOf(const MethodDescriptor* method) {
   return shape;
 }
 
+// Everything about a method's flat forms (flat=true) that depends on its
+// kind.
+struct FlatShape {
+  // The FlatService method's parameters after the shmrpc::ServerContext*.
+  std::vector<Param> service_params;
+  // shmrpc::internal's handler over shared memory, in place.
+  std::string shm_handler;
+  // shmrpc::internal's function running the flat method on protobuf
+  // messages.
+  std::string run_on_protobuf;
+};
+
+FlatShape FlatShapeOf(const MethodDescriptor* method) {
+  const std::string view = internal::FlatName(method->input_type()) + "View";
+  const std::string builder =
+      internal::FlatName(method->output_type()) + "Builder";
+  FlatShape shape;
+  switch (KindOf(method)) {
+    case MethodKind::kUnary:
+      shape.service_params = {{view, "request"}, {builder, "response"}};
+      shape.shm_handler = "FlatUnaryMethodHandler";
+      shape.run_on_protobuf = "RunFlatOnProtobuf";
+      break;
+    case MethodKind::kServerStreaming:
+      shape.service_params = {
+          {view, "request"},
+          {absl::StrCat("::shmrpc::FlatServerWriter< ", builder, ">*"),
+           "writer"}};
+      shape.shm_handler = "FlatServerStreamingMethodHandler";
+      shape.run_on_protobuf = "RunFlatServerStreamingOnProtobuf";
+      break;
+    case MethodKind::kClientStreaming:
+      shape.service_params = {
+          {absl::StrCat("::shmrpc::FlatServerReader< ", view, ">*"), "reader"},
+          {builder, "response"}};
+      shape.shm_handler = "FlatClientStreamingMethodHandler";
+      shape.run_on_protobuf = "RunFlatClientStreamingOnProtobuf";
+      break;
+    case MethodKind::kBidiStreaming:
+      shape.service_params = {
+          {absl::StrCat("::shmrpc::FlatServerReaderWriter< ", builder, ", ",
+                        view, ">*"),
+           "stream"}};
+      shape.shm_handler = "FlatBidiStreamingMethodHandler";
+      shape.run_on_protobuf = "RunFlatBidiStreamingOnProtobuf";
+      break;
+  }
+  return shape;
+}
+
 // "type name, type name".
 std::string JoinParams(const std::vector<Param>& params) {
   return absl::StrJoin(params, ", ", [](std::string* out, const Param& p) {
@@ -197,6 +247,14 @@ std::string JoinParams(const std::vector<Param>& params) {
 std::string JoinNames(const std::vector<Param>& params) {
   return absl::StrJoin(params, ", ", [](std::string* out, const Param& p) {
     out->append(p.name);
+  });
+}
+
+// The arguments that pass `params` (the protobuf handler's) on to a
+// function taking the request by reference: "*request, response".
+std::string ProtobufArgs(const std::vector<Param>& params) {
+  return absl::StrJoin(params, ", ", [](std::string* out, const Param& p) {
+    absl::StrAppend(out, p.name == "request" ? "*" : "", p.name);
   });
 }
 
@@ -220,8 +278,8 @@ Vars MethodVars(const MethodDescriptor* method) {
   vars["GrpcHandler"] = shape.grpc_handler;
   vars["ServiceParams"] = JoinParams(shape.service_params);
   vars["ServiceArgs"] = JoinNames(shape.service_params);
-  // The name a flat service also serves a unary method under over shared
-  // memory, for requests that are flat messages.
+  // The name a flat service also serves a method under over shared memory,
+  // for messages that are flat.
   vars["FlatName"] = absl::StrCat("/", method->service()->full_name(), "/",
                                   method->name(), "#flat");
   vars["RequestView"] = internal::FlatName(method->input_type()) + "View";
@@ -229,6 +287,12 @@ Vars MethodVars(const MethodDescriptor* method) {
   vars["ResponseView"] = internal::FlatName(method->output_type()) + "View";
   vars["ResponseBuilder"] =
       internal::FlatName(method->output_type()) + "Builder";
+  const FlatShape flat = FlatShapeOf(method);
+  vars["FlatParams"] = JoinParams(flat.service_params);
+  vars["FlatArgs"] = JoinNames(flat.service_params);
+  vars["FlatHandler"] = flat.shm_handler;
+  vars["RunFlatOnProtobuf"] = flat.run_on_protobuf;
+  vars["ProtobufArgs"] = ProtobufArgs(shape.service_params);
   return vars;
 }
 
@@ -365,18 +429,49 @@ void PrintHeaderAsyncStreamMethod(const MethodDescriptor* method,
 
 // Class Stub of `service`: every method, with gRPC's blocking shapes and
 // its callback (async()) shapes.
-// The flat forms of unary method `method` (flat=true).
+// The flat forms of `method` (flat=true): messages built and read in
+// place.
 void PrintHeaderStubFlatMethod(const MethodDescriptor* method,
                                Printer* printer) {
+  const Vars vars = MethodVars(method);
+  const MethodKind kind = KindOf(method);
   printer->Print(
-      MethodVars(method),
-      "// Flat form: the request built in place, the response read in place "
-      "(shmrpc/client/flat_call.h).\n"
-      "::shmrpc::FlatRequest< $RequestBuilder$> New$Method$Request(size_t "
-      "size_hint = 0);\n"
-      "::grpc::Status $Method$(::grpc::ClientContext* context, "
-      "::shmrpc::FlatRequest< $RequestBuilder$> request, "
-      "::shmrpc::FlatResponse< $ResponseView$>* response);\n");
+      "// Flat form: messages built in place and read in place "
+      "(shmrpc/client/flat_call.h, flat_stream.h).\n");
+  if (kind == MethodKind::kUnary || kind == MethodKind::kServerStreaming) {
+    printer->Print(vars,
+                   "::shmrpc::FlatRequest< $RequestBuilder$> "
+                   "New$Method$Request(size_t size_hint = 0);\n");
+  }
+  switch (kind) {
+    case MethodKind::kUnary:
+      printer->Print(vars,
+                     "::grpc::Status $Method$(::grpc::ClientContext* context, "
+                     "::shmrpc::FlatRequest< $RequestBuilder$> request, "
+                     "::shmrpc::FlatResponse< $ResponseView$>* response);\n");
+      break;
+    case MethodKind::kServerStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::shmrpc::FlatClientReader< "
+                     "$ResponseView$>> $Method$(::grpc::ClientContext* "
+                     "context, ::shmrpc::FlatRequest< $RequestBuilder$> "
+                     "request);\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::shmrpc::FlatClientWriter< "
+                     "$RequestBuilder$>> $Method$(::grpc::ClientContext* "
+                     "context, ::shmrpc::FlatResponse< $ResponseView$>* "
+                     "response);\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(vars,
+                     "std::unique_ptr< ::shmrpc::FlatClientReaderWriter< "
+                     "$RequestBuilder$, $ResponseView$>> "
+                     "$Method$(::grpc::ClientContext* context, "
+                     "::shmrpc::FlatTag);\n");
+      break;
+  }
 }
 
 void PrintHeaderStub(const ServiceDescriptor* service, bool flat,
@@ -396,10 +491,10 @@ void PrintHeaderStub(const ServiceDescriptor* service, bool flat,
   for (const MethodDescriptor* method : shm) {
     if (IsUnary(method)) {
       PrintHeaderStubMethod(method, printer);
-      if (flat) PrintHeaderStubFlatMethod(method, printer);
     } else {
       PrintHeaderStubStreamMethod(method, printer);
     }
+    if (flat) PrintHeaderStubFlatMethod(method, printer);
   }
   if (!shm.empty()) printer->Print("\n");
 
@@ -436,7 +531,7 @@ void PrintHeaderStub(const ServiceDescriptor* service, bool flat,
     printer->Print(
         MethodVars(method),
         "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_;\n");
-    if (flat && IsUnary(method)) {
+    if (flat) {
       printer->Print(
           MethodVars(method),
           "const ::shmrpc::internal::StubMethod rpcmethod_$Method$_flat_;\n");
@@ -469,14 +564,14 @@ void PrintHeaderServerService(const ServiceDescriptor* service,
 }
 
 // Class ShmS of service S.
-// Class FlatService (flat=true): as Service, but unary methods read their
-// request through a flat view and build their response in place.
+// Class FlatService (flat=true): as Service, but every method reads its
+// requests through flat views and builds its responses in place.
 void PrintHeaderFlatService(const ServiceDescriptor* service,
                             Printer* printer) {
   printer->Print(
-      "// As Service, with unary methods on flat messages: the request read "
-      "in place,\n"
-      "// the response built in place (shmrpc/server/flat_service.h). Over "
+      "// As Service, with methods on flat messages: requests read in "
+      "place, responses\n"
+      "// built in place (shmrpc/server/flat_service.h, flat_stream.h). Over "
       "gRPC the\n"
       "// messages are converted to and from protobuf.\n"
       "class FlatService : public ::grpc::Service, "
@@ -487,16 +582,9 @@ void PrintHeaderFlatService(const ServiceDescriptor* service,
   for (int i = 0; i < service->method_count(); ++i) {
     const MethodDescriptor* method = service->method(i);
     PrintLeadingComments(method, printer);
-    if (IsUnary(method)) {
-      printer->Print(MethodVars(method),
-                     "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
-                     "context, $RequestView$ request, $ResponseBuilder$ "
-                     "response);\n");
-    } else {
-      printer->Print(MethodVars(method),
-                     "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
-                     "context, $ServiceParams$);\n");
-    }
+    printer->Print(MethodVars(method),
+                   "virtual ::grpc::Status $Method$(::shmrpc::ServerContext* "
+                   "context, $FlatParams$);\n");
   }
   printer->Outdent();
   printer->Print("};\n");
@@ -575,7 +663,7 @@ void PrintSourceStubConstruction(const ServiceDescriptor* service, bool flat,
                    ",\n"
                    "      rpcmethod_$Method$_($Service$_method_names[$Idx$], "
                    "::grpc::internal::RpcMethod::$RpcType$, channel)");
-    if (flat && IsUnary(service->method(i))) {
+    if (flat) {
       printer->Print(MethodVars(service->method(i)),
                      ",\n"
                      "      rpcmethod_$Method$_flat_(\"$FlatName$\", "
@@ -714,7 +802,7 @@ void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
 // The registration of `method` with gRPC and with shmrpc's shared-memory
 // server, in the Service's constructor.
 // Registers `method` of class `cls` ("Service" or "FlatService") with gRPC
-// and shmrpc; in a FlatService, unary methods as flat ones.
+// and shmrpc; in a FlatService, as a flat method.
 void PrintSourceMethodRegistration(const MethodDescriptor* method,
                                    const std::string& cls, Printer* printer) {
   Vars vars = MethodVars(method);
@@ -724,50 +812,65 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
   const MethodShape shape = ShapeOf(method);
   const Param service_param = {vars.at("Service") + "::" + cls + "*",
                                "service"};
-  if (cls == "FlatService" && IsUnary(method)) {
+  if (cls == "FlatService") {
+    // Over gRPC, and over shared memory for clients that send protobuf: the
+    // flat method on converted messages. Over shared memory for flat
+    // clients (under the "#flat" name): in place.
+    printer->Print(vars,
+                   "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
+                   "      $Service$_method_names[$Idx$],\n"
+                   "      ::grpc::internal::RpcMethod::$RpcType$,\n"
+                   "      new $GrpcHandler$(\n");
+    std::vector<Param> grpc_params = {
+        service_param, {"::grpc::ServerContext*", "grpc_context"}};
+    grpc_params.insert(grpc_params.end(), shape.grpc_params.begin(),
+                       shape.grpc_params.end());
+    PrintLambdaParams(grpc_params, printer);
     printer->Print(
         vars,
-        "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
-        "      $Service$_method_names[$Idx$],\n"
-        "      ::grpc::internal::RpcMethod::$RpcType$,\n"
-        "      new ::grpc::internal::RpcMethodHandler< $Service$::$Cls$, "
-        "$Request$, $Response$, ::grpc::protobuf::MessageLite, "
-        "::grpc::protobuf::MessageLite>(\n"
-        "          []($Service$::$Cls$* service,\n"
-        "             ::grpc::ServerContext* grpc_context,\n"
-        "             const $Request$* request,\n"
-        "             $Response$* response) {\n"
         "            ::shmrpc::ServerContext context(grpc_context);\n"
-        "            return ::shmrpc::internal::RunFlatOnProtobuf(\n"
+        "            return ::shmrpc::internal::$RunFlatOnProtobuf$(\n"
         "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
-        "$RequestView$ in, $ResponseBuilder$ out) {\n"
-        "                  return s->$Method$(c, in, out);\n"
-        "                }, service, &context, *request, response);\n"
-        "          }, this)));\n"
-        "  AddShmMethod(\n"
-        "      $Service$_method_names[$Idx$],\n"
-        "      std::make_unique< ::shmrpc::internal::UnaryMethodHandler< "
-        "$Service$::$Cls$, $Request$, $Response$>>(\n"
-        "          []($Service$::$Cls$* service,\n"
-        "             ::shmrpc::ServerContext* context,\n"
-        "             const $Request$* request,\n"
-        "             $Response$* response) {\n"
-        "            return ::shmrpc::internal::RunFlatOnProtobuf(\n"
+        "$FlatParams$) {\n"
+        "                  return s->$Method$(c, $FlatArgs$);\n"
+        "                }, service, &context, $ProtobufArgs$);\n"
+        "          }, this)));\n");
+    Vars shm_vars = vars;
+    shm_vars["Handler"] = ShmHandlerOf(method);
+    printer->Print(shm_vars,
+                   "  AddShmMethod(\n"
+                   "      $Service$_method_names[$Idx$],\n"
+                   "      std::make_unique< "
+                   "::shmrpc::internal::$Handler$< $Service$::$Cls$, "
+                   "$Request$, $Response$>>(\n");
+    std::vector<Param> shm_params = {service_param,
+                                     {"::shmrpc::ServerContext*", "context"}};
+    shm_params.insert(shm_params.end(), shape.service_params.begin(),
+                      shape.service_params.end());
+    PrintLambdaParams(shm_params, printer);
+    printer->Print(
+        vars,
+        "            return ::shmrpc::internal::$RunFlatOnProtobuf$(\n"
         "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
-        "$RequestView$ in, $ResponseBuilder$ out) {\n"
-        "                  return s->$Method$(c, in, out);\n"
-        "                }, service, context, *request, response);\n"
-        "          }, this));\n"
-        "  AddShmMethod(\n"
-        "      \"$FlatName$\",\n"
-        "      std::make_unique< ::shmrpc::internal::FlatUnaryMethodHandler< "
-        "$Service$::$Cls$, $RequestView$, $ResponseBuilder$>>(\n"
-        "          []($Service$::$Cls$* service,\n"
-        "             ::shmrpc::ServerContext* context,\n"
-        "             $RequestView$ request,\n"
-        "             $ResponseBuilder$ response) {\n"
-        "            return service->$Method$(context, request, response);\n"
+        "$FlatParams$) {\n"
+        "                  return s->$Method$(c, $FlatArgs$);\n"
+        "                }, service, context, $ProtobufArgs$);\n"
         "          }, this));\n");
+    printer->Print(vars,
+                   "  AddShmMethod(\n"
+                   "      \"$FlatName$\",\n"
+                   "      std::make_unique< ::shmrpc::internal::$FlatHandler$< "
+                   "$Service$::$Cls$, $RequestView$, $ResponseBuilder$>>(\n");
+    std::vector<Param> flat_params = {service_param,
+                                      {"::shmrpc::ServerContext*", "context"}};
+    const FlatShape flat = FlatShapeOf(method);
+    flat_params.insert(flat_params.end(), flat.service_params.begin(),
+                       flat.service_params.end());
+    PrintLambdaParams(flat_params, printer);
+    printer->Print(vars,
+                   "            return service->$Method$(context, "
+                   "$FlatArgs$);\n"
+                   "          }, this));\n");
     return;
   }
 
@@ -823,27 +926,19 @@ void PrintSourceServerService(const ServiceDescriptor* service,
     const MethodDescriptor* method = service->method(i);
     Vars mvars = MethodVars(method);
     mvars["Cls"] = cls;
-    if (cls == "FlatService" && IsUnary(method)) {
-      printer->Print(
-          mvars,
-          "\n"
-          "::grpc::Status $Service$::$Cls$::$Method$("
-          "::shmrpc::ServerContext* context, $RequestView$ "
-          "request, $ResponseBuilder$ response) {\n"
-          "  (void) context;\n"
-          "  (void) request;\n"
-          "  (void) response;\n"
-          "  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,"
-          " \"\");\n"
-          "}\n");
-      continue;
-    }
-    printer->Print(mvars,
-                   "\n"
-                   "::grpc::Status $Service$::$Cls$::$Method$("
-                   "::shmrpc::ServerContext* context, $ServiceParams$) {\n"
-                   "  (void) context;\n");
-    for (const Param& param : ShapeOf(method).service_params) {
+    const bool flat = cls == "FlatService";
+    printer->Print(mvars, flat ? "\n"
+                                 "::grpc::Status $Service$::$Cls$::$Method$("
+                                 "::shmrpc::ServerContext* context, "
+                                 "$FlatParams$) {\n"
+                                 "  (void) context;\n"
+                               : "\n"
+                                 "::grpc::Status $Service$::$Cls$::$Method$("
+                                 "::shmrpc::ServerContext* context, "
+                                 "$ServiceParams$) {\n"
+                                 "  (void) context;\n");
+    for (const Param& param : flat ? FlatShapeOf(method).service_params
+                                   : ShapeOf(method).service_params) {
       printer->Print({{"name", param.name}}, "  (void) $name$;\n");
     }
     printer->Print(
@@ -853,53 +948,145 @@ void PrintSourceServerService(const ServiceDescriptor* service,
 }
 
 // Every definition for service S.
-// The flat forms of stub method `method` (flat=true).
+// The flat forms of stub method `method` (flat=true): over shared memory in
+// place when the server serves the flat form, else the protobuf form (over
+// shared memory or gRPC) with the messages converted.
 void PrintSourceStubFlatMethod(const MethodDescriptor* method,
                                Printer* printer) {
-  printer->Print(
-      MethodVars(method),
-      "\n"
-      "::shmrpc::FlatRequest< $RequestBuilder$> "
-      "$Service$::Stub::New$Method$Request(size_t size_hint) {\n"
-      "  return ::shmrpc::FlatRequest< $RequestBuilder$>(\n"
-      "      core_.NewFlatRequestBuffer(rpcmethod_$Method$_, size_hint));\n"
-      "}\n"
-      "\n"
-      "::grpc::Status $Service$::Stub::$Method$(::grpc::ClientContext* "
-      "context, ::shmrpc::FlatRequest< $RequestBuilder$> request, "
-      "::shmrpc::FlatResponse< $ResponseView$>* response) {\n"
-      "  if (absl::Status sealed = request.Seal(); !sealed.ok()) {\n"
-      "    return ::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, "
-      "std::string(sealed.message()));\n"
-      "  }\n"
-      "  ::grpc::Status status;\n"
-      "  if (core_.TryFlatUnary(rpcmethod_$Method$_flat_, context, "
-      "request.buffer(), response->holder(), &status)) {\n"
-      "    return status.ok() ? response->Bind() : status;\n"
-      "  }\n"
-      "  // The server does not serve the flat form over shared memory (or "
-      "there is\n"
-      "  // none): the protobuf form, over shared memory or gRPC.\n"
-      "  $Request$ proto_request;\n"
-      "  if (absl::Status s = request.view().ToProto(&proto_request); "
-      "!s.ok()) {\n"
-      "    return ::grpc::Status(::grpc::StatusCode::INTERNAL, "
-      "std::string(s.message()));\n"
-      "  }\n"
-      "  $Response$ proto_response;\n"
-      "  status = $Method$(context, proto_request, &proto_response);\n"
-      "  if (!status.ok()) return status;\n"
-      "  ::shmrpc::flat::HeapArena arena(proto_response.ByteSizeLong() + "
-      "256);\n"
-      "  $ResponseBuilder$ built = $ResponseBuilder$::New(&arena);\n"
-      "  built.CopyFrom(proto_response);\n"
-      "  if (absl::Status s = arena.Finish(built); !s.ok()) {\n"
-      "    return ::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, "
-      "std::string(s.message()));\n"
-      "  }\n"
-      "  response->holder()->AdoptCopy(arena.written());\n"
-      "  return response->Bind();\n"
-      "}\n");
+  const Vars vars = MethodVars(method);
+  const MethodKind kind = KindOf(method);
+  if (kind == MethodKind::kUnary || kind == MethodKind::kServerStreaming) {
+    printer->Print(
+        vars,
+        "\n"
+        "::shmrpc::FlatRequest< $RequestBuilder$> "
+        "$Service$::Stub::New$Method$Request(size_t size_hint) {\n"
+        "  return ::shmrpc::FlatRequest< $RequestBuilder$>(\n"
+        "      core_.NewFlatArena(rpcmethod_$Method$_flat_, size_hint));\n"
+        "}\n");
+  }
+  switch (kind) {
+    case MethodKind::kUnary:
+      printer->Print(
+          vars,
+          "\n"
+          "::grpc::Status $Service$::Stub::$Method$(::grpc::ClientContext* "
+          "context, ::shmrpc::FlatRequest< $RequestBuilder$> request, "
+          "::shmrpc::FlatResponse< $ResponseView$>* response) {\n"
+          "  if (absl::Status sealed = request.Seal(); !sealed.ok()) {\n"
+          "    return ::shmrpc::internal::FlatStatus(sealed);\n"
+          "  }\n"
+          "  ::grpc::Status status;\n"
+          "  if (core_.TryFlatUnary(rpcmethod_$Method$_flat_, context, "
+          "request.arena(), response->holder(), &status)) {\n"
+          "    return status.ok() ? "
+          "::shmrpc::internal::FlatStatus(response->Bind()) : status;\n"
+          "  }\n"
+          "  $Request$ proto_request;\n"
+          "  if (absl::Status s = request.view().ToProto(&proto_request); "
+          "!s.ok()) {\n"
+          "    return ::shmrpc::internal::FlatStatus(s);\n"
+          "  }\n"
+          "  $Response$ proto_response;\n"
+          "  status = $Method$(context, proto_request, &proto_response);\n"
+          "  if (!status.ok()) return status;\n"
+          "  ::shmrpc::flat::HeapArena arena(proto_response.ByteSizeLong() + "
+          "256);\n"
+          "  $ResponseBuilder$ built = $ResponseBuilder$::New(&arena);\n"
+          "  built.CopyFrom(proto_response);\n"
+          "  if (absl::Status s = arena.Finish(built); !s.ok()) {\n"
+          "    return ::shmrpc::internal::FlatStatus(s);\n"
+          "  }\n"
+          "  response->holder()->AdoptCopy(arena.written());\n"
+          "  return ::shmrpc::internal::FlatStatus(response->Bind());\n"
+          "}\n");
+      break;
+    case MethodKind::kServerStreaming:
+      printer->Print(
+          vars,
+          "\n"
+          "std::unique_ptr< ::shmrpc::FlatClientReader< $ResponseView$>> "
+          "$Service$::Stub::$Method$(::grpc::ClientContext* context, "
+          "::shmrpc::FlatRequest< $RequestBuilder$> request) {\n"
+          "  using Reader = ::shmrpc::FlatClientReader< $ResponseView$>;\n"
+          "  if (absl::Status sealed = request.Seal(); !sealed.ok()) {\n"
+          "    return std::make_unique<Reader>(\n"
+          "        ::shmrpc::internal::FailedFlatClientStream(\n"
+          "            ::shmrpc::internal::FlatStatus(sealed)));\n"
+          "  }\n"
+          "  // The request goes out as the call starts.\n"
+          "  if (auto port = core_.TryFlatStream(rpcmethod_$Method$_flat_, "
+          "::shmrpc::internal::StreamKind::kServer, context, request.arena(), "
+          "nullptr)) {\n"
+          "    return std::make_unique<Reader>(std::move(port));\n"
+          "  }\n"
+          "  auto proto_request = std::make_shared<$Request$>();\n"
+          "  if (absl::Status s = request.view().ToProto(proto_request.get()); "
+          "!s.ok()) {\n"
+          "    return std::make_unique<Reader>(\n"
+          "        ::shmrpc::internal::FailedFlatClientStream(\n"
+          "            ::shmrpc::internal::FlatStatus(s)));\n"
+          "  }\n"
+          "  auto stream = $Method$(context, *proto_request);\n"
+          "  return std::make_unique<Reader>(std::make_unique< "
+          "::shmrpc::internal::ProtobufFlatClientStream< "
+          "::grpc::ClientReaderInterface< $Response$>, $Request$, $Response$, "
+          "$RequestView$, $ResponseBuilder$>>(\n"
+          "      context, proto_request, std::move(stream), nullptr, "
+          "nullptr));\n"
+          "}\n");
+      break;
+    case MethodKind::kClientStreaming:
+      printer->Print(
+          vars,
+          "\n"
+          "std::unique_ptr< ::shmrpc::FlatClientWriter< $RequestBuilder$>> "
+          "$Service$::Stub::$Method$(::grpc::ClientContext* context, "
+          "::shmrpc::FlatResponse< $ResponseView$>* response) {\n"
+          "  using Writer = ::shmrpc::FlatClientWriter< $RequestBuilder$>;\n"
+          "  ::shmrpc::rpc::HeldMessage* holder = response->holder();\n"
+          "  auto bind = [response] {\n"
+          "    return ::shmrpc::internal::FlatStatus(response->Bind());\n"
+          "  };\n"
+          "  if (auto port = core_.TryFlatStream(rpcmethod_$Method$_flat_, "
+          "::shmrpc::internal::StreamKind::kClient, context, nullptr, "
+          "holder)) {\n"
+          "    return std::make_unique<Writer>(std::move(port), bind);\n"
+          "  }\n"
+          "  auto proto_response = std::make_shared<$Response$>();\n"
+          "  auto stream = $Method$(context, proto_response.get());\n"
+          "  return std::make_unique<Writer>(std::make_unique< "
+          "::shmrpc::internal::ProtobufFlatClientStream< "
+          "::grpc::ClientWriterInterface< $Request$>, $Request$, $Response$, "
+          "$RequestView$, $ResponseBuilder$>>(\n"
+          "      context, proto_response, std::move(stream), "
+          "proto_response.get(), holder), bind);\n"
+          "}\n");
+      break;
+    case MethodKind::kBidiStreaming:
+      printer->Print(
+          vars,
+          "\n"
+          "std::unique_ptr< ::shmrpc::FlatClientReaderWriter< "
+          "$RequestBuilder$, $ResponseView$>> "
+          "$Service$::Stub::$Method$(::grpc::ClientContext* context, "
+          "::shmrpc::FlatTag) {\n"
+          "  using Stream = ::shmrpc::FlatClientReaderWriter< "
+          "$RequestBuilder$, $ResponseView$>;\n"
+          "  if (auto port = core_.TryFlatStream(rpcmethod_$Method$_flat_, "
+          "::shmrpc::internal::StreamKind::kBidi, context, nullptr, "
+          "nullptr)) {\n"
+          "    return std::make_unique<Stream>(std::move(port));\n"
+          "  }\n"
+          "  auto stream = $Method$(context);\n"
+          "  return std::make_unique<Stream>(std::make_unique< "
+          "::shmrpc::internal::ProtobufFlatClientStream< "
+          "::grpc::ClientReaderWriterInterface< $Request$, $Response$>, "
+          "$Request$, $Response$, $RequestView$, $ResponseBuilder$>>(\n"
+          "      context, nullptr, std::move(stream), nullptr, nullptr));\n"
+          "}\n");
+      break;
+  }
 }
 
 void PrintSourceService(const ServiceDescriptor* service, bool flat,
@@ -910,11 +1097,11 @@ void PrintSourceService(const ServiceDescriptor* service, bool flat,
     const MethodDescriptor* method = service->method(i);
     if (IsUnary(method)) {
       PrintSourceStubMethod(method, printer);
-      if (flat) PrintSourceStubFlatMethod(method, printer);
     } else {
       PrintSourceStubStreamMethod(method, printer);
       PrintSourceAsyncStreamMethod(method, printer);
     }
+    if (flat) PrintSourceStubFlatMethod(method, printer);
   }
   PrintSourceServerService(service, "Service", printer);
   if (flat) {
@@ -1073,7 +1260,9 @@ std::string GetHeaderIncludes(const FileDescriptor* file,
       project.push_back(Quoted("shmrpc/server/service.h"));
       if (parameters.flat) {
         project.push_back(Quoted("shmrpc/client/flat_call.h"));
+        project.push_back(Quoted("shmrpc/client/flat_stream.h"));
         project.push_back(Quoted("shmrpc/server/flat_service.h"));
+        project.push_back(Quoted("shmrpc/server/flat_stream.h"));
         // The flat views and builders of every request and response.
         for (int i = 0; i < file->service_count(); ++i) {
           const ServiceDescriptor* service = file->service(i);

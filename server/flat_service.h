@@ -86,6 +86,17 @@ inline absl::Span<const uint8_t> AlignedRequest(absl::Span<const uint8_t> bytes,
       reinterpret_cast<const uint8_t*>(copy->data()), bytes.size());
 }
 
+// Converts the flat message of type `View` in `bytes` to protobuf.
+template <class View, class Proto>
+absl::Status FlatToProto(absl::Span<const uint8_t> bytes, Proto* proto) {
+  const flat::Reader reader(bytes);
+  absl::StatusOr<View> view = reader.Root<View>();
+  if (!view.ok()) {
+    return absl::InternalError(std::string(view.status().message()));
+  }
+  return view->ToProto(proto);
+}
+
 // A unary method of a flat service: `Method` reads a RequestView and builds
 // its response with a ResponseBuilder (generated types). Thread-safe.
 template <class ServiceT, class RequestView, class ResponseBuilder>
@@ -167,14 +178,9 @@ grpc::Status RunFlatOnProtobuf(grpc::Status (*method)(ServiceT*, ServerContext*,
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         std::string(s.message()));
   }
-  const flat::Reader out_reader(out.written());
-  absl::StatusOr<typename ResponseBuilder::View> built =
-      out_reader.Root<typename ResponseBuilder::View>();
-  if (!built.ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        std::string(built.status().message()));
-  }
-  if (absl::Status s = built->ToProto(response); !s.ok()) {
+  if (absl::Status s =
+          FlatToProto<typename ResponseBuilder::View>(out.written(), response);
+      !s.ok()) {
     return grpc::Status(grpc::StatusCode::INTERNAL, std::string(s.message()));
   }
   return grpc::Status::OK;

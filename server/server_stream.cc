@@ -19,6 +19,7 @@
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/server_impl.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc {
 namespace {
@@ -32,6 +33,9 @@ constexpr std::chrono::milliseconds kWriteSlice{10};
 // microsecond, and gRPC, too, ends a call at its deadline by a timer rather
 // than at the next Write.
 constexpr uint32_t kClockEvery = 64;
+// Room behind a flat message's first chunk for the rest of its frame (the
+// initial metadata, with a first message).
+constexpr size_t kFrameSlack = 512;
 
 // The server's side of one streaming call, handed to the handler.
 class StreamCall final : public internal::ServerStreamCall {
@@ -65,6 +69,36 @@ class StreamCall final : public internal::ServerStreamCall {
   absl::Span<const uint8_t> request() const override { return message_; }
 
   bool Read(google::protobuf::MessageLite* message) override {
+    InboundMessage m;
+    absl::Span<const uint8_t> bytes;
+    if (!NextMessage(&m, &bytes)) return false;
+    // protobuf takes an int (and aborts on a negative one); max_receive is
+    // at most INT_MAX.
+    if (!message->ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
+      Fail(grpc::Status(grpc::StatusCode::INTERNAL,
+                        "Error parsing request message"));
+      return false;
+    }
+    return true;
+  }
+
+  bool ReadHeld(rpc::HeldMessage* out) override {
+    InboundMessage m;
+    absl::Span<const uint8_t> bytes;
+    if (!NextMessage(&m, &bytes)) return false;
+    const size_t offset =
+        bytes.empty() ? 0
+                      : static_cast<size_t>(bytes.data() - m.payload().data());
+    out->Adopt(&m, offset, bytes.size());
+    return true;
+  }
+
+  void FailCall(grpc::Status status) override { Fail(std::move(status)); }
+
+  // The client's next message frame into `*frame`, its message `*message`
+  // (a view into it, within the receive limit); false once there is none.
+  bool NextMessage(InboundMessage* out, absl::Span<const uint8_t>* message) {
     if (!reads_) return false;
     // As gRPC's: nothing more once the call is over, even what the client
     // sent before (the clock, for the deadline, every kClockEvery reads and
@@ -72,7 +106,7 @@ class StreamCall final : public internal::ServerStreamCall {
     if ((++read_calls_ % kClockEvery == 0) ? Over() : OverNoClock()) {
       return false;
     }
-    InboundMessage m;
+    InboundMessage& m = *out;
     for (bool polled = false;;) {
       {
         std::unique_lock<std::mutex> lock(slot_.mu);
@@ -132,14 +166,7 @@ class StreamCall final : public internal::ServerStreamCall {
                         std::string(st.message())));
       return false;
     }
-    // protobuf takes an int (and aborts on a negative one); max_receive is
-    // at most INT_MAX.
-    if (!message->ParseFromArray(frame.message.data(),
-                                 static_cast<int>(frame.message.size()))) {
-      Fail(grpc::Status(grpc::StatusCode::INTERNAL,
-                        "Error parsing request message"));
-      return false;
-    }
+    *message = frame.message;
     return true;
   }
 
@@ -229,7 +256,7 @@ class StreamCall final : public internal::ServerStreamCall {
 
   void SendInitialMetadata() override {
     if (initial_sent_ || Over()) return;
-    SendFrame(nullptr, 0);
+    SendFrame(nullptr, nullptr, 0);
   }
 
   bool Write(const google::protobuf::MessageLite& message,
@@ -245,11 +272,43 @@ class StreamCall final : public internal::ServerStreamCall {
       return false;
     }
     if (!WaitForWindow(size)) return false;
-    return SendFrame(&message, size);
+    return SendFrame(&message, nullptr, size);
+  }
+
+  std::unique_ptr<rpc::ChunkArena> NewMessageArena(size_t size_hint) override {
+    // Room for the initial metadata behind a first message.
+    return rpc::ChunkArena::InChunk(&conn_, served_->conn,
+                                    size_hint + kFrameSlack);
+  }
+
+  bool WriteArena(rpc::ChunkArena* message,
+                  grpc::WriteOptions /*options*/) override {
+    if ((++writes_ % kClockEvery == 0) ? Over() : OverNoClock()) return false;
+    const size_t size = message->used();
+    if (absl::Status st = rpc::CheckSentMessageSize(size, server_->max_send);
+        !st.ok()) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        std::string(st.message())));
+      return false;
+    }
+    if (!WaitForWindow(size)) return false;
+    return SendFrame(nullptr, message, size);
   }
 
   void Finish(const grpc::Status& status,
               const google::protobuf::MessageLite* response) override {
+    FinishWith(status, response, nullptr);
+  }
+
+  void FinishArena(const grpc::Status& status,
+                   rpc::ChunkArena* response) override {
+    FinishWith(status, nullptr, response);
+  }
+
+  // Finish with a protobuf `response` or a flat one, `built`.
+  void FinishWith(const grpc::Status& status,
+                  const google::protobuf::MessageLite* response,
+                  rpc::ChunkArena* built) {
     // A writer of the client's that waits for credit stops: no more of its
     // messages will be read.
     if (reads_) {
@@ -274,6 +333,21 @@ class StreamCall final : public internal::ServerStreamCall {
     } else if (status.ok()) {
       // As gRPC: an OK status carries no message or details.
       final_status = grpc::Status::OK;
+    }
+    if (final_status.ok() && built != nullptr) {
+      if (transport::Chunk chunk; built->TakeChunk(conn_, 0, &chunk)) {
+        bytes_ += server_->RespondInPlace(
+            *served_, stream_, generation_, chunk, built->used(), initial,
+            &state_->trailing_metadata, state_->deadline);
+        return;
+      }
+      const absl::Span<const uint8_t> bytes = built->written();
+      bytes_ += server_->Respond(
+          *served_, stream_, generation_, final_status, nullptr,
+          absl::string_view(reinterpret_cast<const char*>(bytes.data()),
+                            bytes.size()),
+          initial, &state_->trailing_metadata, state_->deadline);
+      return;
     }
     bytes_ +=
         server_->Respond(*served_, stream_, generation_, final_status,
@@ -359,16 +433,20 @@ class StreamCall final : public internal::ServerStreamCall {
     return r;
   }
 
-  // Sends one kMessage frame: `message` (of `size` bytes; null for none)
-  // and, the first time, the initial metadata.
-  bool SendFrame(const google::protobuf::MessageLite* message, size_t size) {
+  // Sends one kMessage frame: `message` or `built` (a sealed flat message,
+  // sent as its chunk when it is one of ours with room for the rest of the
+  // frame), of `size` bytes (both null: none), and, the first time, the
+  // initial metadata.
+  bool SendFrame(const google::protobuf::MessageLite* message,
+                 rpc::ChunkArena* built, size_t size) {
     uint16_t flags = 0;
     MetadataEntries initial;
-    if (message != nullptr) flags |= rpc::kHasMessage;
+    const bool has_message = message != nullptr || built != nullptr;
+    if (has_message) flags |= rpc::kHasMessage;
     if (!initial_sent_) {
       initial = Entries(state_->initial_metadata);
       // Alone (SendInitialMetadata), the frame says so even when empty.
-      if (!initial.empty() || message == nullptr) flags |= rpc::kHasMetadata;
+      if (!initial.empty() || !has_message) flags |= rpc::kHasMetadata;
     }
     rpc::FrameExtras extras;
     extras.metadata = initial;
@@ -379,8 +457,10 @@ class StreamCall final : public internal::ServerStreamCall {
     h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
     h.flags = flags;
     auto write = [&](uint8_t* out) {
-      if (message != nullptr &&
-          !message::SerializeToPeer(*message, size, out)) {
+      if (built != nullptr) {
+        transport::CopyToPeer(out, built->written().data(), size);
+      } else if (message != nullptr &&
+                 !message::SerializeToPeer(*message, size, out)) {
         Fail(grpc::Status(grpc::StatusCode::INTERNAL,
                           "the message changed while it was being "
                           "serialized"));
@@ -397,7 +477,17 @@ class StreamCall final : public internal::ServerStreamCall {
           },
           [](const absl::Status& s) { return absl::IsDeadlineExceeded(s); });
     };
-    if (conn_.inline_payloads() && total <= transport::kInlineCapacity) {
+    if (transport::Chunk in_place;
+        built != nullptr && built->TakeChunk(conn_, total - size, &in_place)) {
+      // Built in place: the rest of the frame goes behind it.
+      rpc::EncodeExtras(flags, extras, in_place.data + size);
+      if (!send(transport::OutgoingPayload::InChunk(
+                    in_place, static_cast<uint32_t>(total)))
+               .ok()) {
+        conn_.DiscardChunk(in_place);
+        return false;
+      }
+    } else if (conn_.inline_payloads() && total <= transport::kInlineCapacity) {
       uint8_t buffer[transport::kInlineCapacity];
       if (!write(buffer)) return false;
       if (!send(transport::OutgoingPayload::Inline({buffer, total})).ok()) {

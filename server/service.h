@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "shmrpc/codegen/version.h"
+#include "shmrpc/rpc/flat_frames.h"
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/server_context.h"
 
@@ -103,6 +104,35 @@ class ServerStreamCall {
   // OK, `response`. Called exactly once, after the handler returned.
   virtual void Finish(const grpc::Status& status,
                       const google::protobuf::MessageLite* response) = 0;
+
+  // Flat messages (server/flat_stream.h). An arena for a message to write,
+  // of about `size_hint` bytes: a chunk of the server's segment when it can
+  // be had at once, else memory of its own.
+  virtual std::unique_ptr<rpc::ChunkArena> NewMessageArena(size_t size_hint) {
+    return rpc::ChunkArena::OnHeap(size_hint);
+  }
+  // Write for the sealed flat message in `message`: sent as its chunk when
+  // it is one of the call's connection, else copied.
+  virtual bool WriteArena(rpc::ChunkArena* message,
+                          grpc::WriteOptions options) {
+    return false;
+  }
+  // Read for flat messages: the client's next message into `out`, held in
+  // place (its chunk lent until `out` releases it).
+  virtual bool ReadHeld(rpc::HeldMessage* out) { return false; }
+  // Finish for client streaming's flat response: the sealed message in
+  // `response` (sent as its chunk when it is one of the call's connection)
+  // when `status` is OK.
+  virtual void FinishArena(const grpc::Status& status,
+                           rpc::ChunkArena* response) {
+    Finish(status.ok() ? grpc::Status(grpc::StatusCode::INTERNAL,
+                                      "no flat responses on this call")
+                       : status,
+           nullptr);
+  }
+  // Ends the call with `status` (a flat message the handler could not read
+  // or build) whatever the handler returns; reads and writes stop.
+  virtual void FailCall(grpc::Status status) {}
 };
 
 // The kinds of method served over shared memory.

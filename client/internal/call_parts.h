@@ -15,11 +15,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/transport/connection.h"
 
 namespace shmrpc::internal {
+
+// Where `part` (a view into `payload`, or empty) starts in it.
+inline size_t OffsetIn(absl::Span<const uint8_t> payload,
+                       absl::Span<const uint8_t> part) {
+  return part.empty() ? 0 : static_cast<size_t>(part.data() - payload.data());
+}
 
 // `s` as a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& s);
@@ -58,11 +65,14 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
 // `size` serialized bytes that `write` puts at `out` (false: it did not come
 // out at that size, and the frame is not sent). Waits for a chunk or ring
 // space until `deadline` or cancellation. Size limits are the caller's to
-// check.
+// check. `built` (a message built in place: a chunk of `t` holding the
+// `size` bytes) is sent as it is instead, and owned by the call from then
+// on; `write` is not used.
 absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
                              uint32_t generation, uint16_t flags, size_t size,
                              absl::FunctionRef<bool(uint8_t* out)> write,
-                             transport::Deadline deadline, UnaryIo& io);
+                             transport::Deadline deadline, UnaryIo& io,
+                             const transport::Chunk* built = nullptr);
 
 // Tells the server to stop working on call (stream, generation) (best
 // effort; wakes a standby server thread to read it).

@@ -7,6 +7,7 @@
 #include "shmrpc/client/internal/context_io.h"
 #include "shmrpc/client/internal/stream_call.h"
 #include "shmrpc/message/peer_serialize.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc::internal {
 namespace {
@@ -87,7 +88,88 @@ class ContextStream final : public ShmClientStream {
   ReceivedMessage received_;
 };
 
+// A flat stream: messages built and read in place, over a StreamCall.
+class FlatContextStream final : public FlatClientStreamPort {
+ public:
+  FlatContextStream(std::shared_ptr<ClientConnection> conn, StreamKind kind,
+                    grpc::ClientContext* context, rpc::ChunkArena* request,
+                    rpc::HeldMessage* response)
+      : conn_(conn),
+        io_(context, request, response),
+        call_(std::move(conn), kind, context->deadline(), &io_) {}
+
+  void Start(uint32_t method) { call_.Start(method); }
+
+  std::unique_ptr<rpc::ChunkArena> NewMessage(size_t size_hint) override {
+    transport::Connection* t = &conn_->transport();
+    return rpc::ChunkArena::InChunk(t, conn_, size_hint + kSlack);
+  }
+  bool Write(rpc::ChunkArena* message, grpc::WriteOptions options) override {
+    const size_t size = message->used();
+    return call_.WriteBuilt(
+        size,
+        [&](const transport::Connection& t, transport::Chunk* chunk) {
+          return message->TakeChunk(t, 0, chunk);
+        },
+        [&](uint8_t* out) {
+          transport::CopyToPeer(out, message->written().data(), size);
+          return true;
+        },
+        options.is_last_message());
+  }
+  bool WritesDone() override { return call_.WritesDone(); }
+  void WaitForInitialMetadata() override { call_.WaitForInitialMetadata(); }
+  bool Read(rpc::HeldMessage* out) override {
+    ReceivedMessage received;
+    if (!call_.NextMessage(&received)) return false;
+    out->Adopt(&received.frame, received.offset, received.length);
+    return true;
+  }
+  void Fail(grpc::Status status) override { call_.Cancel(std::move(status)); }
+  grpc::Status Finish() override { return call_.Finish(); }
+
+ private:
+  // Room for a small message's header and root beyond its hint.
+  static constexpr size_t kSlack = 256;
+
+  const std::shared_ptr<ClientConnection> conn_;
+  FlatContextIo io_;
+  StreamCall call_;  // after io_, which it uses until destroyed
+};
+
+class FailedFlatStream final : public FlatClientStreamPort {
+ public:
+  explicit FailedFlatStream(grpc::Status status) : status_(std::move(status)) {}
+  std::unique_ptr<rpc::ChunkArena> NewMessage(size_t size_hint) override {
+    return rpc::ChunkArena::OnHeap(size_hint);
+  }
+  bool Write(rpc::ChunkArena*, grpc::WriteOptions) override { return false; }
+  bool WritesDone() override { return false; }
+  void WaitForInitialMetadata() override {}
+  bool Read(rpc::HeldMessage*) override { return false; }
+  void Fail(grpc::Status) override {}
+  grpc::Status Finish() override { return status_; }
+
+ private:
+  grpc::Status status_;
+};
+
 }  // namespace
+
+std::unique_ptr<FlatClientStreamPort> StartFlatClientStream(
+    std::shared_ptr<ClientConnection> conn, uint32_t method, StreamKind kind,
+    grpc::ClientContext* context, rpc::ChunkArena* request,
+    rpc::HeldMessage* response) {
+  auto stream = std::make_unique<FlatContextStream>(std::move(conn), kind,
+                                                    context, request, response);
+  stream->Start(method);
+  return stream;
+}
+
+std::unique_ptr<FlatClientStreamPort> FailedFlatClientStream(
+    grpc::Status status) {
+  return std::make_unique<FailedFlatStream>(std::move(status));
+}
 
 std::unique_ptr<ShmClientStream> StartClientStream(
     std::shared_ptr<ClientConnection> conn, uint32_t method, StreamKind kind,

@@ -10,6 +10,7 @@
 
 #include <memory>
 
+#include "shmrpc/client/flat_stream.h"
 #include "shmrpc/client/generated_stub.h"
 #include "shmrpc/client/internal/shm_channel.h"
 
@@ -26,6 +27,15 @@ std::unique_ptr<ShmClientStream> StartClientStream(
     std::shared_ptr<ClientConnection> conn, uint32_t method, StreamKind kind,
     grpc::ClientContext* context, const google::protobuf::MessageLite* request,
     google::protobuf::MessageLite* response);
+
+// The flat form of StartClientStream (client/flat_stream.h): `request`
+// (server streaming's, sealed: sent as its chunk when it is in one of
+// `conn`'s) and `response` (client streaming's, kept where it arrives) must
+// outlive the stream.
+std::unique_ptr<FlatClientStreamPort> StartFlatClientStream(
+    std::shared_ptr<ClientConnection> conn, uint32_t method, StreamKind kind,
+    grpc::ClientContext* context, rpc::ChunkArena* request,
+    rpc::HeldMessage* response);
 
 // A stream that has already ended with `status` (a call whose connection
 // could not be had, in ShmMode::kRequired or past its deadline).

@@ -13,6 +13,8 @@
 #include "shmrpc/client/internal/client_context_access.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/message/peer_serialize.h"
+#include "shmrpc/rpc/flat_frames.h"
+#include "shmrpc/transport/peer_copy.h"
 
 namespace shmrpc::internal {
 
@@ -66,6 +68,50 @@ class ContextIo : public UnaryIo {
   google::protobuf::MessageLite* const response_;
   size_t size_ = 0;
   std::atomic<bool> initial_received_{false};
+};
+
+// A generated stub's flat-message call (client/flat_call.h,
+// client/flat_stream.h): the request (a unary or server-streaming call's;
+// null for none) was built in place and is sent as its chunk (copied when
+// it is not in one of this connection's chunks); the response (a unary or
+// client-streaming call's; null for none) is kept where it arrived. Neither
+// is owned; both must outlive the call.
+class FlatContextIo final : public ContextIo {
+ public:
+  FlatContextIo(grpc::ClientContext* context, rpc::ChunkArena* request,
+                rpc::HeldMessage* response)
+      : ContextIo(context, nullptr, nullptr),
+        request_(request),
+        response_(response) {}
+
+  size_t RequestSize() override {
+    return request_ == nullptr ? 0 : request_->used();
+  }
+  bool WriteRequest(uint8_t* out) override {
+    if (request_ != nullptr) {
+      transport::CopyToPeer(out, request_->written().data(), request_->used());
+    }
+    return true;
+  }
+  bool ParseResponse(absl::Span<const uint8_t> bytes) override {
+    if (response_ == nullptr) return false;
+    response_->AdoptCopy(bytes);
+    return true;
+  }
+  bool TakeRequestChunk(const transport::Connection& t, size_t extra,
+                        transport::Chunk* chunk) override {
+    return request_ != nullptr && request_->TakeChunk(t, extra, chunk);
+  }
+  bool AdoptResponse(transport::InboundMessage* m, size_t offset,
+                     size_t message_size) override {
+    if (response_ == nullptr) return false;
+    response_->Adopt(m, offset, message_size);
+    return true;
+  }
+
+ private:
+  rpc::ChunkArena* const request_;
+  rpc::HeldMessage* const response_;
 };
 
 }  // namespace shmrpc::internal

@@ -400,7 +400,8 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
                         std::string(f->status_details));
   }
   if ((f->flags & rpc::kHasMessage) &&
-      io.AdoptResponse(&m, f->message.size())) {
+      io.AdoptResponse(&m, OffsetIn(m.payload(), f->message),
+                       f->message.size())) {
     return grpc::Status::OK;
   }
   if (!(f->flags & rpc::kHasMessage) || !io.ParseResponse(f->message)) {
@@ -445,13 +446,22 @@ absl::Status SendCallFrame(transport::Connection& t, uint32_t stream,
 absl::Status SendStreamFrame(transport::Connection& t, uint32_t stream,
                              uint32_t generation, uint16_t flags, size_t size,
                              absl::FunctionRef<bool(uint8_t* out)> write,
-                             transport::Deadline deadline, UnaryIo& io) {
+                             transport::Deadline deadline, UnaryIo& io,
+                             const transport::Chunk* built) {
   transport::MessageHeader h;
   h.stream = stream;
   h.generation = generation;
   h.kind = static_cast<uint16_t>(rpc::FrameKind::kMessage);
   h.flags = flags;
   const bool has_message = (flags & rpc::kHasMessage) != 0;
+  if (built != nullptr) {
+    absl::Status s = Send(t, h,
+                          transport::OutgoingPayload::InChunk(
+                              *built, static_cast<uint32_t>(size)),
+                          deadline, nullptr, io);
+    if (!s.ok()) t.DiscardChunk(*built);
+    return s;
+  }
   if (!has_message ||
       (t.inline_payloads() && size <= transport::kInlineCapacity)) {
     uint8_t buffer[transport::kInlineCapacity];

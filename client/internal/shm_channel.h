@@ -75,10 +75,10 @@ class UnaryIo {
     return false;
   }
   // Responses read in place (flat messages): takes the response frame `m`,
-  // whose first `message_size` bytes are the message, and keeps it (its
-  // chunk stays lent until the caller releases it); false (the default) to
-  // have it parsed by ParseResponse instead.
-  virtual bool AdoptResponse(transport::InboundMessage* m,
+  // whose payload's `message_size` bytes from `offset` are the message, and
+  // keeps it (its chunk stays lent until the caller releases it); false
+  // (the default) to have it parsed by ParseResponse instead.
+  virtual bool AdoptResponse(transport::InboundMessage* m, size_t offset,
                              size_t message_size) {
     return false;
   }

@@ -167,6 +167,17 @@ bool StreamCall::NextMessage(ReceivedMessage* out) {
 
 bool StreamCall::Write(size_t size, absl::FunctionRef<bool(uint8_t*)> write,
                        bool last) {
+  return WriteBuilt(
+      size,
+      [](const transport::Connection&, transport::Chunk*) { return false; },
+      write, last);
+}
+
+bool StreamCall::WriteBuilt(
+    size_t size,
+    absl::FunctionRef<bool(const transport::Connection&, transport::Chunk*)>
+        take,
+    absl::FunctionRef<bool(uint8_t*)> write, bool last) {
   if (kind_ == StreamKind::kServer || writes_done_ || Done()) return false;
   if (io_.CancelRequested()) {
     Cancel(Cancelled());
@@ -180,8 +191,13 @@ bool StreamCall::Write(size_t size, absl::FunctionRef<bool(uint8_t*)> write,
   }
   if (!WaitForCredit()) return false;
   const uint16_t flags = rpc::kHasMessage | (last ? rpc::kHalfClose : 0);
-  if (absl::Status st = SendStreamFrame(t_, stream_, generation_, flags, size,
-                                        write, deadline_, io_);
+  // The frame of a message is the message alone: in place if it is in one
+  // of our chunks.
+  transport::Chunk built;
+  const bool in_place = take(t_, &built);
+  if (absl::Status st =
+          SendStreamFrame(t_, stream_, generation_, flags, size, write,
+                          deadline_, io_, in_place ? &built : nullptr);
       !st.ok()) {
     Cancel(absl::IsCancelled(st) ? Cancelled() : SendFailureStatus(st));
     return false;
@@ -397,11 +413,7 @@ bool StreamCall::HandlePending() {
       Cancel(ToGrpcStatus(st));
       return false;
     }
-    pending_.offset =
-        frame.message.empty()
-            ? 0
-            : static_cast<size_t>(frame.message.data() -
-                                  pending_.frame.payload().data());
+    pending_.offset = OffsetIn(pending_.frame.payload(), frame.message);
     pending_.length = frame.message.size();
     last_received_bytes_ = pending_.length;
     return true;
@@ -440,7 +452,11 @@ bool StreamCall::HandlePending() {
         !st.ok()) {
       status = ToGrpcStatus(st);
     } else if (!(frame.flags & rpc::kHasMessage) ||
-               !io_.ParseResponse(frame.message)) {
+               !(io_.AdoptResponse(
+                     &pending_.frame,
+                     OffsetIn(pending_.frame.payload(), frame.message),
+                     frame.message.size()) ||
+                 io_.ParseResponse(frame.message))) {
       status = grpc::Status(grpc::StatusCode::INTERNAL,
                             "Failed to parse response message");
     }

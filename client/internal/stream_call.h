@@ -113,6 +113,15 @@ class StreamCall {
   // says which).
   bool Write(size_t size, absl::FunctionRef<bool(uint8_t* out)> write,
              bool last);
+  // Write for a message built in place (a flat message): `take` hands over
+  // the chunk of this call's connection that holds its `size` bytes (false:
+  // it is not in one, and `write` copies it as Write does). The chunk is
+  // the call's once taken, sent or not.
+  bool WriteBuilt(size_t size,
+                  absl::FunctionRef<bool(const transport::Connection& t,
+                                         transport::Chunk* chunk)>
+                      take,
+                  absl::FunctionRef<bool(uint8_t* out)> write, bool last);
   // Whether one more message fits in the window now (the server has
   // consumed enough), or the call is over (Write returns at once either
   // way). Never blocks.

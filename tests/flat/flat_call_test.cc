@@ -18,47 +18,13 @@
 #include "blobs.grpc.pb.h"
 #include "blobs.shmrpc.h"
 #include "shmrpc/shmrpc.h"
+#include "tests/flat/blob_servers.h"
 #include "tests/flat/blob_service.h"
-#include "tests/util/subprocess.h"
-#include "tests/util/temp_dir.h"
 
 namespace shmrpc::flatcall {
 namespace {
 
 using std::chrono::seconds;
-
-// A blob server process of `kind` ("flat" or "proto"), and channels to it.
-class Server {
- public:
-  explicit Server(const std::string& kind)
-      : process_({std::string(std::getenv("TEST_SRCDIR")) + "/" +
-                      std::getenv("TEST_WORKSPACE") + "/tests/flat/blob_server",
-                  kind}) {
-    const std::optional<std::string> port =
-        process_.WaitForPrefix("ready ", std::chrono::seconds(20));
-    EXPECT_TRUE(port.has_value());
-    target_ = "127.0.0.1:" + port.value_or("0");
-  }
-  // shmrpc's channel (the generated stub over shared memory).
-  std::shared_ptr<grpc::Channel> ShmChannel() const {
-    auto channel = shmrpc::CreateChannel(
-        target_, grpc::InsecureChannelCredentials(), ShmChannelOptions());
-    return channel;
-  }
-  // A plain gRPC channel (no shared memory).
-  std::shared_ptr<grpc::Channel> GrpcChannel() const {
-    return grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
-  }
-  // gRPC's channel on ShmChannelCredentials.
-  std::shared_ptr<grpc::Channel> CredsChannel() const {
-    return grpc::CreateChannel(
-        target_, ShmChannelCredentials(grpc::InsecureChannelCredentials()));
-  }
-
- private:
-  testing::Subprocess process_;
-  std::string target_;
-};
 
 struct Outcome {
   grpc::Status status;
@@ -69,20 +35,6 @@ struct Outcome {
   bool shared_memory = false;
   std::string tag;  // the trailing x-tag
 };
-
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + seconds(20));
-  context->AddMetadata("x-tag", "tagged");
-  return context;
-}
-
-std::string Tag(const grpc::ClientContext& context) {
-  auto it = context.GetServerTrailingMetadata().find("x-tag");
-  return it == context.GetServerTrailingMetadata().end()
-             ? ""
-             : std::string(it->second.data(), it->second.size());
-}
 
 // Echo through the generated stub's flat form.
 Outcome FlatEcho(ShmBlobs::Stub& stub, size_t bytes, uint64_t seed,
@@ -153,26 +105,7 @@ void ExpectEchoed(const Outcome& o, size_t bytes, bool shared_memory) {
 // Up to gRPC's default receive limit (4 MiB, the frame included).
 const size_t kSizes[] = {0, 64, 4096, 1 << 20, 3 << 20};
 
-class FlatCallTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    ::setenv("SHMRPC_DIR", dir_->path().c_str(), 1);
-    flat_ = new Server("flat");
-    proto_ = new Server("proto");
-  }
-  static void TearDownTestSuite() {
-    delete flat_;
-    delete proto_;
-    delete dir_;
-  }
-  static testing::TempDir* dir_;
-  static Server* flat_;
-  static Server* proto_;
-};
-testing::TempDir* FlatCallTest::dir_ = nullptr;
-Server* FlatCallTest::flat_ = nullptr;
-Server* FlatCallTest::proto_ = nullptr;
+class FlatCallTest : public BlobServers {};
 
 // The flat form against a flat service over shared memory: the request
 // built in place in a chunk, the response read in place; every size.
@@ -326,8 +259,8 @@ TEST_F(FlatCallTest, ConcurrentFlatCallsOnOneChannel) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << t;
 }
 
-// The flat service's streaming methods keep protobuf shapes and work on
-// both transports.
+// Protobuf clients of the flat service's client-streaming method, on both
+// transports (tests/flat/flat_stream_test.cc has the rest).
 TEST_F(FlatCallTest, StreamingMethodsOfAFlatService) {
   for (bool shm : {true, false}) {
     ShmBlobs::Stub stub(shm ? flat_->ShmChannel() : flat_->GrpcChannel());
@@ -335,11 +268,14 @@ TEST_F(FlatCallTest, StreamingMethodsOfAFlatService) {
     Blob response;
     auto writer = stub.Count(&context, &response);
     Blob b;
-    b.set_data(std::string(100, 'x'));
+    b.mutable_data()->resize(96);
+    FillBlob(reinterpret_cast<uint8_t*>(b.mutable_data()->data()), 96, 4);
+    b.set_seed(4);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer->Write(b));
     ASSERT_TRUE(writer->WritesDone());
     ASSERT_TRUE(writer->Finish().ok());
-    EXPECT_EQ(response.seed(), 500u);
+    EXPECT_EQ(response.seed(), 480u);
+    EXPECT_EQ(response.count(), 5u);
     EXPECT_EQ(response.shared_memory(), shm);
   }
 }
