@@ -135,6 +135,33 @@ grpc::Status FlatLatencyService::RoundTrip(
   return grpc::Status::OK;
 }
 
+grpc::Status FlatLatencyService::Download(
+    ServerContext* context, flat::DownloadRequestView request,
+    FlatServerWriter<flat::LatencyResponseBuilder>* writer) {
+  const uint64_t bytes = request.bytes();
+  if (bytes % 8 != 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "payload size is not a multiple of 8");
+  }
+  for (uint64_t i = 0; i < request.count(); ++i) {
+    const uint64_t seed =
+        DownloadSeed(request.seed(), i, context->is_shared_memory());
+    FlatMessageBuilder<flat::LatencyResponseBuilder> message =
+        writer->NewMessage(bytes + 64);
+    const absl::Span<uint8_t> out = message->mutable_payload(bytes);
+    if (out.size() != bytes) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "no room for the message payload");
+    }
+    // Written where the client reads it, as LatencyService::Download and
+    // stream-floor write theirs.
+    WritePayload(reinterpret_cast<char*>(out.data()), out.size(), seed);
+    message->set_seed(seed);
+    if (!writer->Write(std::move(message))) break;
+  }
+  return grpc::Status::OK;
+}
+
 void RunBenchServerProcess(pid_t parent, int report_fd,
                            const BenchServerConfig& config) {
   // Die with the benchmark, however it dies.

@@ -54,14 +54,18 @@ void WritePayload(char* data, size_t bytes, uint64_t seed);
 uint64_t CheckPayload(const char* data, size_t bytes, uint64_t seed);
 
 // FlatBench (bench.proto) on flat messages: checks every byte of the
-// request's payload where it lies and writes every byte of the response's
-// where it will be read, answering as LatencyService::RoundTrip does.
+// request's payload where it lies and writes every byte of each response's
+// where it will be read, answering as LatencyService's methods do.
 // Thread-safe (stateless).
 class FlatLatencyService final : public ShmFlatBench::FlatService {
  public:
   grpc::Status RoundTrip(ServerContext* context,
                          flat::LatencyRequestView request,
                          flat::LatencyResponseBuilder response) override;
+  // As LatencyService::Download, each message built in place.
+  grpc::Status Download(
+      ServerContext* context, flat::DownloadRequestView request,
+      FlatServerWriter<flat::LatencyResponseBuilder>* writer) override;
 };
 
 // Registered with grpc::ServerBuilder and shmrpc::ServerBuilder alike; the

@@ -1,6 +1,7 @@
 """Python's grpcio (a non-C++ gRPC client) calling the flat service of
 blob_server over TCP: Echo of payloads of several sizes, every byte checked,
-and the handler's error status. Exits non-zero on any mismatch.
+the handler's error status, and the three streaming methods (Split, Count,
+Chat). Exits non-zero on any mismatch.
 
 Usage: blob_client.py --port=PORT --pb2_root=DIR
 """
@@ -55,6 +56,52 @@ def main():
             print("FAIL: status %s %s" % (e.code(), e.details()))
             return 1
     print("PASS: error status")
+
+    def blob(size, seed, **fields):
+        return blobs_pb2.Blob(data=fill(size, seed), seed=seed, **fields)
+
+    split = channel.unary_stream(
+        "/shmrpc.flatcall.Blobs/Split",
+        request_serializer=blobs_pb2.Blob.SerializeToString,
+        response_deserializer=blobs_pb2.Blob.FromString)
+    got = list(split(blob(4096, 50, count=4), timeout=20))
+    if [m.seed for m in got] != [50, 51, 52, 53] or any(
+            m.data != fill(4096, 50 + i) for i, m in enumerate(got)):
+        print("FAIL: Split: wrong messages")
+        return 1
+    print("PASS: Split (server streaming)")
+
+    count = channel.stream_unary(
+        "/shmrpc.flatcall.Blobs/Count",
+        request_serializer=blobs_pb2.Blob.SerializeToString,
+        response_deserializer=blobs_pb2.Blob.FromString)
+    sizes = (0, 64, 65536, 8)
+    response = count(iter([blob(n, 7 * n) for n in sizes]), timeout=20)
+    if response.seed != sum(sizes) or response.count != len(sizes):
+        print("FAIL: Count: seed %d count %d" % (response.seed,
+                                                 response.count))
+        return 1
+    print("PASS: Count (client streaming)")
+
+    chat = channel.stream_stream(
+        "/shmrpc.flatcall.Blobs/Chat",
+        request_serializer=blobs_pb2.Blob.SerializeToString,
+        response_deserializer=blobs_pb2.Blob.FromString)
+    answers = list(chat(iter([blob(64 << i, i) for i in range(5)]),
+                        timeout=20))
+    if [a.seed for a in answers] != [1, 2, 3, 4, 5] or any(
+            a.data != fill(64 << i, i + 1) for i, a in enumerate(answers)):
+        print("FAIL: Chat: wrong answers")
+        return 1
+    try:
+        list(chat(iter([blob(64, 1), blob(64, 2, note="fail")]), timeout=20))
+        print("FAIL: Chat: no error status")
+        return 1
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            print("FAIL: Chat: status %s %s" % (e.code(), e.details()))
+            return 1
+    print("PASS: Chat (bidirectional streaming)")
     return 0
 
 
