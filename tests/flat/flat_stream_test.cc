@@ -330,6 +330,35 @@ TEST_F(FlatStreamTest, HeldMessagesStayValidUntilReleased) {
   }
 }
 
+// Holding more messages than the server's pool has chunks applies
+// backpressure: the server's Write waits for a chunk, the client's Read for
+// a message, and the call ends by its deadline (never growth, never a hang
+// past it); releasing them lets the next call stream again.
+TEST_F(FlatStreamTest, HoardingMessagesAppliesBackpressure) {
+  ShmBlobs::Stub stub(flat_->ShmChannel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + milliseconds(1500));
+  auto reader = stub.Split(&context, SplitRequest(stub, 65536, 0, 400));
+  std::vector<FlatMessage<flat::BlobView>> hoard(400);
+  const auto start = std::chrono::steady_clock::now();
+  size_t n = 0;
+  while (n < hoard.size() && reader->Read(&hoard[n])) ++n;
+  EXPECT_GT(n, 0u);
+  EXPECT_LT(n, hoard.size());  // the pool (a few dozen chunks) ran out
+  EXPECT_EQ(reader->Finish().error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  for (size_t i = 0; i < n; ++i) EXPECT_TRUE(IsBlob(hoard[i], 65536, i)) << i;
+  for (auto& blob : hoard) blob.Release();
+  auto again = Context();
+  auto next = stub.Split(again.get(), SplitRequest(stub, 65536, 0, 50));
+  FlatMessage<flat::BlobView> blob;
+  int read = 0;
+  while (next->Read(&blob)) ++read;
+  EXPECT_TRUE(next->Finish().ok());
+  EXPECT_EQ(read, 50);
+}
+
 // TryCancel mid-stream and a deadline that passes mid-stream end the call
 // as on the protobuf streams, on both transports.
 TEST_F(FlatStreamTest, CancellationAndDeadlineMidStream) {
