@@ -81,6 +81,10 @@ if [ "$quick" -eq 0 ]; then
   run "tsan streams" . --config=tsan //tests/rpc:stream_test \
     //tests/rpc:stream_api_test \
     "--test_arg=--gtest_filter=-*ShmCreds*:*StreamApiTest*Grpc:*StreamCqTest*"
+  # Flat streams whose both ends are ours (the client and the server
+  # process), in place over shared memory.
+  run "tsan flat streams" . --config=tsan //tests/flat:flat_stream_test \
+    "--test_arg=--gtest_filter=*FullDuplex*:*Held*:*Hoarding*:*AboveTheReceiveLimit*:*Corrupt*"
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
   fuzz
