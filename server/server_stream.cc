@@ -230,10 +230,19 @@ class StreamCall final : public internal::ServerStreamCall {
         s.spin.End(&ticket, mine, clock, wait.payoff);
       }
     }
-    s.token.store(false, std::memory_order_release);
+    // seq_cst, against a waiting handler's count-then-check (Read): either
+    // it sees the token held, or we see it counted.
+    s.token.store(false, std::memory_order_seq_cst);
     // A deferred call, or requests that came after our last look: another
-    // thread takes them, a new one if every thread is running a call.
-    if (deferred || conn_.HasRequest()) EnsurePoller();
+    // thread takes them, a new one if every thread is running a call. So
+    // too when another streaming handler sleeps for a message it counted on
+    // us to take off the ring (it saw the token held): with nobody polling,
+    // its message would wait out its wait slice.
+    if (deferred || conn_.HasRequest() ||
+        (s.waiting_readers.load(std::memory_order_seq_cst) > 0 &&
+         s.NobodyPolls())) {
+      EnsurePoller();
+    }
   }
 
   // Gets a thread of the connection polling that is not this one: an idle
