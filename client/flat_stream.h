@@ -87,7 +87,7 @@ class FlatClientStreamPort {
   virtual bool Read(rpc::HeldMessage* out) = 0;
   // Ends the call with `status` (a message that could not be built or
   // read) unless it ended already.
-  virtual void Fail(grpc::Status status) = 0;
+  virtual void Fail(const absl::Status& status) = 0;
   // The call's status once it ended; for client streaming, the response
   // is in the holder given at the start when it is OK.
   virtual grpc::Status Finish() = 0;
@@ -97,34 +97,16 @@ class FlatClientStreamPort {
 std::unique_ptr<FlatClientStreamPort> FailedFlatClientStream(
     grpc::Status status);
 
-// What the public classes share: reading, writing, finishing.
+// What the public classes share: the call, and making messages to write.
 class FlatClientStreamBase {
  public:
   explicit FlatClientStreamBase(std::unique_ptr<FlatClientStreamPort> port)
       : port_(std::move(port)) {}
 
  protected:
-  template <class View>
-  bool ReadInto(FlatMessage<View>* message) {
-    if (!port_->Read(message->holder())) {
-      message->Release();
-      return false;
-    }
-    if (absl::Status s = message->Bind(); !s.ok()) {
-      port_->Fail(FlatStatus(s));
-      return false;
-    }
-    return true;
-  }
   template <class Builder>
-  bool WriteBuilt(FlatMessageBuilder<Builder>* message,
-                  grpc::WriteOptions options) {
-    if (absl::Status s = message->Seal(); !s.ok()) {
-      // As a message over the send limit: the call ends.
-      port_->Fail(FlatStatus(s));
-      return false;
-    }
-    return port_->Write(message->arena(), options);
+  FlatMessageBuilder<Builder> NewBuilt(size_t size_hint) {
+    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
   }
 
   std::unique_ptr<FlatClientStreamPort> port_;
@@ -142,7 +124,9 @@ class FlatClientReader final : private internal::FlatClientStreamBase {
   void WaitForInitialMetadata() { port_->WaitForInitialMetadata(); }
   // The server's next message into `message` (released first), read in
   // place; false once there is none (Finish says why).
-  bool Read(FlatMessage<View>* message) { return ReadInto(message); }
+  bool Read(FlatMessage<View>* message) {
+    return internal::ReadFlatMessage(port_.get(), message);
+  }
   // Waits for the call's end (dropping messages not read).
   grpc::Status Finish() { return port_->Finish(); }
 };
@@ -158,14 +142,14 @@ class FlatClientWriter final : private internal::FlatClientStreamBase {
         bind_response_(std::move(bind_response)) {}
   // A message to fill and Write, of about `size_hint` bytes (it grows).
   FlatMessageBuilder<Builder> NewMessage(size_t size_hint = 0) {
-    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
+    return NewBuilt<Builder>(size_hint);
   }
   // Sends `message`, waiting while the server has too many unread (flow
   // control); false once the call is over. options.set_last_message()
   // half-closes with it.
   bool Write(FlatMessageBuilder<Builder> message,
              grpc::WriteOptions options = grpc::WriteOptions()) {
-    return WriteBuilt(&message, options);
+    return internal::WriteFlatMessage(port_.get(), &message, options);
   }
   bool WritesDone() { return port_->WritesDone(); }
   // Waits for the call's end; when OK the response can be read.
@@ -186,13 +170,15 @@ class FlatClientReaderWriter final : private internal::FlatClientStreamBase {
       std::unique_ptr<internal::FlatClientStreamPort> p)
       : FlatClientStreamBase(std::move(p)) {}
   void WaitForInitialMetadata() { port_->WaitForInitialMetadata(); }
-  bool Read(FlatMessage<View>* message) { return ReadInto(message); }
+  bool Read(FlatMessage<View>* message) {
+    return internal::ReadFlatMessage(port_.get(), message);
+  }
   FlatMessageBuilder<Builder> NewMessage(size_t size_hint = 0) {
-    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
+    return NewBuilt<Builder>(size_hint);
   }
   bool Write(FlatMessageBuilder<Builder> message,
              grpc::WriteOptions options = grpc::WriteOptions()) {
-    return WriteBuilt(&message, options);
+    return internal::WriteFlatMessage(port_.get(), &message, options);
   }
   bool WritesDone() { return port_->WritesDone(); }
   grpc::Status Finish() { return port_->Finish(); }
@@ -237,7 +223,7 @@ class ProtobufFlatClientStream final : public FlatClientStreamPort {
       Request request;
       absl::Status s = view.ok() ? view->ToProto(&request) : view.status();
       if (!s.ok()) {
-        Fail(FlatStatus(s));
+        Fail(s);
         return false;
       }
       return stream_->Write(request, options);
@@ -261,7 +247,7 @@ class ProtobufFlatClientStream final : public FlatClientStreamPort {
       if (!stream_->Read(&response)) return false;
       absl::Status s = Convert(response, out);
       if (!s.ok()) {
-        Fail(FlatStatus(s));
+        Fail(s);
         return false;
       }
       return true;
@@ -269,10 +255,10 @@ class ProtobufFlatClientStream final : public FlatClientStreamPort {
       return false;
     }
   }
-  void Fail(grpc::Status status) override {
+  void Fail(const absl::Status& status) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (failed_.ok()) failed_ = std::move(status);
+      if (failed_.ok()) failed_ = FlatStatus(status);
     }
     context_->TryCancel();
   }

@@ -799,8 +799,6 @@ void PrintLambdaParams(const std::vector<Param>& params, Printer* printer) {
   printer->Print(") {\n");
 }
 
-// The registration of `method` with gRPC and with shmrpc's shared-memory
-// server, in the Service's constructor.
 // Registers `method` of class `cls` ("Service" or "FlatService") with gRPC
 // and shmrpc; in a FlatService, as a flat method.
 void PrintSourceMethodRegistration(const MethodDescriptor* method,
@@ -812,67 +810,26 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
   const MethodShape shape = ShapeOf(method);
   const Param service_param = {vars.at("Service") + "::" + cls + "*",
                                "service"};
-  if (cls == "FlatService") {
-    // Over gRPC, and over shared memory for clients that send protobuf: the
-    // flat method on converted messages. Over shared memory for flat
-    // clients (under the "#flat" name): in place.
-    printer->Print(vars,
-                   "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
-                   "      $Service$_method_names[$Idx$],\n"
-                   "      ::grpc::internal::RpcMethod::$RpcType$,\n"
-                   "      new $GrpcHandler$(\n");
-    std::vector<Param> grpc_params = {
-        service_param, {"::grpc::ServerContext*", "grpc_context"}};
-    grpc_params.insert(grpc_params.end(), shape.grpc_params.begin(),
-                       shape.grpc_params.end());
-    PrintLambdaParams(grpc_params, printer);
-    printer->Print(
-        vars,
-        "            ::shmrpc::ServerContext context(grpc_context);\n"
-        "            return ::shmrpc::internal::$RunFlatOnProtobuf$(\n"
-        "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
-        "$FlatParams$) {\n"
-        "                  return s->$Method$(c, $FlatArgs$);\n"
-        "                }, service, &context, $ProtobufArgs$);\n"
-        "          }, this)));\n");
-    Vars shm_vars = vars;
-    shm_vars["Handler"] = ShmHandlerOf(method);
-    printer->Print(shm_vars,
-                   "  AddShmMethod(\n"
-                   "      $Service$_method_names[$Idx$],\n"
-                   "      std::make_unique< "
-                   "::shmrpc::internal::$Handler$< $Service$::$Cls$, "
-                   "$Request$, $Response$>>(\n");
-    std::vector<Param> shm_params = {service_param,
-                                     {"::shmrpc::ServerContext*", "context"}};
-    shm_params.insert(shm_params.end(), shape.service_params.begin(),
-                      shape.service_params.end());
-    PrintLambdaParams(shm_params, printer);
-    printer->Print(
-        vars,
-        "            return ::shmrpc::internal::$RunFlatOnProtobuf$(\n"
-        "                +[]($Service$::$Cls$* s, ::shmrpc::ServerContext* c, "
-        "$FlatParams$) {\n"
-        "                  return s->$Method$(c, $FlatArgs$);\n"
-        "                }, service, context, $ProtobufArgs$);\n"
-        "          }, this));\n");
-    printer->Print(vars,
-                   "  AddShmMethod(\n"
-                   "      \"$FlatName$\",\n"
-                   "      std::make_unique< ::shmrpc::internal::$FlatHandler$< "
-                   "$Service$::$Cls$, $RequestView$, $ResponseBuilder$>>(\n");
-    std::vector<Param> flat_params = {service_param,
-                                      {"::shmrpc::ServerContext*", "context"}};
-    const FlatShape flat = FlatShapeOf(method);
-    flat_params.insert(flat_params.end(), flat.service_params.begin(),
-                       flat.service_params.end());
-    PrintLambdaParams(flat_params, printer);
-    printer->Print(vars,
-                   "            return service->$Method$(context, "
-                   "$FlatArgs$);\n"
-                   "          }, this));\n");
-    return;
-  }
+  // A FlatService serves gRPC, and over shared memory clients that send
+  // protobuf, with the flat method on converted messages; flat clients over
+  // shared memory in place, under the "#flat" name.
+  const bool flat = cls == "FlatService";
+  // The handler's body, given the shmrpc::ServerContext* expression `ctx`.
+  auto print_body = [&](const char* ctx) {
+    Vars body_vars = vars;
+    body_vars["ctx"] = ctx;
+    printer->Print(body_vars,
+                   flat ? "            return ::shmrpc::internal::"
+                          "$RunFlatOnProtobuf$(\n"
+                          "                +[]($Service$::$Cls$* s, "
+                          "::shmrpc::ServerContext* c, $FlatParams$) {\n"
+                          "                  return s->$Method$(c, "
+                          "$FlatArgs$);\n"
+                          "                }, service, $ctx$, "
+                          "$ProtobufArgs$);\n"
+                        : "            return service->$Method$($ctx$, "
+                          "$ServiceArgs$);\n");
+  };
 
   printer->Print(vars,
                  "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
@@ -884,11 +841,10 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
   grpc_params.insert(grpc_params.end(), shape.grpc_params.begin(),
                      shape.grpc_params.end());
   PrintLambdaParams(grpc_params, printer);
-  printer->Print(vars,
-                 "            ::shmrpc::ServerContext context(grpc_context);\n"
-                 "            return service->$Method$(&context, "
-                 "$ServiceArgs$);\n"
-                 "          }, this)));\n");
+  printer->Print(
+      "            ::shmrpc::ServerContext context(grpc_context);\n");
+  print_body("&context");
+  printer->Print("          }, this)));\n");
 
   Vars shm_vars = vars;
   shm_vars["Handler"] = ShmHandlerOf(method);
@@ -903,9 +859,24 @@ void PrintSourceMethodRegistration(const MethodDescriptor* method,
   shm_params.insert(shm_params.end(), shape.service_params.begin(),
                     shape.service_params.end());
   PrintLambdaParams(shm_params, printer);
+  print_body("context");
+  printer->Print("          }, this));\n");
+  if (!flat) return;
+
+  printer->Print(vars,
+                 "  AddShmMethod(\n"
+                 "      \"$FlatName$\",\n"
+                 "      std::make_unique< ::shmrpc::internal::$FlatHandler$< "
+                 "$Service$::$Cls$, $RequestView$, $ResponseBuilder$>>(\n");
+  std::vector<Param> flat_params = {service_param,
+                                    {"::shmrpc::ServerContext*", "context"}};
+  const FlatShape flat_shape = FlatShapeOf(method);
+  flat_params.insert(flat_params.end(), flat_shape.service_params.begin(),
+                     flat_shape.service_params.end());
+  PrintLambdaParams(flat_params, printer);
   printer->Print(vars,
                  "            return service->$Method$(context, "
-                 "$ServiceArgs$);\n"
+                 "$FlatArgs$);\n"
                  "          }, this));\n");
 }
 

@@ -114,6 +114,42 @@ class FlatMessage {
   View view_;
 };
 
+namespace internal {
+
+// What a flat stream does to read and to write, on either side: `port`
+// has Read(rpc::HeldMessage*), Write(rpc::ChunkArena*, options) and
+// Fail(absl::Status), which ends the call with that status.
+
+// The next message into `message` (released first); false once there is
+// none, or if the bytes are not a message of its type (INTERNAL: the call
+// fails).
+template <class Port, class View>
+bool ReadFlatMessage(Port* port, FlatMessage<View>* message) {
+  if (!port->Read(message->holder())) {
+    message->Release();
+    return false;
+  }
+  if (absl::Status s = message->Bind(); !s.ok()) {
+    port->Fail(s);
+    return false;
+  }
+  return true;
+}
+
+// Seals and sends `message`; false once the call is over, or if the
+// message could not be built (RESOURCE_EXHAUSTED: the call fails, as with
+// a message over the send limit).
+template <class Port, class Builder, class Options>
+bool WriteFlatMessage(Port* port, FlatMessageBuilder<Builder>* message,
+                      const Options& options) {
+  if (absl::Status s = message->Seal(); !s.ok()) {
+    port->Fail(s);
+    return false;
+  }
+  return port->Write(message->arena(), options);
+}
+
+}  // namespace internal
 }  // namespace shmrpc
 
 #endif  // SHMRPC_RPC_FLAT_MESSAGE_H_

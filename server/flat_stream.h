@@ -71,7 +71,7 @@ class FlatServerStreamPort {
   virtual bool NextMessageSize(uint32_t* size) = 0;
   virtual void SendInitialMetadata() = 0;
   // Ends the call with `status` whatever the handler returns.
-  virtual void Fail(grpc::Status status) = 0;
+  virtual void Fail(const absl::Status& status) = 0;
 };
 
 // (grpc::Status from the absl::Status of building or reading a message.)
@@ -80,32 +80,15 @@ inline grpc::Status FlatCallStatus(const absl::Status& s) {
                       std::string(s.message()));
 }
 
-// What the public classes share.
+// What the public classes share: the call, and making messages to write.
 class FlatServerStreamBase {
  public:
   explicit FlatServerStreamBase(FlatServerStreamPort* port) : port_(port) {}
 
  protected:
-  template <class View>
-  bool ReadInto(FlatMessage<View>* message) {
-    if (!port_->Read(message->holder())) {
-      message->Release();
-      return false;
-    }
-    if (absl::Status s = message->Bind(); !s.ok()) {
-      port_->Fail(FlatCallStatus(s));
-      return false;
-    }
-    return true;
-  }
   template <class Builder>
-  bool WriteBuilt(FlatMessageBuilder<Builder>* message,
-                  grpc::WriteOptions options) {
-    if (absl::Status s = message->Seal(); !s.ok()) {
-      port_->Fail(FlatCallStatus(s));
-      return false;
-    }
-    return port_->Write(message->arena(), options);
+  FlatMessageBuilder<Builder> NewBuilt(size_t size_hint) {
+    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
   }
 
   FlatServerStreamPort* const port_;
@@ -124,11 +107,11 @@ class FlatServerWriter final : private internal::FlatServerStreamBase {
   void SendInitialMetadata() { port_->SendInitialMetadata(); }
   // A message to fill and Write, of about `size_hint` bytes (it grows).
   FlatMessageBuilder<Builder> NewMessage(size_t size_hint = 0) {
-    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
+    return NewBuilt<Builder>(size_hint);
   }
   bool Write(FlatMessageBuilder<Builder> message,
              grpc::WriteOptions options = grpc::WriteOptions()) {
-    return WriteBuilt(&message, options);
+    return internal::WriteFlatMessage(port_, &message, options);
   }
 };
 
@@ -143,7 +126,9 @@ class FlatServerReader final : private internal::FlatServerStreamBase {
   bool NextMessageSize(uint32_t* size) { return port_->NextMessageSize(size); }
   // The client's next message into `message` (released first), read in
   // place; false once the client half-closed or the call is over.
-  bool Read(FlatMessage<View>* message) { return ReadInto(message); }
+  bool Read(FlatMessage<View>* message) {
+    return internal::ReadFlatMessage(port_, message);
+  }
 };
 
 // A flat bidirectional-streaming handler's stream.
@@ -154,13 +139,15 @@ class FlatServerReaderWriter final : private internal::FlatServerStreamBase {
       : FlatServerStreamBase(port) {}
   void SendInitialMetadata() { port_->SendInitialMetadata(); }
   bool NextMessageSize(uint32_t* size) { return port_->NextMessageSize(size); }
-  bool Read(FlatMessage<View>* message) { return ReadInto(message); }
+  bool Read(FlatMessage<View>* message) {
+    return internal::ReadFlatMessage(port_, message);
+  }
   FlatMessageBuilder<Builder> NewMessage(size_t size_hint = 0) {
-    return FlatMessageBuilder<Builder>(port_->NewMessage(size_hint));
+    return NewBuilt<Builder>(size_hint);
   }
   bool Write(FlatMessageBuilder<Builder> message,
              grpc::WriteOptions options = grpc::WriteOptions()) {
-    return WriteBuilt(&message, options);
+    return internal::WriteFlatMessage(port_, &message, options);
   }
 };
 
@@ -181,8 +168,8 @@ class ShmFlatServerStream final : public FlatServerStreamPort {
     return call_->NextMessageSize(size);
   }
   void SendInitialMetadata() override { call_->SendInitialMetadata(); }
-  void Fail(grpc::Status status) override {
-    call_->FailCall(std::move(status));
+  void Fail(const absl::Status& status) override {
+    call_->FailCall(FlatCallStatus(status));
   }
 
  private:
@@ -307,7 +294,7 @@ class ProtobufFlatServerStream final : public FlatServerStreamPort {
     if (absl::Status s = FlatToProto<typename ResponseBuilder::View>(
             message->written(), &response);
         !s.ok()) {
-      Fail(FlatCallStatus(s));
+      Fail(s);
       return false;
     }
     return writer_->Write(response, options);
@@ -320,7 +307,7 @@ class ProtobufFlatServerStream final : public FlatServerStreamPort {
     typename RequestView::Builder built = RequestView::Builder::New(&arena);
     built.CopyFrom(request);
     if (absl::Status s = arena.Finish(built); !s.ok()) {
-      Fail(FlatCallStatus(s));
+      Fail(s);
       return false;
     }
     out->AdoptCopy(arena.written());
@@ -330,9 +317,9 @@ class ProtobufFlatServerStream final : public FlatServerStreamPort {
     return reader_ != nullptr && reader_->NextMessageSize(size);
   }
   void SendInitialMetadata() override { stream_->SendInitialMetadata(); }
-  void Fail(grpc::Status status) override {
+  void Fail(const absl::Status& status) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (failure_.ok()) failure_ = std::move(status);
+    if (failure_.ok()) failure_ = FlatCallStatus(status);
   }
   // The handler's `status`, unless a message failed.
   grpc::Status Outcome(grpc::Status status) {

@@ -270,18 +270,8 @@ class StreamCall final : public internal::ServerStreamCall {
 
   bool Write(const google::protobuf::MessageLite& message,
              grpc::WriteOptions /*options*/) override {
-    // The clock is read for the deadline every kClockEvery writes (and in
-    // every wait); the other ends are plain loads.
-    if ((++writes_ % kClockEvery == 0) ? Over() : OverNoClock()) return false;
     const size_t size = message.ByteSizeLong();
-    if (absl::Status st = rpc::CheckSentMessageSize(size, server_->max_send);
-        !st.ok()) {
-      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        std::string(st.message())));
-      return false;
-    }
-    if (!WaitForWindow(size)) return false;
-    return SendFrame(&message, nullptr, size);
+    return MayWrite(size) && SendFrame(&message, nullptr, size);
   }
 
   std::unique_ptr<rpc::ChunkArena> NewMessageArena(size_t size_hint) override {
@@ -292,16 +282,8 @@ class StreamCall final : public internal::ServerStreamCall {
 
   bool WriteArena(rpc::ChunkArena* message,
                   grpc::WriteOptions /*options*/) override {
-    if ((++writes_ % kClockEvery == 0) ? Over() : OverNoClock()) return false;
     const size_t size = message->used();
-    if (absl::Status st = rpc::CheckSentMessageSize(size, server_->max_send);
-        !st.ok()) {
-      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        std::string(st.message())));
-      return false;
-    }
-    if (!WaitForWindow(size)) return false;
-    return SendFrame(nullptr, message, size);
+    return MayWrite(size) && SendFrame(nullptr, message, size);
   }
 
   void Finish(const grpc::Status& status,
@@ -392,6 +374,22 @@ class StreamCall final : public internal::ServerStreamCall {
       failure_ = std::move(status);
       failed_.store(true, std::memory_order_release);
     }
+  }
+
+  // Whether a message of `size` bytes may be sent now: the call is not
+  // over, the message is within the send limit (else the call fails with
+  // RESOURCE_EXHAUSTED), and the window has room for it (waiting for the
+  // reader). The clock is read for the deadline every kClockEvery writes
+  // (and in every wait); the other ends are plain loads.
+  bool MayWrite(size_t size) {
+    if ((++writes_ % kClockEvery == 0) ? Over() : OverNoClock()) return false;
+    if (absl::Status st = rpc::CheckSentMessageSize(size, server_->max_send);
+        !st.ok()) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        std::string(st.message())));
+      return false;
+    }
+    return WaitForWindow(size);
   }
 
   // The end of the next wait slice: kWriteSlice from now, or the deadline.

@@ -125,7 +125,9 @@ class FlatContextStream final : public FlatClientStreamPort {
     out->Adopt(&received.frame, received.offset, received.length);
     return true;
   }
-  void Fail(grpc::Status status) override { call_.Cancel(std::move(status)); }
+  void Fail(const absl::Status& status) override {
+    call_.Cancel(FlatStatus(status));
+  }
   grpc::Status Finish() override { return call_.Finish(); }
 
  private:
@@ -147,7 +149,7 @@ class FailedFlatStream final : public FlatClientStreamPort {
   bool WritesDone() override { return false; }
   void WaitForInitialMetadata() override {}
   bool Read(rpc::HeldMessage*) override { return false; }
-  void Fail(grpc::Status) override {}
+  void Fail(const absl::Status&) override {}
   grpc::Status Finish() override { return status_; }
 
  private:
