@@ -86,6 +86,24 @@ bool Route(ChannelState* state, const StubMethod& method,
   return true;
 }
 
+// A streaming call of `method`: `start(conn, id)` over shared memory,
+// `failed(status)` if the call must fail at once, or null (the caller makes
+// gRPC's call instead).
+template <class Start, class Failed>
+auto RouteStream(ChannelState* state, const StubMethod& method,
+                 grpc::ClientContext* context, Start start, Failed failed)
+    -> decltype(start(std::shared_ptr<ClientConnection>(), uint32_t{0})) {
+  std::shared_ptr<ClientConnection> conn;
+  uint32_t id = 0;
+  grpc::Status status;
+  bool decided;
+  if (!Route(state, method, context, &conn, &id, &status, &decided)) {
+    if (!decided) return nullptr;
+    return failed(std::move(status));
+  }
+  return start(std::move(conn), id);
+}
+
 }  // namespace
 
 uint32_t StubMethod::IdOn(const ClientConnection& conn) const {
@@ -159,16 +177,15 @@ bool StubCore::TryFlatUnary(const StubMethod& method,
 std::unique_ptr<FlatClientStreamPort> StubCore::TryFlatStream(
     const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
     rpc::ChunkArena* request, rpc::HeldMessage* response) {
-  std::shared_ptr<ClientConnection> conn;
-  uint32_t id = 0;
-  grpc::Status status;
-  bool decided;
-  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
-    if (!decided) return nullptr;
-    return FailedFlatClientStream(std::move(status));
-  }
-  return StartFlatClientStream(std::move(conn), id, kind, context, request,
-                               response);
+  return RouteStream(
+      state_.get(), method, context,
+      [&](std::shared_ptr<ClientConnection> conn, uint32_t id) {
+        return StartFlatClientStream(std::move(conn), id, kind, context,
+                                     request, response);
+      },
+      [](grpc::Status status) {
+        return FailedFlatClientStream(std::move(status));
+      });
 }
 
 bool StubCore::TryUnaryAsync(const StubMethod& method,
@@ -195,32 +212,30 @@ std::unique_ptr<ShmClientStream> StubCore::TryStream(
     const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
     const google::protobuf::MessageLite* request,
     google::protobuf::MessageLite* response) {
-  std::shared_ptr<ClientConnection> conn;
-  uint32_t id = 0;
-  grpc::Status status;
-  bool decided;
-  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
-    if (!decided) return nullptr;
-    return FailedClientStream(std::move(status));
-  }
-  return StartClientStream(std::move(conn), id, kind, context, request,
-                           response);
+  return RouteStream(
+      state_.get(), method, context,
+      [&](std::shared_ptr<ClientConnection> conn, uint32_t id) {
+        return StartClientStream(std::move(conn), id, kind, context, request,
+                                 response);
+      },
+      [](grpc::Status status) {
+        return FailedClientStream(std::move(status));
+      });
 }
 
 std::shared_ptr<CallbackCall> StubCore::TryCallbackStream(
     const StubMethod& method, StreamKind kind, grpc::ClientContext* context,
     const google::protobuf::MessageLite* request,
     google::protobuf::MessageLite* response, CallbackReactions* reactions) {
-  std::shared_ptr<ClientConnection> conn;
-  uint32_t id = 0;
-  grpc::Status status;
-  bool decided;
-  if (!Route(state_.get(), method, context, &conn, &id, &status, &decided)) {
-    if (!decided) return nullptr;
-    return FailedCallbackCall(std::move(status), reactions);
-  }
-  return NewCallbackCall(std::move(conn), id, kind, context, request, response,
-                         reactions);
+  return RouteStream(
+      state_.get(), method, context,
+      [&](std::shared_ptr<ClientConnection> conn, uint32_t id) {
+        return NewCallbackCall(std::move(conn), id, kind, context, request,
+                               response, reactions);
+      },
+      [&](grpc::Status status) {
+        return FailedCallbackCall(std::move(status), reactions);
+      });
 }
 
 void RegisterMethodCodec(const char* name, const MethodCodec* codec) {
