@@ -4,7 +4,7 @@
 # ThreadSanitizer; then the tests of examples/external_workspace (shmrpc used
 # from another Bazel workspace); then each fuzz target under libFuzzer with
 # ASan and UBSan for a bounded time (tools/fuzz.sh, FUZZ_SECONDS per target,
-# default 20). Prints one final line "N passed, N failed" counted from
+# default 12). Prints one final line "N passed, N failed" counted from
 # Bazel's per-target test results and the fuzzer's per-target lines, and
 # exits non-zero on any failure (including a build failure).
 #
@@ -46,7 +46,7 @@ run() {
 # fuzz: every fuzz target under libFuzzer for FUZZ_SECONDS, tallied from
 # tools/fuzz.sh's "fuzz //pkg:target: PASSED|FAILED" lines.
 fuzz() {
-  local seconds=${FUZZ_SECONDS:-20}
+  local seconds=${FUZZ_SECONDS:-12}
   echo "=== fuzz: bash tools/fuzz.sh $seconds"
   bash tools/fuzz.sh "$seconds" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
