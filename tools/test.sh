@@ -84,7 +84,7 @@ if [ "$quick" -eq 0 ]; then
   # Flat streams whose both ends are ours (the client and the server
   # process), in place over shared memory.
   run "tsan flat streams" . --config=tsan //tests/flat:flat_stream_test \
-    "--test_arg=--gtest_filter=*FullDuplex*:*Held*:*Hoarding*:*AboveTheReceiveLimit*:*Corrupt*"
+    "--test_arg=--gtest_filter=*FullDuplex*:*Held*:*Hoarding*:*AboveTheReceiveLimit*:*Corrupt*:*Concurrent*"
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
   fuzz
