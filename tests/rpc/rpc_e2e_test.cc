@@ -387,8 +387,15 @@ TEST_F(RpcTest, ChannelSaysHowItsCallsTravel) {
   EXPECT_EQ(GetChannelPath(plain), ChannelPath::kGrpc);
   auto stub = ShmEchoService::NewStub(plain);
   grpc::ClientContext context;
+  // gRPC's own channel may fail its first connection attempt on a loaded
+  // machine, and a fail-fast call then reports that instead of the path:
+  // wait for it to connect, within a deadline.
+  context.set_wait_for_ready(true);
+  context.set_deadline(system_clock::now() + std::chrono::seconds(20));
   EchoResponse response;
-  ASSERT_TRUE(stub->Echo(&context, Payload(3, 9), &response).ok());
+  const grpc::Status status = stub->Echo(&context, Payload(3, 9), &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
   EXPECT_FALSE(response.shared_memory());
 }
 
