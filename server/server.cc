@@ -828,19 +828,9 @@ void Server::Impl::ShutdownImpl(SysClock::time_point deadline) {
 
 // ---- Server ----------------------------------------------------------------
 
-Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-Server::~Server() { Shutdown(); }
-
-void Server::Shutdown() { impl_->ShutdownImpl(SysClock::time_point::max()); }
-
-void Server::Shutdown(SysClock::time_point deadline) {
-  impl_->ShutdownImpl(deadline);
-}
-
-void Server::Wait() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->shutdown_done; });
+void Server::Impl::Wait() {
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return shutdown_done; });
 }
 
 const std::vector<std::string>& Server::endpoints() const {
@@ -860,79 +850,28 @@ ServerStats Server::stats() const {
   return s;
 }
 
-// ---- ServerBuilder ---------------------------------------------------------
+// ---- Starting -------------------------------------------------------------
 
-ServerBuilder::ServerBuilder() = default;
-ServerBuilder::~ServerBuilder() = default;
-
-ServerBuilder& ServerBuilder::AddListeningAddress(const std::string& address) {
-  addresses_.push_back(address);
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::AddEndpointPath(const std::string& path) {
-  paths_.push_back(path);
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::RegisterService(internal::ShmService* service) {
-  services_.push_back(service);
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::SetOptions(const ServerOptions& options) {
-  options_ = options;
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::SetMaxReceiveMessageSize(
-    int max_receive_message_size) {
-  options_.max_receive_message_size = max_receive_message_size;
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::SetMaxSendMessageSize(int max_send_message_size) {
-  options_.max_send_message_size = max_send_message_size;
-  return *this;
-}
-
-ServerBuilder& ServerBuilder::SetMaxMessageSize(int max_message_size) {
-  return SetMaxReceiveMessageSize(max_message_size);
-}
-
-ServerBuilder& ServerBuilder::AddChannelArgument(const std::string& arg,
-                                                 int value) {
-  if (arg == GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) {
-    options_.max_receive_message_size = value;
-  } else if (arg == GRPC_ARG_MAX_SEND_MESSAGE_LENGTH) {
-    options_.max_send_message_size = value;
-  } else if (arg == GRPC_ARG_MAX_METADATA_SIZE) {
-    options_.max_metadata_size = value;
-  }
-  return *this;
-}
-
-std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
-  auto fail = [&](const std::string& why) -> std::unique_ptr<Server> {
-    gpr_log(GPR_ERROR, "shmrpc::ServerBuilder: %s", why.c_str());
-    if (error != nullptr) *error = why;
-    return nullptr;
+absl::StatusOr<std::unique_ptr<Server::Impl>> Server::Impl::Start(
+    const Spec& spec) {
+  auto fail = [](const std::string& why) {
+    return absl::InvalidArgumentError(why);
   };
   auto impl = std::make_unique<Server::Impl>();
-  impl->options = options_;
-  impl->options.max_connections = std::max(1, options_.max_connections);
+  impl->options = spec.options;
+  impl->options.max_connections = std::max(1, spec.options.max_connections);
   impl->options.max_threads_per_connection =
-      std::max(1, options_.max_threads_per_connection);
+      std::max(1, spec.options.max_threads_per_connection);
   impl->options.max_streams_per_connection =
-      std::max(0, options_.max_streams_per_connection);
-  impl->max_receive = EffectiveLimit(options_.max_receive_message_size);
-  impl->max_send = EffectiveLimit(options_.max_send_message_size);
-  impl->max_metadata = options_.max_metadata_size < 0
+      std::max(0, spec.options.max_streams_per_connection);
+  impl->max_receive = EffectiveLimit(spec.options.max_receive_message_size);
+  impl->max_send = EffectiveLimit(spec.options.max_send_message_size);
+  impl->max_metadata = spec.options.max_metadata_size < 0
                            ? int64_t{-1}
-                           : int64_t{options_.max_metadata_size};
+                           : int64_t{spec.options.max_metadata_size};
   std::vector<std::string> names;
   std::unordered_set<std::string> seen;
-  for (internal::ShmService* service : services_) {
+  for (internal::ShmService* service : spec.services) {
     for (const auto& method : service->shm_methods()) {
       if (!seen.insert(method.name).second) {
         return fail(
@@ -945,8 +884,8 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   }
   impl->method_table = rpc::EncodeMethodTable(names);
 
-  std::vector<std::string> paths = paths_;
-  for (const std::string& address : addresses_) {
+  std::vector<std::string> paths = spec.paths;
+  for (const std::string& address : spec.addresses) {
     absl::StatusOr<rpc::Address> parsed = rpc::ParseListeningAddress(address);
     if (!parsed.ok()) return fail(std::string(parsed.status().message()));
     if (parsed->kind == rpc::Address::Kind::kHostPort && parsed->port == 0) {
@@ -957,39 +896,42 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
     if (!path.ok()) return fail(std::string(path.status().message()));
     paths.push_back(*path);
   }
-  if (paths.empty()) return fail("no listening address or endpoint path");
+  if (paths.empty() && spec.require_endpoint) {
+    return fail("no listening address or endpoint path");
+  }
 
   Server::Impl* raw = impl.get();
   for (const std::string& path : paths) {
     transport::ListenerOptions lo;
     lo.path = path;
-    lo.handshake = options_.handshake;
+    lo.handshake = spec.options.handshake;
     // The user's admission first, then the server's own.
-    lo.handshake.admit = [raw, user = options_.handshake.admit](
+    lo.handshake.admit = [raw, user = spec.options.handshake.admit](
                              const transport::PeerCredentials& peer) {
       if (user) {
         if (absl::Status s = user(peer); !s.ok()) return s;
       }
       return raw->Admit();
     };
-    lo.connection.wait = options_.wait;
-    lo.handshake_timeout = options_.handshake_timeout;
-    lo.max_pending_handshakes = options_.max_pending_handshakes;
+    lo.connection.wait = spec.options.wait;
+    lo.handshake_timeout = spec.options.handshake_timeout;
+    lo.max_pending_handshakes = spec.options.max_pending_handshakes;
     lo.max_pending_handshakes_per_peer =
-        options_.max_pending_handshakes_per_peer;
+        spec.options.max_pending_handshakes_per_peer;
     absl::StatusOr<std::unique_ptr<transport::Listener>> listener =
         transport::Listener::Start(lo, &raw->loop,
                                    [raw](std::shared_ptr<Connection> c) {
                                      raw->OnConnection(std::move(c));
                                    });
     if (!listener.ok()) {
-      return fail(absl::StrCat("cannot listen on ", path, ": ",
-                               listener.status().message()));
+      return absl::Status(listener.status().code(),
+                          absl::StrCat("cannot listen on ", path, ": ",
+                                       listener.status().message()));
     }
     raw->listeners.push_back(std::move(*listener));
     raw->endpoints.push_back(path);
   }
-  return std::unique_ptr<Server>(new Server(std::move(impl)));
+  return impl;
 }
 
 }  // namespace shmrpc

@@ -1,18 +1,19 @@
-// shmrpc::Server: serves generated services to clients on this host over
-// shared memory, next to a grpc::Server that serves the same service objects
-// to everyone else over HTTP/2.
+// shmrpc::Server: serves services to clients on this host over shared
+// memory and, built by the one-builder form, to everyone else over gRPC
+// (HTTP/2) with the same service objects.
 //
 //   GreeterImpl service;  // derives from helloworld::ShmGreeter::Service
 //
-//   grpc::ServerBuilder builder;
+//   shmrpc::ServerBuilder builder;  // instead of grpc::ServerBuilder
 //   builder.AddListeningPort("[::]:50051", grpc::InsecureServerCredentials());
 //   builder.RegisterService(&service);
-//   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+//   std::unique_ptr<shmrpc::Server> server = builder.BuildAndStart();
+//   server->Wait();
 //
-//   shmrpc::ServerBuilder shm_builder;
-//   shm_builder.AddListeningAddress("[::]:50051")  // the same address
-//       .RegisterService(&service);
-//   std::unique_ptr<shmrpc::Server> shm_server = shm_builder.BuildAndStart();
+// The builder takes gRPC's own calls and builds a grpc::Server and the
+// shared-memory endpoints of the same addresses together
+// (server/server_builder.h); the older two-builder form, a grpc::ServerBuilder
+// next to a shmrpc::ServerBuilder given AddListeningAddress, still works.
 //
 // A client whose target names this host ("localhost:50051", ...) finds the
 // shared-memory endpoint on its own (rpc/endpoint.h). Endpoints are private to
@@ -54,70 +55,18 @@
 #include <string>
 #include <vector>
 
-#include "shmrpc/rpc/limits.h"
+#include "shmrpc/server/server_builder.h"  // IWYU pragma: export
+#include "shmrpc/server/server_options.h"  // IWYU pragma: export
 #include "shmrpc/server/service.h"
-#include "shmrpc/transport/doorbell.h"
-#include "shmrpc/transport/handshake.h"
+
+namespace grpc {
+class HealthCheckServiceInterface;
+class Server;
+}  // namespace grpc
 
 namespace shmrpc {
 
-// Plain value.
-struct ServerOptions {
-  // How an idle serving thread waits: it spins this long for the next
-  // request before sleeping.
-  transport::WaitPolicy wait;
-  // Client connections served at once (at least 1). Further clients are
-  // refused at the handshake with "shmrpc server is at its connection limit
-  // (N)": they fall back to gRPC (or fail with UNAVAILABLE in
-  // ShmMode::kRequired).
-  int max_connections = 256;
-  // Threads that may serve one client connection at once (at least 1).
-  int max_threads_per_connection = 16;
-  // Client-streaming and bidirectional calls served at once on one
-  // connection (at least 0). Their handlers wait for the client's messages,
-  // which another thread must take off the connection's request ring, so
-  // each has a thread of its own beyond max_threads_per_connection while it
-  // runs. The next one ends at once with RESOURCE_EXHAUSTED "too many
-  // streaming calls reading from the client on this connection (at most
-  // N)".
-  int max_streams_per_connection = 64;
-  // gRPC's size limits (rpc/limits.h), as grpc::ServerBuilder applies them;
-  // also set by ServerBuilder::SetMaxReceiveMessageSize and friends. A
-  // negative value means unlimited, except that protobuf cannot parse or
-  // serialize a message of 2 GiB or more, so INT_MAX bounds both directions.
-  //   A request message larger than this is refused with RESOURCE_EXHAUSTED
-  //   "Received message larger than max (N vs. L)", before it is parsed.
-  int max_receive_message_size =
-      static_cast<int>(rpc::kDefaultMaxReceiveMessageSize);
-  //   A response message larger than this is replaced by RESOURCE_EXHAUSTED
-  //   "Sent message larger than max (N vs. L)".
-  int max_send_message_size = static_cast<int>(rpc::kDefaultMaxSendMessageSize);
-  //   Client metadata larger than this (as gRPC counts it: key and value
-  //   bytes plus 32 per entry) is refused with RESOURCE_EXHAUSTED "received
-  //   initial metadata size exceeds limit (N vs. L)" without running the
-  //   handler.
-  int max_metadata_size = static_cast<int>(rpc::kDefaultMaxMetadataSize);
-  // Flow control of server-streaming calls: the bytes of messages a call
-  // keeps sent but not yet read by the client, at most (a single larger
-  // message still goes, alone). Together with the stream ring's capacity
-  // (messages), it bounds what a client that stops reading holds of the
-  // connection's shared memory; a Write beyond it waits for the reader.
-  int64_t stream_window_bytes = int64_t{4} << 20;
-  // The handshake: who may connect (default: this uid only), versions,
-  // features, sizes of the server's data segments. An `admit` hook set here
-  // is asked first; the server's own admission (max_connections, threads)
-  // after it.
-  transport::ServerHandshakeOptions handshake;
-  // A client that does not complete its handshake in time is dropped.
-  std::chrono::milliseconds handshake_timeout{1000};
-  // Handshakes in progress at once, in all and per client process (by its
-  // kernel-reported pid). When all are taken, a newcomer is still admitted:
-  // the oldest handshake of the process holding the most is refused instead,
-  // so silent connections cannot keep other clients out
-  // (transport/listener.h).
-  int max_pending_handshakes = 64;
-  int max_pending_handshakes_per_peer = 16;
-};
+class HealthService;  // server/health.h
 
 // Counters. Plain value.
 struct ServerStats {
@@ -134,6 +83,8 @@ struct ServerStats {
   int calls_in_flight = 0;  // calls whose handler or response is not done
 };
 
+// A running server: the shared-memory endpoints and, when the builder was
+// given AddListeningPort, the gRPC server built with them. Thread-safe.
 class Server {
  public:
   // Shuts down (without a deadline) if that has not happened yet.
@@ -141,76 +92,55 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Graceful shutdown: stops accepting connections, answers new calls with
-  // UNAVAILABLE, lets calls in flight finish, then closes every connection.
+  // Graceful shutdown, in this order:
+  //  1. The health service (if any, see GetHealthCheckService) turns every
+  //     service NOT_SERVING and ends its Watch calls, as gRPC's does.
+  //  2. The shared-memory side stops accepting connections and tells its
+  //     clients it is closing: their new calls go through gRPC from then on
+  //     (or fail with UNAVAILABLE in ShmMode::kRequired). Calls in flight
+  //     finish, then every connection is closed.
+  //  3. The gRPC server (one-builder form) shuts down as grpc::Server does.
   // With a deadline, calls still running when it passes are cancelled
-  // (their IsCancelled() turns true) and their handlers are awaited.
+  // (their IsCancelled() turns true) and their handlers are awaited; the
+  // deadline bounds steps 2 and 3 together.
   // Thread-safe; later calls wait for the first to finish.
   void Shutdown();
   void Shutdown(std::chrono::system_clock::time_point deadline);
 
-  // Blocks until Shutdown() has finished.
+  // Blocks until Shutdown() has finished (both servers).
   void Wait();
 
-  // The socket paths this server listens on.
+  // The socket paths this server listens on for shared-memory clients.
   const std::vector<std::string>& endpoints() const;
 
   ServerStats stats() const;
+
+  // The gRPC server that the one-builder form built, for what only gRPC
+  // offers (InProcessChannel, the completion queues' services, ...);
+  // nullptr in the two-builder form. Owned by this server; shut it down
+  // through this server only.
+  grpc::Server* grpc_server() const;
+
+  // As grpc::Server::GetHealthCheckService: the health service when
+  // grpc::EnableDefaultHealthCheckService(true) was called before
+  // BuildAndStart, else nullptr. It answers grpc.health.v1.Health over
+  // shared memory and, in the one-builder form, over gRPC, from one state:
+  // SetServingStatus here is seen on both transports.
+  grpc::HealthCheckServiceInterface* GetHealthCheckService() const;
 
   struct Impl;
 
  private:
   friend class ServerBuilder;
   explicit Server(std::unique_ptr<Impl> impl);
+  void ShutdownAll(std::chrono::system_clock::time_point deadline);
+
   std::unique_ptr<Impl> impl_;
-};
-
-// Not thread-safe; build a server from one thread.
-class ServerBuilder {
- public:
-  ServerBuilder();
-  ~ServerBuilder();
-
-  // Serves local clients of `address`, an address as given to
-  // grpc::ServerBuilder::AddListeningPort ("[::]:50051", "localhost:50051",
-  // "unix:/run/app.sock", ...). For a TCP address the port must be the real
-  // one (not 0).
-  ServerBuilder& AddListeningAddress(const std::string& address);
-
-  // Listens on an explicit socket path instead (clients must be told it).
-  ServerBuilder& AddEndpointPath(const std::string& path);
-
-  // Serves every method of `service` (not owned; must outlive the server).
-  // The same object can also be registered with grpc::ServerBuilder.
-  ServerBuilder& RegisterService(internal::ShmService* service);
-
-  // Replaces every option (call it before the setters below, which change
-  // one option each).
-  ServerBuilder& SetOptions(const ServerOptions& options);
-
-  // gRPC's message size limits, as grpc::ServerBuilder's methods of the same
-  // names (see ServerOptions; negative: unlimited). SetMaxMessageSize is
-  // gRPC's deprecated name for SetMaxReceiveMessageSize.
-  ServerBuilder& SetMaxReceiveMessageSize(int max_receive_message_size);
-  ServerBuilder& SetMaxSendMessageSize(int max_send_message_size);
-  ServerBuilder& SetMaxMessageSize(int max_message_size);
-
-  // As grpc::ServerBuilder::AddChannelArgument, for the arguments that apply
-  // over shared memory: GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-  // GRPC_ARG_MAX_SEND_MESSAGE_LENGTH and GRPC_ARG_MAX_METADATA_SIZE. Others
-  // concern HTTP/2 and are ignored here.
-  ServerBuilder& AddChannelArgument(const std::string& arg, int value);
-
-  // Starts listening. Returns nullptr on failure (a duplicate method, an
-  // endpoint another live server holds, a bad address) and, if `error` is
-  // not null, says why.
-  std::unique_ptr<Server> BuildAndStart(std::string* error = nullptr);
-
- private:
-  std::vector<std::string> addresses_;
-  std::vector<std::string> paths_;
-  std::vector<internal::ShmService*> services_;
-  ServerOptions options_;
+  // One-builder form: the gRPC server (owns `health_` when it is set then).
+  std::unique_ptr<grpc::Server> grpc_;
+  // Two-builder form with health checking: the health service.
+  std::unique_ptr<HealthService> owned_health_;
+  HealthService* health_ = nullptr;
 };
 
 }  // namespace shmrpc

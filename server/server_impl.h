@@ -251,6 +251,21 @@ struct Served : std::enable_shared_from_this<Served> {
 };
 
 struct Server::Impl {
+  // What to serve, and where (ServerBuilder's shared-memory half).
+  struct Spec {
+    std::vector<std::string> addresses;  // as given to AddListeningPort
+    std::vector<std::string> paths;      // explicit socket paths
+    std::vector<internal::ShmService*> services;
+    ServerOptions options;
+    // False when the server has other ways in (the one-builder form's gRPC
+    // server), so that no endpoint at all is not an error.
+    bool require_endpoint = true;
+  };
+  // Listens on every endpoint of `spec`. kInvalidArgument for a bad spec (a
+  // method registered twice, a bad address, port 0, nothing to listen on);
+  // the listener's error when an endpoint cannot be listened on.
+  static absl::StatusOr<std::unique_ptr<Impl>> Start(const Spec& spec);
+
   ServerOptions options;
   std::vector<std::string> endpoints;
   std::vector<internal::ShmMethodHandler*> handlers;  // method id - 1
@@ -350,6 +365,8 @@ struct Server::Impl {
   void Forget(const Served* s);
   void CallDone();
   void ShutdownImpl(SysClock::time_point deadline);
+  // Blocks until ShutdownImpl has finished.
+  void Wait();
 };
 
 // Runs streaming call `d` (its kCall `request`, whose message is `message`

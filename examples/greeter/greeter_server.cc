@@ -5,8 +5,9 @@
 //
 // Compared with gRPC's helloworld server, three things change (marked
 // "shmrpc:" below): the service derives from helloworld::ShmGreeter::Service,
-// its handler takes a shmrpc::ServerContext*, and a shmrpc::ServerBuilder
-// serves the same object on the same address.
+// its handler takes a shmrpc::ServerContext*, and shmrpc::ServerBuilder
+// replaces grpc::ServerBuilder (same calls), serving the same object on the
+// same address over both transports.
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -91,43 +92,33 @@ int main(int argc, char** argv) {
 
   GreeterServiceImpl service;
 
-  // gRPC, exactly as in gRPC's example, for clients on other hosts (and for
-  // local ones that cannot or may not use shared memory).
+  // shmrpc: shmrpc::ServerBuilder instead of grpc::ServerBuilder; the calls
+  // are gRPC's. It builds the gRPC server, for clients on other hosts (and
+  // local ones that cannot or may not use shared memory), and serves the same
+  // object on the same address over shared memory: local clients whose
+  // target names this port ("localhost:PORT") find the endpoint socket on
+  // their own.
   int port = 0;
-  grpc::ServerBuilder builder;
+  shmrpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("[::]:", absl::GetFlag(FLAGS_port)),
                            grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  shmrpc::ServerOptions options;
+  options.shared_memory = absl::GetFlag(FLAGS_shm);
+  builder.SetOptions(options);
+  std::string error;
+  std::unique_ptr<shmrpc::Server> server = builder.BuildAndStart(&error);
   if (server == nullptr || port == 0) {
     std::cerr << "Could not listen on port " << absl::GetFlag(FLAGS_port)
-              << std::endl;
+              << ": " << error << std::endl;
     return 1;
   }
   // The real port (the one gRPC picked if --port=0).
-  const std::string address = absl::StrCat("[::]:", port);
-  std::cout << "gRPC server listening on " << address << std::endl;
-
-  std::unique_ptr<shmrpc::Server> shm_server;
-  if (absl::GetFlag(FLAGS_shm)) {
-    // shmrpc: serve the same object on the same address over shared memory.
-    // Local clients whose target names this port ("localhost:PORT") find the
-    // endpoint socket on their own; no client configuration is needed.
-    shmrpc::ServerBuilder shm_builder;
-    shm_builder.AddListeningAddress(address).RegisterService(&service);
-    std::string error;
-    shm_server = shm_builder.BuildAndStart(&error);
-    if (shm_server == nullptr) {
-      std::cerr << "Could not start the shared-memory server: " << error
-                << std::endl;
-      server->Shutdown();
-      return 1;
-    }
-    for (const std::string& endpoint : shm_server->endpoints()) {
-      std::cout << "Shared-memory server listening on " << endpoint
-                << std::endl;
-    }
-  } else {
+  std::cout << "gRPC server listening on [::]:" << port << std::endl;
+  for (const std::string& endpoint : server->endpoints()) {
+    std::cout << "Shared-memory server listening on " << endpoint << std::endl;
+  }
+  if (!options.shared_memory) {
     std::cout << "Shared-memory server off (--shm=false): every client uses "
                  "gRPC"
               << std::endl;
@@ -142,13 +133,11 @@ int main(int argc, char** argv) {
   std::cout << "Received " << strsignal(signal_number) << ", shutting down"
             << std::endl;
 
-  // Both shut down gracefully: no new calls, calls in flight may finish
-  // within the grace period. shmrpc's Shutdown also removes its endpoint
-  // socket. Shared memory goes first, so that local clients that are still
-  // calling move to gRPC rather than fail.
-  const auto deadline = std::chrono::system_clock::now() + kShutdownGrace;
-  if (shm_server != nullptr) shm_server->Shutdown(deadline);
-  server->Shutdown(deadline);
+  // A graceful shutdown: no new calls, calls in flight may finish within
+  // the grace period. Shared memory goes first (its endpoint socket is
+  // removed), so that local clients that are still calling move to gRPC
+  // rather than fail; gRPC stops last.
+  server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   std::cout << "Server stopped" << std::endl;
   return 0;
 }
