@@ -15,6 +15,12 @@ Everything comes from the local machine; nothing is downloaded:
   * @system_absl, @system_protobuf, @system_grpc, @system_gtest,
     @system_benchmark: the Debian packages installed by tools/setup.sh, brought
     in with new_local_repository.
+  * @com_google_protobuf: a stand-in for protobuf's own repository, made of
+    the same Debian protobuf (rooted at <prefix>/include): `:protoc`, which
+    Bazel's native proto_library runs (--proto_compiler's default), and
+    proto_library targets for the well-known types (`:timestamp_proto`,
+    `:any_proto`, `:descriptor_proto`, ...), so a workspace's proto_library
+    can depend on them. A workspace that defines its own keeps it.
 """
 
 def _vendored_repository_impl(rctx):
@@ -51,6 +57,11 @@ _SYSTEM = {
     "system_protobuf": "//third_party/system:protobuf.BUILD",
 }
 
+# Repositories rooted at <prefix>/include rather than <prefix>.
+_SYSTEM_INCLUDE = {
+    "com_google_protobuf": "//third_party/system:com_google_protobuf.BUILD",
+}
+
 def shmrpc_dependencies(system_prefix = "/usr"):
     """Defines every repository shmrpc's BUILD files refer to.
 
@@ -67,5 +78,12 @@ def shmrpc_dependencies(system_prefix = "/usr"):
             native.new_local_repository(
                 name = name,
                 path = system_prefix,
+                build_file = str(Label(build_file)),
+            )
+    for name, build_file in _SYSTEM_INCLUDE.items():
+        if not native.existing_rule(name):
+            native.new_local_repository(
+                name = name,
+                path = system_prefix + "/include",
                 build_file = str(Label(build_file)),
             )
