@@ -69,10 +69,20 @@ function(shmrpc_add_library name)
     set(public INTERFACE)
   else()
     list(TRANSFORM arg_SOURCES PREPEND "${arg_DIR}/")
-    add_library(${target} ${arg_SOURCES})
+    if(arg_NO_INSTALL)
+      # Linked into shmrpc's programs, whatever BUILD_SHARED_LIBS says.
+      add_library(${target} STATIC ${arg_SOURCES})
+    else()
+      add_library(${target} ${arg_SOURCES})
+    endif()
     set(public PUBLIC)
     target_compile_options(${target} PRIVATE ${SHMRPC_WARNING_FLAGS})
-    set_target_properties(${target} PROPERTIES OUTPUT_NAME "shmrpc_${name}")
+    set_target_properties(${target} PROPERTIES
+      OUTPUT_NAME "shmrpc_${name}"
+      VERSION "${PROJECT_VERSION}"
+      SOVERSION "${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}"
+      # With BUILD_SHARED_LIBS: each finds the others next to it, installed.
+      INSTALL_RPATH "$ORIGIN")
     target_link_libraries(${target} PRIVATE ${arg_PRIVATE_DEPS})
   endif()
   add_library(shmrpc::${name} ALIAS ${target})
@@ -102,6 +112,10 @@ function(shmrpc_add_executable name)
   target_compile_options(${name} PRIVATE ${SHMRPC_WARNING_FLAGS})
   target_compile_features(${name} PRIVATE cxx_std_17)
   target_link_libraries(${name} PRIVATE ${arg_DEPS})
+  # With BUILD_SHARED_LIBS, the installed program finds shmrpc's libraries
+  # next to it.
+  file(RELATIVE_PATH libdir "/${CMAKE_INSTALL_BINDIR}" "/${CMAKE_INSTALL_LIBDIR}")
+  set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/${libdir}")
   install(TARGETS ${name} EXPORT shmrpcTargets
     RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT shmrpc_runtime)
 endfunction()
