@@ -24,6 +24,8 @@ packages=(
   clang-14             # tools/fuzz.sh: libFuzzer targets
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang 14
   pkg-config           # tools/fuzz.sh finds the system Abseil's libraries
+  cmake                # the CMake build (tools/cmake_test.sh, docs/cmake.md)
+  make                 # the build tool of CMake's default generator
 )
 
 missing=()

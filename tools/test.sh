@@ -4,12 +4,14 @@
 # ThreadSanitizer; then the tests of examples/external_workspace (shmrpc used
 # from another Bazel workspace); then each fuzz target under libFuzzer with
 # ASan and UBSan for a bounded time (tools/fuzz.sh, FUZZ_SECONDS per target,
-# default 12). Prints one final line "N passed, N failed" counted from
-# Bazel's per-target test results and the fuzzer's per-target lines, and
-# exits non-zero on any failure (including a build failure).
+# default 12); then the CMake build, install and a find_package consumer
+# (tools/cmake_test.sh). Prints one final line "N passed, N failed" counted
+# from Bazel's per-target test results and the fuzzer's and CMake test's
+# per-step lines, and exits non-zero on any failure (including a build
+# failure).
 #
 #   bash tools/test.sh            # everything
-#   bash tools/test.sh --quick    # the whole tree once, no sanitizers, no fuzzing
+#   bash tools/test.sh --quick    # the whole tree once, no sanitizers, no fuzzing, no CMake
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +61,21 @@ fuzz() {
   failed=$((failed + f))
 }
 
+# cmake_tests: the CMake build, install and consumer, tallied from
+# tools/cmake_test.sh's "cmake <step>: PASSED|FAILED" lines.
+cmake_tests() {
+  echo "=== cmake: bash tools/cmake_test.sh"
+  bash tools/cmake_test.sh 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -cE '^cmake [^:]+: PASSED' "$log")
+  f=$(grep -cE '^cmake [^:]+: FAILED' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "=== cmake: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
 run "all tests" . //...
 if [ "$quick" -eq 0 ]; then
   # Our code under ASan and UBSan, gRPC layer included. ThreadSanitizer runs
@@ -88,6 +105,7 @@ if [ "$quick" -eq 0 ]; then
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
   fuzz
+  cmake_tests
 fi
 
 echo "$passed passed, $failed failed"
