@@ -131,7 +131,8 @@ struct ServerStatistics {
   uint64_t connections_refused = 0;
   int connections_live = 0;
   // Calls over shared memory since start, every method (in flight
-  // included), and running now.
+  // included; with a registry shared by several servers, theirs too), and
+  // running now.
   uint64_t calls = 0;
   int calls_in_flight = 0;
   int threads = 0;               // serving threads alive
