@@ -56,6 +56,7 @@
 
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/server/service.h"
+#include "shmrpc/server/stats.h"
 #include "shmrpc/transport/doorbell.h"
 #include "shmrpc/transport/handshake.h"
 
@@ -117,6 +118,11 @@ struct ServerOptions {
   // (transport/listener.h).
   int max_pending_handshakes = 64;
   int max_pending_handshakes_per_peer = 16;
+  // Where the server records its calls' statistics (server/stats.h): null,
+  // a registry of its own. Pass one that a grpc::Server also records into
+  // (NewGrpcStatsInterceptorFactory, server/grpc_stats.h) to see a service's
+  // calls on both transports in Server::statistics() and `shmrpc stats`.
+  std::shared_ptr<StatsRegistry> stats_registry;
 };
 
 // Counters. Plain value.
@@ -156,6 +162,18 @@ class Server {
   const std::vector<std::string>& endpoints() const;
 
   ServerStats stats() const;
+
+  // Statistics (server/stats.h): totals, every method on every transport
+  // its registry records (ServerOptions::stats_registry), and, with
+  // `include_connections`, each open connection. The same as its Admin
+  // service answers (`shmrpc stats`). Thread-safe; takes a mutex briefly
+  // and looks at every chunk of every connection's data segment (about 700
+  // each by default), so it suits monitoring rates, not every call.
+  ServerStatistics statistics(bool include_connections = true) const;
+
+  // The registry the server records its calls in (never null; lives as
+  // long as the server, or longer if shared).
+  StatsRegistry* stats_registry() const;
 
   struct Impl;
 
