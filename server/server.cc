@@ -589,8 +589,8 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
     ~Done() { impl->CallDone(); }
   } done{this};
   // The call's statistics (the method table is no call of a method): sent to
-  // its method's recorder as its status goes out (Respond), or when `record`
-  // goes if none does.
+  // its method's recorder when `record` goes, after the call's status went
+  // out (Respond) or the call ended without one.
   MethodRecorder* const recorder = RecorderOf(method);
   if (method != rpc::kListMethodsId) {
     slot.calls.store(slot.calls.load(std::memory_order_relaxed) + 1,
@@ -687,14 +687,12 @@ size_t Server::Impl::Respond(
                    nullptr, {}, nullptr, nullptr, deadline, record);
   };
   size_t message_size = 0;
-  // The response is complete and goes out next: the call is over for its
-  // statistics (before the client can see its answer).
-  auto finish_record = [&] {
-    if (record == nullptr) return;
-    if (message != nullptr || !raw_message.empty()) {
+  // The response went out: its message is counted.
+  auto sent = [&](size_t total) {
+    if (record != nullptr && (message != nullptr || !raw_message.empty())) {
       record->CountResponse(message_size);
     }
-    record->Finish();
+    return total;
   };
   if (message != nullptr) {
     message_size = message->ByteSizeLong();
@@ -756,9 +754,8 @@ size_t Server::Impl::Respond(
   if (c.inline_payloads() && total <= transport::kInlineCapacity) {
     uint8_t buffer[transport::kInlineCapacity];
     if (!write(buffer)) return changed();
-    finish_record();
     return send(transport::OutgoingPayload::Inline({buffer, total})).ok()
-               ? total
+               ? sent(total)
                : 0;
   }
   if (total > c.max_chunk_size()) {
@@ -781,14 +778,13 @@ size_t Server::Impl::Respond(
     c.DiscardChunk(*chunk);
     return changed();
   }
-  finish_record();
   if (!send(transport::OutgoingPayload::InChunk(*chunk,
                                                 static_cast<uint32_t>(total)))
            .ok()) {
     c.DiscardChunk(*chunk);
     return 0;
   }
-  return total;
+  return sent(total);
 }
 
 transport::Deadline Server::Impl::ResponseWaitUntil(
@@ -861,10 +857,6 @@ size_t Server::Impl::RespondInPlace(
   h.aux = 0;
   const transport::OutgoingPayload payload =
       transport::OutgoingPayload::InChunk(chunk, static_cast<uint32_t>(total));
-  if (record != nullptr) {
-    record->CountResponse(used);
-    record->Finish();
-  }
   absl::Status st = c.Send(h, payload, transport::Deadline{});
   if (absl::IsDeadlineExceeded(st)) {
     st = c.Send(h, payload, ResponseWaitUntil(deadline));
@@ -873,6 +865,7 @@ size_t Server::Impl::RespondInPlace(
     c.DiscardChunk(chunk);
     return 0;
   }
+  if (record != nullptr) record->CountResponse(used);
   return total;
 }
 

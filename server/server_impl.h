@@ -111,15 +111,15 @@ struct CallSlot {
 };
 
 // What the statistics (server/stats.h) learn of one call, reported to its
-// method's recorder once (Finish): by Respond just before it publishes the
-// call's status, so that a client that has its answer finds its call in the
-// statistics, or, for a call that ends without one (its client cancelled or
-// went away), on destruction. The server's code that answers the call fills
-// it in: Respond sets `code` to the status it sends and adds the response
-// message, a streaming call adds its messages (flushing them to the
-// recorder every kFlushEvery). Not thread-safe, except that a bidirectional
-// call's reading and writing threads each touch only their own direction's
-// fields.
+// method's recorder on destruction, when the call is over: after its status
+// went out, so that the recording (a clock read and five atomic additions,
+// about 20 ns) delays no answer; a client that has its answer may look at
+// the statistics a moment before its call is in them. The server's code
+// that answers the call fills it in: Respond sets `code` to the status it
+// sends and adds the response message, a streaming call adds its messages
+// (flushing them to the recorder every kFlushEvery). Not thread-safe,
+// except that a bidirectional call's reading and writing threads each touch
+// only their own direction's fields.
 struct CallRecord {
   // Streaming calls hand their counts to the recorder at least this often
   // (in messages), so that a long stream shows up before it ends.
@@ -129,12 +129,8 @@ struct CallRecord {
       : recorder(r), start(start_ticks) {}
   CallRecord(const CallRecord&) = delete;
   CallRecord& operator=(const CallRecord&) = delete;
-  ~CallRecord() { Finish(); }
-
-  // Reports the call to its recorder, the first time.
-  void Finish() {
-    if (recorder == nullptr || finished) return;
-    finished = true;
+  ~CallRecord() {
+    if (recorder == nullptr) return;
     if (!streaming) {
       recorder->FinishUnary(start, code, bytes_in, bytes_out);
       return;
@@ -144,7 +140,7 @@ struct CallRecord {
     recorder->FinishStream(start, code);
   }
 
-  // The response message (`bytes`), about to be sent.
+  // The response message (`bytes`), sent.
   void CountResponse(size_t bytes) {
     if (streaming) {
       CountOut(bytes);
@@ -179,7 +175,6 @@ struct CallRecord {
 
   MethodRecorder* const recorder;  // null: not recorded
   const uint64_t start;            // StatsClock ticks
-  bool finished = false;
   bool streaming = false;
   // The status sent; CANCELLED until one is (a call whose client cancelled
   // or went away ends without one).

@@ -71,17 +71,20 @@ class ServerStatsTest : public ::testing::Test {
     return {};
   }
 
-  // The statistics once no call of `method` runs (10 s at most): a call
-  // that ends without a status is recorded when its handler is done.
-  ServerStatistics Settled(const std::string& method) {
+  // The statistics once no call runs (10 s at most): a call is recorded
+  // when the server is done with it, a moment after its client has the
+  // answer (or later, for a call that ends without one).
+  ServerStatistics Settled() {
     const auto give_up = std::chrono::steady_clock::now() + milliseconds(10000);
-    ServerStatistics s = server_->statistics();
-    while (Find(s, method).in_flight != 0 &&
-           std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(milliseconds(5));
-      s = server_->statistics();
+    for (;;) {
+      ServerStatistics s = server_->statistics();
+      int64_t running = 0;
+      for (const MethodStatistics& m : s.methods) running += m.in_flight;
+      if (running == 0 || std::chrono::steady_clock::now() >= give_up) {
+        return s;
+      }
+      std::this_thread::sleep_for(milliseconds(1));
     }
-    return s;
   }
 
   static void WithDeadline(grpc::ClientContext* context) {
@@ -131,7 +134,7 @@ TEST_F(ServerStatsTest, ListsEveryMethodAndTheServer) {
 }
 
 // Unary calls: counted by the code the client got, with the serialized
-// sizes of their requests and responses, as soon as the client has them.
+// sizes of their requests and responses.
 TEST_F(ServerStatsTest, CountsUnaryCallsByCode) {
   Start();
   auto stub = testing::ShmEchoService::NewStub(channel_);
@@ -162,8 +165,7 @@ TEST_F(ServerStatsTest, CountsUnaryCallsByCode) {
         stub->Unimplemented(&context, EchoRequest(), &response).error_code(),
         grpc::StatusCode::UNIMPLEMENTED);
   }
-  // No waiting: a call is counted before its client has its answer.
-  const ServerStatistics s = server_->statistics();
+  const ServerStatistics s = Settled();
   const MethodStatistics echo = Find(s, kEcho);
   EXPECT_EQ(echo.calls, 8u);
   EXPECT_EQ(echo.in_flight, 0);
@@ -221,7 +223,7 @@ TEST_F(ServerStatsTest, CountsStreamMessages) {
     }
     ASSERT_TRUE(reader->Finish().ok());
     EXPECT_EQ(n, 6);
-    const MethodStatistics s = Find(server_->statistics(), kStream);
+    const MethodStatistics s = Find(Settled(), kStream);
     EXPECT_EQ(s.calls_by_code[0], 1u);
     EXPECT_EQ(s.messages_in, 1u);
     EXPECT_EQ(s.bytes_in, request.ByteSizeLong());
@@ -241,7 +243,7 @@ TEST_F(ServerStatsTest, CountsStreamMessages) {
     }
     writer->WritesDone();
     ASSERT_TRUE(writer->Finish().ok());
-    const MethodStatistics s = Find(server_->statistics(), kUpload);
+    const MethodStatistics s = Find(Settled(), kUpload);
     EXPECT_EQ(s.calls_by_code[0], 1u);
     EXPECT_EQ(s.messages_in, 100u);
     EXPECT_EQ(s.bytes_in, bytes);
@@ -262,7 +264,7 @@ TEST_F(ServerStatsTest, CountsStreamMessages) {
     }
     stream->WritesDone();
     ASSERT_TRUE(stream->Finish().ok());
-    const MethodStatistics s = Find(server_->statistics(), kChat);
+    const MethodStatistics s = Find(Settled(), kChat);
     EXPECT_EQ(s.calls_by_code[0], 1u);
     EXPECT_EQ(s.messages_in, 70u);
     EXPECT_EQ(s.bytes_in, bytes);
@@ -290,7 +292,7 @@ TEST_F(ServerStatsTest, LongStreamsShowUpWhileTheyRun) {
   EXPECT_EQ(s.messages_out, 128u);
   context.TryCancel();
   reader->Finish();
-  s = Find(Settled(kStream), kStream);
+  s = Find(Settled(), kStream);
   EXPECT_EQ(s.in_flight, 0);
   EXPECT_EQ(s.calls_by_code[grpc::StatusCode::CANCELLED], 1u);
   EXPECT_EQ(s.messages_out, 130u);
@@ -305,6 +307,7 @@ TEST_F(ServerStatsTest, AdminServiceAnswersTheStatistics) {
     EchoResponse response;
     ASSERT_TRUE(echo->Echo(&context, EchoRequest(), &response).ok());
   }
+  Settled();
   auto admin = admin::v1::ShmAdmin::NewStub(channel_);
   grpc::ClientContext context;
   admin::v1::StatsRequest request;
