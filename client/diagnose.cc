@@ -250,6 +250,13 @@ PathDiagnosis DiagnoseTarget(const std::string& target,
                        why, ")"),
           st);
     }
+    if (!probe.ok()) {  // e.g. no permission to the socket
+      return verdict(PathReason::kConnectFailed,
+                     absl::StrCat("cannot connect to ", d.endpoint, ": ",
+                                  probe.status().message()),
+                     probe.status());
+    }
+    // It accepts connections: the handshake or what followed failed.
     if (absl::StartsWith(why, transport::kHandshakeRefusedPrefix)) {
       why.remove_prefix(sizeof(transport::kHandshakeRefusedPrefix) - 1);
       return verdict(PathReason::kHandshakeRefused,
