@@ -25,7 +25,15 @@ using testing::EchoServiceImpl;
 
 class GrpcStatsTest : public ::testing::Test {
  protected:
-  void SetUp() override { Start(/*with_generic=*/false); }
+  void SetUp() override {
+#if defined(__SANITIZE_THREAD__)
+    // As tools/test.sh says of tests/rpc: Debian's gRPC is not built with
+    // TSan, which then cannot see gRPC hand a call's messages from the
+    // server's thread to the client's, and reports them as races.
+    GTEST_SKIP() << "gRPC end to end, which TSan cannot follow";
+#endif
+    Start(/*with_generic=*/false);
+  }
 
   // Starts the server; `with_generic`: with a generic service (gRPC's
   // default, answering UNIMPLEMENTED) for methods it does not have.
@@ -43,7 +51,9 @@ class GrpcStatsTest : public ::testing::Test {
     ASSERT_NE(server_, nullptr);
     channel_ = server_->InProcessChannel(grpc::ChannelArguments());
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
 
   // The statistics of `method` over gRPC; fails the test if there are none.
   MethodStatistics Stats(const std::string& method) {
