@@ -257,16 +257,19 @@ bool IsLocalHost(const std::string& host) {
   return local;
 }
 
-absl::StatusOr<std::string> EndpointDirectory(bool create) {
-  std::string dir;
+std::string EndpointDirectoryPath() {
   if (const char* d = std::getenv("SHMRPC_DIR"); d != nullptr && *d != '\0') {
-    dir = d;
-  } else if (const char* x = std::getenv("XDG_RUNTIME_DIR");
-             x != nullptr && *x != '\0') {
-    dir = absl::StrCat(x, "/shmrpc");
-  } else {
-    dir = absl::StrCat("/tmp/shmrpc-", ::geteuid());
+    return d;
   }
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR");
+      x != nullptr && *x != '\0') {
+    return absl::StrCat(x, "/shmrpc");
+  }
+  return absl::StrCat("/tmp/shmrpc-", ::geteuid());
+}
+
+absl::StatusOr<std::string> EndpointDirectory(bool create) {
+  const std::string dir = EndpointDirectoryPath();
   if (create && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create shared-memory endpoint directory ", dir,

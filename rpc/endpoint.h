@@ -54,6 +54,10 @@ bool IsLocalHost(const std::string& host);
 // by this user with no access for others.
 absl::StatusOr<std::string> EndpointDirectory(bool create);
 
+// The path EndpointDirectory uses, from the environment alone: whether or
+// not it exists, and unchecked.
+std::string EndpointDirectoryPath();
+
 // The endpoint path for `address` inside `directory`.
 std::string EndpointPath(const std::string& directory, const Address& address);
 

@@ -2,6 +2,7 @@
 
 #include <grpc/impl/codegen/grpc_types.h>
 #include <grpc/support/log.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +22,7 @@
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
 #include "shmrpc/rpc/metadata_check.h"
+#include "shmrpc/server/admin_service.h"
 #include "shmrpc/server/server_impl.h"
 #include "shmrpc/transport/adaptive_spin.h"
 #include "shmrpc/transport/listener.h"
@@ -35,7 +37,8 @@ class UnaryCall final : public internal::ServerUnaryCall {
  public:
   UnaryCall(Server::Impl* server, Served* served, const CallSlot& slot,
             const Descriptor& d, InboundMessage request,
-            absl::Span<const uint8_t> message, internal::ShmCallState* state)
+            absl::Span<const uint8_t> message, internal::ShmCallState* state,
+            CallRecord* record)
       : server_(server),
         served_(served),
         slot_(slot),
@@ -44,6 +47,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
         request_(std::move(request)),
         message_(message),
         state_(state),
+        record_(record),
         context_(state) {}
 
   ServerContext* context() override { return &context_; }
@@ -63,7 +67,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        grpc::Status(grpc::StatusCode::CANCELLED,
                                     "Cancelled on the server side"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata, state_->deadline);
+                       &state_->trailing_metadata, state_->deadline, record_);
       return;
     }
     if (state_->deadline != SysClock::time_point::max() &&
@@ -72,13 +76,13 @@ class UnaryCall final : public internal::ServerUnaryCall {
                        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "Deadline Exceeded"),
                        nullptr, {}, &state_->initial_metadata,
-                       &state_->trailing_metadata, state_->deadline);
+                       &state_->trailing_metadata, state_->deadline, record_);
       return;
     }
     response_bytes_ = server_->Respond(
         *served_, stream_, generation_, status,
         status.ok() ? response : nullptr, {}, &state_->initial_metadata,
-        &state_->trailing_metadata, state_->deadline);
+        &state_->trailing_metadata, state_->deadline, record_);
   }
 
   absl::StatusOr<absl::Span<uint8_t>> ResponseBuffer(size_t bytes,
@@ -135,7 +139,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
     }
     response_bytes_ = server_->RespondInPlace(
         *served_, stream_, generation_, *built, used, &state_->initial_metadata,
-        &state_->trailing_metadata, state_->deadline);
+        &state_->trailing_metadata, state_->deadline, record_);
   }
 
   ~UnaryCall() override {
@@ -154,6 +158,7 @@ class UnaryCall final : public internal::ServerUnaryCall {
   InboundMessage request_;
   absl::Span<const uint8_t> message_;
   internal::ShmCallState* const state_;
+  CallRecord* const record_;
   ServerContext context_;
   size_t response_bytes_ = 0;
   // The buffer of an in-place response (ResponseBuffer), until sent.
@@ -161,6 +166,73 @@ class UnaryCall final : public internal::ServerUnaryCall {
 };
 
 }  // namespace
+
+std::vector<internal::ShmService*> Server::Impl::ServicesToServe(
+    const std::vector<internal::ShmService*>& user_services,
+    const std::vector<std::string>& listening_addresses) {
+  std::vector<internal::ShmService*> all = user_services;
+  admin = internal::NewAdminService([this](bool include_connections) {
+    return Statistics(include_connections);
+  });
+  all.push_back(admin.get());
+  addresses = listening_addresses;
+  stats = options.stats_registry != nullptr ? options.stats_registry
+                                            : std::make_shared<StatsRegistry>();
+  recorders.clear();
+  for (internal::ShmService* service : all) {
+    for (const auto& method : service->shm_methods()) {
+      recorders.push_back(stats->Recorder(
+          method.name, kTransportShm,
+          method.handler->kind() == internal::ShmMethodKind::kUnary));
+    }
+  }
+  return all;
+}
+
+ServerStatistics Server::Impl::Statistics(bool include_connections) const {
+  ServerStatistics out;
+  out.pid = ::getpid();
+  out.uid = ::geteuid();
+  out.start_time = started;
+  out.uptime_seconds =
+      std::chrono::duration<double>(Clock::now() - started_steady).count();
+  out.endpoints = endpoints;
+  out.addresses = addresses;
+  out.connections_accepted = accepted.load(std::memory_order_relaxed);
+  out.connections_refused = refused.load(std::memory_order_relaxed);
+  out.calls_in_flight = in_flight.load(std::memory_order_relaxed);
+  out.threads = threads.load(std::memory_order_relaxed);
+  out.thread_failures = thread_failures.load(std::memory_order_relaxed);
+  if (stats != nullptr) out.methods = stats->Snapshot();
+  for (const MethodStatistics& m : out.methods) {
+    if (m.transport == kTransportShm) {
+      out.calls += m.calls + static_cast<uint64_t>(m.in_flight);
+    }
+  }
+  std::vector<std::shared_ptr<Served>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    out.connections_live = static_cast<int>(connections.size());
+    if (include_connections) live = connections;
+  }
+  const Clock::time_point now = Clock::now();
+  for (const std::shared_ptr<Served>& s : live) {
+    ConnectionStatistics c;
+    c.peer_pid = s->conn->peer().pid;
+    c.peer_uid = s->conn->peer().uid;
+    c.age_seconds = std::chrono::duration<double>(now - s->since).count();
+    for (int i = 0; i < s->slot_count; ++i) {
+      c.calls += s->slots[i].calls.load(std::memory_order_relaxed);
+    }
+    c.threads = s->threads.load(std::memory_order_relaxed);
+    c.max_threads = s->ThreadCap();
+    const transport::PoolStats pool = s->conn->stats().pool;
+    c.pool_bytes_used = pool.bytes_in_use;
+    c.pool_bytes_capacity = pool.bytes_total;
+    out.connections.push_back(c);
+  }
+  return out;
+}
 
 absl::Status Server::Impl::Admit() {
   std::lock_guard<std::mutex> lock(mu);
@@ -508,6 +580,7 @@ void Server::Impl::CallDone() {
 
 size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   const Descriptor d = m.descriptor();
+  const uint32_t method = d.aux;
   // Counted before looking at `draining`, so that Shutdown() either sees
   // this call or this call sees the shutdown.
   in_flight.fetch_add(1, std::memory_order_seq_cst);
@@ -515,6 +588,15 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
     Server::Impl* impl;
     ~Done() { impl->CallDone(); }
   } done{this};
+  // The call's statistics (the method table is no call of a method): sent to
+  // its method's recorder when `record` goes, after the call's status went
+  // out (Respond) or the call ended without one.
+  MethodRecorder* const recorder = RecorderOf(method);
+  if (method != rpc::kListMethodsId) {
+    slot.calls.store(slot.calls.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);
+  }
+  CallRecord record(recorder, recorder != nullptr ? recorder->Start() : 0);
   // Answers the call with `status` and nothing else, without running a
   // handler.
   auto refuse = [&](const grpc::Status& status,
@@ -522,7 +604,7 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
                         SysClock::time_point::max()) {
     m.Release();
     Respond(s, d.stream, d.generation, status, nullptr, {}, nullptr, nullptr,
-            deadline);
+            deadline, &record);
     return size_t{0};
   };
   if (draining.load(std::memory_order_seq_cst)) {
@@ -538,6 +620,7 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
                      absl::StrCat("malformed request frame: ", st.message())));
   }
   const rpc::DecodedFrame* const f = &frame;
+  record.bytes_in = f->message.size();
   SysClock::time_point deadline = SysClock::time_point::max();
   if (f->flags & rpc::kHasDeadline) {
     deadline =
@@ -560,7 +643,6 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   if (absl::Status st = rpc::CheckMetadata(f->metadata); !st.ok()) {
     return refuse(ToGrpc(st), deadline);
   }
-  const uint32_t method = d.aux;
   if (method == rpc::kListMethodsId) {
     m.Release();
     Respond(s, d.stream, d.generation, grpc::Status::OK, nullptr, method_table,
@@ -583,9 +665,9 @@ size_t Server::Impl::HandleCall(Served& s, CallSlot& slot, InboundMessage m) {
   internal::ShmMethodHandler* const handler = handlers[method - 1];
   if (kinds[method - 1] != internal::ShmMethodKind::kUnary) {
     return ServeStream(this, s, slot, d, std::move(m), f->message, &state,
-                       handler);
+                       handler, &record);
   }
-  UnaryCall call(this, &s, slot, d, std::move(m), f->message, &state);
+  UnaryCall call(this, &s, slot, d, std::move(m), f->message, &state, &record);
   handler->RunUnary(&call);
   return d.length + call.response_bytes();
 }
@@ -595,15 +677,23 @@ size_t Server::Impl::Respond(
     const google::protobuf::MessageLite* message, absl::string_view raw_message,
     const std::multimap<std::string, std::string>* initial,
     const std::multimap<std::string, std::string>* trailing,
-    SysClock::time_point deadline) {
+    SysClock::time_point deadline, CallRecord* record) {
   Connection& c = *s.conn;
+  if (record != nullptr) record->code = static_cast<int>(status.error_code());
   if (!c.ok()) return 0;
   // Answers with `error` alone instead (no message, no metadata).
   auto respond_error = [&](grpc::StatusCode code, std::string text) {
     return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
-                   nullptr, {}, nullptr, nullptr, deadline);
+                   nullptr, {}, nullptr, nullptr, deadline, record);
   };
   size_t message_size = 0;
+  // The response went out: its message is counted.
+  auto sent = [&](size_t total) {
+    if (record != nullptr && (message != nullptr || !raw_message.empty())) {
+      record->CountResponse(message_size);
+    }
+    return total;
+  };
   if (message != nullptr) {
     message_size = message->ByteSizeLong();
     if (absl::Status st = rpc::CheckSentMessageSize(message_size, max_send);
@@ -665,7 +755,7 @@ size_t Server::Impl::Respond(
     uint8_t buffer[transport::kInlineCapacity];
     if (!write(buffer)) return changed();
     return send(transport::OutgoingPayload::Inline({buffer, total})).ok()
-               ? total
+               ? sent(total)
                : 0;
   }
   if (total > c.max_chunk_size()) {
@@ -694,7 +784,7 @@ size_t Server::Impl::Respond(
     c.DiscardChunk(*chunk);
     return 0;
   }
-  return total;
+  return sent(total);
 }
 
 transport::Deadline Server::Impl::ResponseWaitUntil(
@@ -712,12 +802,13 @@ size_t Server::Impl::RespondInPlace(
     const transport::Chunk& built, size_t used,
     const std::multimap<std::string, std::string>* initial,
     const std::multimap<std::string, std::string>* trailing,
-    SysClock::time_point deadline) {
+    SysClock::time_point deadline, CallRecord* record) {
   Connection& c = *s.conn;
+  if (record != nullptr) record->code = 0;
   auto fail = [&](grpc::StatusCode code, std::string text) {
     c.DiscardChunk(built);
     return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
-                   nullptr, {}, nullptr, nullptr, deadline);
+                   nullptr, {}, nullptr, nullptr, deadline, record);
   };
   if (!c.ok()) {
     c.DiscardChunk(built);
@@ -774,6 +865,7 @@ size_t Server::Impl::RespondInPlace(
     c.DiscardChunk(chunk);
     return 0;
   }
+  if (record != nullptr) record->CountResponse(used);
   return total;
 }
 
@@ -837,6 +929,12 @@ const std::vector<std::string>& Server::endpoints() const {
   return impl_->endpoints;
 }
 
+ServerStatistics Server::statistics(bool include_connections) const {
+  return impl_->Statistics(include_connections);
+}
+
+StatsRegistry* Server::stats_registry() const { return impl_->stats.get(); }
+
 ServerStats Server::stats() const {
   ServerStats s;
   s.connections = impl_->accepted.load();
@@ -871,7 +969,9 @@ absl::StatusOr<std::unique_ptr<Server::Impl>> Server::Impl::Start(
                            : int64_t{spec.options.max_metadata_size};
   std::vector<std::string> names;
   std::unordered_set<std::string> seen;
-  for (internal::ShmService* service : spec.services) {
+  // The user's services and the server's own (Admin), with their statistics.
+  for (internal::ShmService* service :
+       impl->ServicesToServe(spec.services, spec.addresses)) {
     for (const auto& method : service->shm_methods()) {
       if (!seen.insert(method.name).second) {
         return fail(

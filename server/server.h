@@ -58,6 +58,7 @@
 #include "shmrpc/server/server_builder.h"  // IWYU pragma: export
 #include "shmrpc/server/server_options.h"  // IWYU pragma: export
 #include "shmrpc/server/service.h"
+#include "shmrpc/server/stats.h"
 
 namespace grpc {
 class HealthCheckServiceInterface;
@@ -127,6 +128,18 @@ class Server {
   // shared memory and, in the one-builder form, over gRPC, from one state:
   // SetServingStatus here is seen on both transports.
   grpc::HealthCheckServiceInterface* GetHealthCheckService() const;
+
+  // Statistics (server/stats.h): totals, every method on every transport
+  // its registry records (ServerOptions::stats_registry), and, with
+  // `include_connections`, each open connection. The same as its Admin
+  // service answers (`shmrpc stats`). Thread-safe; takes a mutex briefly
+  // and looks at every chunk of every connection's data segment (about 700
+  // each by default), so it suits monitoring rates, not every call.
+  ServerStatistics statistics(bool include_connections = true) const;
+
+  // The registry the server records its calls in (never null; lives as
+  // long as the server, or longer if shared).
+  StatsRegistry* stats_registry() const;
 
   struct Impl;
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shmrpc/rpc/endpoint.h"
+#include "shmrpc/server/grpc_stats.h"
 #include "shmrpc/server/health.h"
 #include "shmrpc/server/server.h"
 #include "shmrpc/server/server_impl.h"
@@ -208,6 +209,14 @@ ServerBuilder& ServerBuilder::SetResourceQuota(
   return *this;
 }
 
+ServerBuilder& ServerBuilder::SetInterceptorCreators(
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        creators) {
+  interceptors_ = std::move(creators);
+  return *this;
+}
+
 std::unique_ptr<grpc::ServerCompletionQueue> ServerBuilder::AddCompletionQueue(
     bool is_frequently_polled) {
   return grpc_.AddCompletionQueue(is_frequently_polled);
@@ -239,6 +248,13 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
 
   std::unique_ptr<grpc::Server> grpc_server;
   if (grpc_ports_) {
+    // One registry for both transports' calls.
+    if (spec.options.stats_registry == nullptr) {
+      spec.options.stats_registry = std::make_shared<StatsRegistry>();
+    }
+    interceptors_.push_back(
+        NewGrpcStatsInterceptorFactory(spec.options.stats_registry.get()));
+    grpc_.experimental().SetInterceptorCreators(std::move(interceptors_));
     if (health != nullptr) {
       // gRPC's server takes it over as its health service (instead of its
       // default one) and serves it like any registered service.

@@ -40,6 +40,7 @@
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <deque>
 #include <memory>
@@ -131,8 +132,17 @@ class ServerBuilder {
   std::unique_ptr<grpc::ServerCompletionQueue> AddCompletionQueue(
       bool is_frequently_polled = true);
 
-  // gRPC's builder itself, for anything else it offers (experimental(),
-  // plugins). What is set on it applies to the gRPC server only.
+  // As grpc::ServerBuilder::experimental().SetInterceptorCreators: server
+  // interceptors of the gRPC server (calls over shared memory do not pass
+  // through gRPC's interceptors). Set them here, not on grpc_builder():
+  // BuildAndStart adds the one that records gRPC calls' statistics.
+  ServerBuilder& SetInterceptorCreators(
+      std::vector<std::unique_ptr<
+          grpc::experimental::ServerInterceptorFactoryInterface>>
+          creators);
+
+  // gRPC's builder itself, for anything else it offers (plugins, the rest of
+  // experimental()). What is set on it applies to the gRPC server only.
   grpc::ServerBuilder& grpc_builder() { return grpc_; }
 
   // ---- Shared memory --------------------------------------------------------
@@ -155,6 +165,10 @@ class ServerBuilder {
   // address, nothing to listen on) and, if `error` is not null, says why. On
   // failure nothing keeps running.
   //
+  // Statistics: the one-builder form records the gRPC server's calls in the
+  // same registry as the shared-memory ones (ServerOptions::stats_registry),
+  // so Server::statistics() and `shmrpc stats` show both transports.
+  //
   // Health checking: if grpc::EnableDefaultHealthCheckService(true) was
   // called before, the server answers grpc.health.v1.Health over shared
   // memory and (one-builder form) over gRPC from one state, which
@@ -174,6 +188,9 @@ class ServerBuilder {
   std::vector<std::string> addresses_;
   std::vector<std::string> paths_;
   std::vector<internal::ShmService*> services_;
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors_;
   ServerOptions options_;
 };
 

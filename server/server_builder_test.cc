@@ -121,6 +121,21 @@ TEST_F(ServerBuilderTest, PortZeroServesBothTransportsOnTheSelectedPort) {
   ASSERT_TRUE(Echo(GrpcChannel(target), &remote).ok());
   EXPECT_FALSE(remote.shared_memory());
   EXPECT_EQ(remote.payload(), "hello");
+
+  // Both calls are in the server's statistics, one per transport (each is
+  // recorded just after its status went out).
+  const std::string method = "/shmrpc.testing.EchoService/Echo";
+  uint64_t shm_calls = 0, grpc_calls = 0;
+  for (int i = 0; i < 200 && (shm_calls == 0 || grpc_calls == 0); ++i) {
+    if (i > 0) std::this_thread::sleep_for(milliseconds(10));
+    shm_calls = grpc_calls = 0;
+    for (const auto& m : server->statistics(false).methods) {
+      if (m.method != method) continue;
+      (m.transport == "shm" ? shm_calls : grpc_calls) += m.calls;
+    }
+  }
+  EXPECT_EQ(shm_calls, 1u);
+  EXPECT_EQ(grpc_calls, 1u);
 }
 
 TEST_F(ServerBuilderTest, UnixAddressesGetAnEndpointToo) {

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/server/server.h"
+#include "shmrpc/server/stats.h"
 #include "shmrpc/transport/adaptive_spin.h"
 #include "shmrpc/transport/connection.h"
 #include "shmrpc/transport/event_loop.h"
@@ -102,6 +103,88 @@ struct CallSlot {
   // Whether the inbox was opened for the current call (the owning thread's
   // own flag, so that unary calls never take the mutex).
   bool inbox_open = false;
+  // Calls the slot's threads started, for the connection's statistics.
+  // Written only by the thread that owns the slot (one at a time: a slot
+  // changes hands under Server::Impl::mu), so a relaxed load and store, not
+  // a read-modify-write; read by anyone.
+  std::atomic<uint64_t> calls{0};
+};
+
+// What the statistics (server/stats.h) learn of one call, reported to its
+// method's recorder on destruction, when the call is over: after its status
+// went out, so that the recording (a clock read and five atomic additions,
+// about 20 ns) delays no answer; a client that has its answer may look at
+// the statistics a moment before its call is in them. The server's code
+// that answers the call fills it in: Respond sets `code` to the status it
+// sends and adds the response message, a streaming call adds its messages
+// (flushing them to the recorder every kFlushEvery). Not thread-safe,
+// except that a bidirectional call's reading and writing threads each touch
+// only their own direction's fields.
+struct CallRecord {
+  // Streaming calls hand their counts to the recorder at least this often
+  // (in messages), so that a long stream shows up before it ends.
+  static constexpr uint32_t kFlushEvery = 64;
+
+  CallRecord(MethodRecorder* r, uint64_t start_ticks)
+      : recorder(r), start(start_ticks) {}
+  CallRecord(const CallRecord&) = delete;
+  CallRecord& operator=(const CallRecord&) = delete;
+  ~CallRecord() {
+    if (recorder == nullptr) return;
+    if (!streaming) {
+      recorder->FinishUnary(start, code, bytes_in, bytes_out);
+      return;
+    }
+    FlushIn();
+    FlushOut();
+    recorder->FinishStream(start, code);
+  }
+
+  // The response message (`bytes`), sent.
+  void CountResponse(size_t bytes) {
+    if (streaming) {
+      CountOut(bytes);
+    } else {
+      bytes_out += bytes;
+    }
+  }
+
+  // Streaming: one message received or sent.
+  void CountIn(size_t bytes) {
+    bytes_in += bytes;
+    if (++messages_in >= kFlushEvery) FlushIn();
+  }
+  void CountOut(size_t bytes) {
+    bytes_out += bytes;
+    if (++messages_out >= kFlushEvery) FlushOut();
+  }
+  void FlushIn() {
+    if (recorder != nullptr && (messages_in != 0 || bytes_in != 0)) {
+      recorder->AddReceived(messages_in, bytes_in);
+    }
+    messages_in = 0;
+    bytes_in = 0;
+  }
+  void FlushOut() {
+    if (recorder != nullptr && (messages_out != 0 || bytes_out != 0)) {
+      recorder->AddSent(messages_out, bytes_out);
+    }
+    messages_out = 0;
+    bytes_out = 0;
+  }
+
+  MethodRecorder* const recorder;  // null: not recorded
+  const uint64_t start;            // StatsClock ticks
+  bool streaming = false;
+  // The status sent; CANCELLED until one is (a call whose client cancelled
+  // or went away ends without one).
+  int code = static_cast<int>(grpc::StatusCode::CANCELLED);
+  // Serialized message bytes; unary: the request and the response.
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  // Streaming: messages not yet flushed to the recorder.
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
 };
 
 // Opens the inbox of `slot` for the call `key` (the owning thread, holding
@@ -181,7 +264,8 @@ struct Served : std::enable_shared_from_this<Served> {
         slots(std::make_unique<CallSlot[]>(max_threads + max_streams)),
         slot_used(max_threads + max_streams, false),
         peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
-                          ",uid=", conn->peer().uid)) {}
+                          ",uid=", conn->peer().uid)),
+        since(Clock::now()) {}
 
   Server::Impl* const server;
   const std::shared_ptr<Connection> conn;
@@ -197,6 +281,8 @@ struct Served : std::enable_shared_from_this<Served> {
   const std::unique_ptr<CallSlot[]> slots;
   std::vector<bool> slot_used;  // guarded by Server::Impl::mu
   const std::string peer;
+  // When the connection was accepted (its statistics' age).
+  const Clock::time_point since;
   // Held by the thread polling the request ring.
   std::atomic<bool> token{false};
   // Set (with a kick) when a streaming call starts on a thread that was the
@@ -271,6 +357,17 @@ struct Server::Impl {
   std::vector<internal::ShmMethodHandler*> handlers;  // method id - 1
   std::vector<internal::ShmMethodKind> kinds;         // method id - 1
   std::string method_table;
+  // Statistics (server/stats.h): the registry (options.stats_registry, or
+  // one of the server's own), each method's recorder for transport "shm"
+  // (method id - 1; set before the server listens, read-only after), the
+  // addresses the server was built for, and when it started.
+  std::shared_ptr<StatsRegistry> stats;
+  std::vector<MethodRecorder*> recorders;
+  std::vector<std::string> addresses;
+  const SysClock::time_point started = SysClock::now();
+  const Clock::time_point started_steady = Clock::now();
+  // The server's own services (ServicesToServe).
+  std::unique_ptr<internal::ShmService> admin;
   transport::EventLoop loop;
   std::vector<std::unique_ptr<transport::Listener>> listeners;
   // The limits as enforced (see EffectiveLimit).
@@ -302,6 +399,18 @@ struct Server::Impl {
   std::atomic<uint64_t> thread_failures{0};
   std::atomic<int> threads{0};
 
+  // The services to serve, in the order their methods get their ids (which
+  // the builder must keep): `user_services`, then the server's own
+  // (shmrpc.admin.v1.Admin, server/admin_service.h). Also sets up the
+  // statistics of exactly those methods, and remembers `addresses` (as
+  // given to ServerBuilder::AddListeningAddress) for them. Call once, from
+  // the builder, before the server listens.
+  std::vector<internal::ShmService*> ServicesToServe(
+      const std::vector<internal::ShmService*>& user_services,
+      const std::vector<std::string>& addresses);
+  // Server::statistics().
+  ServerStatistics Statistics(bool include_connections) const;
+
   // The server's own admission of a client at the handshake (on the loop
   // thread, after the allow-list and the user's hook).
   absl::Status Admit();
@@ -321,6 +430,11 @@ struct Server::Impl {
   // These return the payload bytes of the exchange (request and response).
   size_t Dispatch(Served& s, CallSlot& slot, InboundMessage m);
   size_t HandleCall(Served& s, CallSlot& slot, InboundMessage m);
+  // The recorder of method `id` (from a descriptor); null for the method
+  // table and ids the server does not serve.
+  MethodRecorder* RecorderOf(uint32_t id) const {
+    return id >= 1 && id <= recorders.size() ? recorders[id - 1] : nullptr;
+  }
   // True if method `id` (from a descriptor) reads the client's messages.
   bool ReadsFromClient(uint32_t id) const {
     return id >= 1 && id <= kinds.size() &&
@@ -339,14 +453,18 @@ struct Server::Impl {
   // chunk or ring space ends at `deadline` (the call's; time_point::max()
   // for none) or after kSendTimeout, whichever comes first: a client that
   // does not take its responses holds one of its own connection's threads
-  // that long at most. Returns the bytes sent (0 if nothing was).
+  // that long at most. Returns the bytes sent (0 if nothing was). With a
+  // `record`, sets its code to the status sent (which is another than
+  // `status` when the response cannot be sent as it is) and counts the
+  // message sent (streaming: as one more message).
   size_t Respond(Served& s, uint32_t stream, uint32_t generation,
                  const grpc::Status& status,
                  const google::protobuf::MessageLite* message,
                  absl::string_view raw_message,
                  const std::multimap<std::string, std::string>* initial,
                  const std::multimap<std::string, std::string>* trailing,
-                 SysClock::time_point deadline = SysClock::time_point::max());
+                 SysClock::time_point deadline = SysClock::time_point::max(),
+                 CallRecord* record = nullptr);
   // Sends the response of call (stream, generation) whose message the
   // handler built in place: the first `used` bytes of `built` (a chunk of
   // this connection's, which Respond takes over: sent or given back), status
@@ -356,7 +474,8 @@ struct Server::Impl {
                         const transport::Chunk& built, size_t used,
                         const std::multimap<std::string, std::string>* initial,
                         const std::multimap<std::string, std::string>* trailing,
-                        SysClock::time_point deadline);
+                        SysClock::time_point deadline,
+                        CallRecord* record = nullptr);
   // When a response to a call with `deadline` stops waiting for the client
   // (a free chunk, ring space): the deadline or kSendTimeout from now,
   // whichever comes first.
@@ -370,14 +489,15 @@ struct Server::Impl {
 };
 
 // Runs streaming call `d` (its kCall `request`, whose message is `message`
-// for server streaming) with `handler` on this thread (server_stream.cc).
-// Returns the payload bytes of the exchange, as HandleCall does.
+// for server streaming) with `handler` on this thread (server_stream.cc),
+// counting its messages and status in `record`. Returns the payload bytes
+// of the exchange, as HandleCall does.
 size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
                    const transport::Descriptor& d,
                    transport::InboundMessage request,
                    absl::Span<const uint8_t> message,
                    internal::ShmCallState* state,
-                   internal::ShmMethodHandler* handler);
+                   internal::ShmMethodHandler* handler, CallRecord* record);
 
 }  // namespace shmrpc
 

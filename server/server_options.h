@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 #include "shmrpc/rpc/limits.h"
+#include "shmrpc/server/stats.h"
 #include "shmrpc/transport/doorbell.h"
 #include "shmrpc/transport/handshake.h"
 
@@ -76,6 +78,12 @@ struct ServerOptions {
   // (transport/listener.h).
   int max_pending_handshakes = 64;
   int max_pending_handshakes_per_peer = 16;
+  // Where the server records its calls' statistics (server/stats.h): null,
+  // a registry of its own. The one-builder form shares it with the gRPC
+  // server it builds (NewGrpcStatsInterceptorFactory, server/grpc_stats.h),
+  // so a service's calls on both transports show in Server::statistics()
+  // and `shmrpc stats`.
+  std::shared_ptr<StatsRegistry> stats_registry;
 };
 
 }  // namespace shmrpc

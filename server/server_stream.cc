@@ -43,7 +43,7 @@ class StreamCall final : public internal::ServerStreamCall {
   StreamCall(Server::Impl* server, Served* served, CallSlot& slot,
              const Descriptor& d, InboundMessage request,
              absl::Span<const uint8_t> message, internal::ShmCallState* state,
-             bool reads)
+             bool reads, CallRecord* record)
       : server_(server),
         served_(served),
         conn_(*served->conn),
@@ -56,6 +56,7 @@ class StreamCall final : public internal::ServerStreamCall {
         request_(std::move(request)),
         message_(message),
         state_(state),
+        record_(record),
         context_(state) {
     // IsCancelled() also turns true the moment the client's connection is
     // lost (before the close callback marks every call's slot).
@@ -167,6 +168,7 @@ class StreamCall final : public internal::ServerStreamCall {
       return false;
     }
     *message = frame.message;
+    record_->CountIn(frame.message.size());
     return true;
   }
 
@@ -271,7 +273,9 @@ class StreamCall final : public internal::ServerStreamCall {
   bool Write(const google::protobuf::MessageLite& message,
              grpc::WriteOptions /*options*/) override {
     const size_t size = message.ByteSizeLong();
-    return MayWrite(size) && SendFrame(&message, nullptr, size);
+    if (!MayWrite(size) || !SendFrame(&message, nullptr, size)) return false;
+    record_->CountOut(size);
+    return true;
   }
 
   std::unique_ptr<rpc::ChunkArena> NewMessageArena(size_t size_hint) override {
@@ -283,7 +287,9 @@ class StreamCall final : public internal::ServerStreamCall {
   bool WriteArena(rpc::ChunkArena* message,
                   grpc::WriteOptions /*options*/) override {
     const size_t size = message->used();
-    return MayWrite(size) && SendFrame(nullptr, message, size);
+    if (!MayWrite(size) || !SendFrame(nullptr, message, size)) return false;
+    record_->CountOut(size);
+    return true;
   }
 
   void Finish(const grpc::Status& status,
@@ -329,7 +335,7 @@ class StreamCall final : public internal::ServerStreamCall {
       if (transport::Chunk chunk; built->TakeChunk(conn_, 0, &chunk)) {
         bytes_ += server_->RespondInPlace(
             *served_, stream_, generation_, chunk, built->used(), initial,
-            &state_->trailing_metadata, state_->deadline);
+            &state_->trailing_metadata, state_->deadline, record_);
         return;
       }
       const absl::Span<const uint8_t> bytes = built->written();
@@ -337,13 +343,13 @@ class StreamCall final : public internal::ServerStreamCall {
           *served_, stream_, generation_, final_status, nullptr,
           absl::string_view(reinterpret_cast<const char*>(bytes.data()),
                             bytes.size()),
-          initial, &state_->trailing_metadata, state_->deadline);
+          initial, &state_->trailing_metadata, state_->deadline, record_);
       return;
     }
     bytes_ +=
         server_->Respond(*served_, stream_, generation_, final_status,
                          final_status.ok() ? response : nullptr, {}, initial,
-                         &state_->trailing_metadata, state_->deadline);
+                         &state_->trailing_metadata, state_->deadline, record_);
   }
 
   size_t bytes() const { return bytes_; }
@@ -565,6 +571,9 @@ class StreamCall final : public internal::ServerStreamCall {
   InboundMessage request_;
   const absl::Span<const uint8_t> message_;
   internal::ShmCallState* const state_;
+  // The call's statistics: messages in (the reading thread's fields) and
+  // out (the writing thread's), and the status (Finish).
+  CallRecord* const record_;
   ServerContext context_;
   bool initial_sent_ = false;
   std::atomic<bool> failed_{false};
@@ -582,8 +591,13 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
                    transport::InboundMessage request,
                    absl::Span<const uint8_t> message,
                    internal::ShmCallState* state,
-                   internal::ShmMethodHandler* handler) {
+                   internal::ShmMethodHandler* handler, CallRecord* record) {
   const bool reads = impl->ReadsFromClient(d.aux);
+  // Messages are counted one by one; server streaming's request is the
+  // first in.
+  record->streaming = true;
+  record->bytes_in = 0;
+  if (!reads) record->CountIn(message.size());
   if (reads) {
     // Each such call has a thread of its own beyond the connection's base
     // threads, one of which takes the client's messages off the request
@@ -599,7 +613,7 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
                            "on this connection (at most ",
                            s.max_readers,
                            ": ServerOptions::max_streams_per_connection)")),
-          nullptr, {}, nullptr, nullptr, state->deadline);
+          nullptr, {}, nullptr, nullptr, state->deadline, record);
       return 0;
     }
   }
@@ -617,8 +631,8 @@ size_t ServeStream(Server::Impl* impl, Served& s, CallSlot& slot,
   }
   {
     StreamCall call(impl, &s, slot, d, std::move(request),
-                    reads ? absl::Span<const uint8_t>() : message, state,
-                    reads);
+                    reads ? absl::Span<const uint8_t>() : message, state, reads,
+                    record);
     handler->RunStream(&call);
   }
   if (reads) s.readers.fetch_sub(1, std::memory_order_acq_rel);

@@ -26,6 +26,7 @@
 // clang-format on
 
 #include "shmrpc/client/credentials.h"     // IWYU pragma: export
+#include "shmrpc/client/diagnose.h"        // IWYU pragma: export
 #include "shmrpc/client/options.h"         // IWYU pragma: export
 #include "shmrpc/server/server.h"          // IWYU pragma: export
 #include "shmrpc/server/server_context.h"  // IWYU pragma: export

@@ -215,17 +215,22 @@ uint32_t ChunkPool::max_chunk_size() const {
 
 PoolStats ChunkPool::stats() const {
   PoolStats s;
-  for (uint32_t g = 0; g < geometry_.total_chunks; ++g) {
-    switch (StateOf(state_[g].load(std::memory_order_relaxed))) {
-      case kFree:
-        ++s.free;
-        break;
-      case kHeld:
-        ++s.held;
-        break;
-      default:
-        ++s.lent;
-        break;
+  for (uint32_t cls = 0; cls < geometry_.classes.size(); ++cls) {
+    const DataClassEntry& c = geometry_.classes[cls];
+    s.bytes_total += uint64_t{c.chunk_size} * c.count;
+    for (uint32_t i = 0; i < c.count; ++i) {
+      switch (StateOf(state_[Global(cls, i)].load(std::memory_order_relaxed))) {
+        case kFree:
+          ++s.free;
+          continue;
+        case kHeld:
+          ++s.held;
+          break;
+        default:
+          ++s.lent;
+          break;
+      }
+      s.bytes_in_use += c.chunk_size;
     }
   }
   s.refused_returns = refused_returns_.load(std::memory_order_relaxed);

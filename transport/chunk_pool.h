@@ -106,6 +106,9 @@ struct PoolStats {
   uint32_t lent = 0;  // chunks in kLent
   uint64_t refused_returns = 0;
   uint64_t exhausted = 0;  // TryAllocate calls that found nothing
+  // Bytes of the chunks that are held or lent, and of all chunks.
+  uint64_t bytes_in_use = 0;
+  uint64_t bytes_total = 0;
 };
 
 class ChunkPool {

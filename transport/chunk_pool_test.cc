@@ -245,6 +245,26 @@ TEST(ChunkPoolTest, TryAllocatePicksSmallestFittingClass) {
   ExpectStats(p.pool(), 4, 4, 0, 0);
 }
 
+// stats() counts the bytes of held and lent chunks, by their class's size,
+// and of all chunks.
+TEST(ChunkPoolTest, StatsCountBytesInUse) {
+  TestPool p(SmallClasses());
+  const uint64_t total = 4 * 64 + 2 * 256 + 2 * 4096;
+  EXPECT_EQ(p->stats().bytes_total, total);
+  EXPECT_EQ(p->stats().bytes_in_use, 0u);
+  std::optional<Chunk> small = p->TryAllocate(10);
+  std::optional<Chunk> large = p->TryAllocate(1000);
+  ASSERT_TRUE(small.has_value() && large.has_value());
+  EXPECT_EQ(p->stats().bytes_in_use, 64u + 4096u);
+  ASSERT_TRUE(p->MarkLent(large->offset).has_value());  // lent: still in use
+  EXPECT_EQ(p->stats().bytes_in_use, 64u + 4096u);
+  EXPECT_TRUE(p->Free(small->offset));
+  EXPECT_EQ(p->stats().bytes_in_use, 4096u);
+  EXPECT_EQ(p->ReclaimLent(), 1u);
+  EXPECT_EQ(p->stats().bytes_in_use, 0u);
+  EXPECT_EQ(p->stats().bytes_total, total);
+}
+
 // Larger classes are used only with allow_larger, smallest first; requests
 // beyond the largest class or with everything taken return nullopt.
 TEST(ChunkPoolTest, FallbackToLargerClassesOnlyWhenAllowed) {

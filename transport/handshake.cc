@@ -123,7 +123,7 @@ std::optional<uint16_t> NegotiateVersion(uint16_t our_min, uint16_t our_max,
 }
 
 absl::Status RefusalToStatus(Refusal refusal, const std::string& message) {
-  std::string text = absl::StrCat("shared-memory handshake refused: ", message);
+  std::string text = absl::StrCat(kHandshakeRefusedPrefix, message);
   switch (refusal) {
     case Refusal::kAccepted:
       return absl::OkStatus();

@@ -180,8 +180,11 @@ absl::StatusOr<Established> ServerHandshake(
 void SendRefusal(int socket, Refusal refusal, const std::string& message,
                  const HandshakeOptions& options);
 
-// A status for refusal code `refusal` with `message` (what a client returns).
+// A status for refusal code `refusal` with `message` (what a client returns):
+// its message is kHandshakeRefusedPrefix followed by `message`.
 absl::Status RefusalToStatus(Refusal refusal, const std::string& message);
+inline constexpr char kHandshakeRefusedPrefix[] =
+    "shared-memory handshake refused: ";
 
 }  // namespace shmrpc::transport
 

@@ -776,6 +776,14 @@ uint32_t ClientConnection::MethodId(absl::string_view name) const {
   return it == methods_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> ClientConnection::MethodNames() const {
+  std::vector<std::string> names;
+  names.reserve(methods_.size());
+  for (const auto& [name, id] : methods_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 void ClientConnection::Retire() {
   std::lock_guard<std::mutex> lock(mu_);
   retired_ = true;

@@ -187,6 +187,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   }
   // The id of method `name` ("/pkg.Service/Method"), 0 if not served.
   uint32_t MethodId(absl::string_view name) const;
+  // The names of the methods the server serves, sorted.
+  std::vector<std::string> MethodNames() const;
   // Changes whenever the channel makes a new connection.
   uint64_t epoch() const { return epoch_; }
   const transport::WaitPolicy& wait() const { return wait_; }
