@@ -72,9 +72,12 @@ build_shmrpc() {
 # check_install: the installed tree stands on its own.
 check_install() {
   local f inc missing=0
-  # Every "shmrpc/..." an installed header includes is installed.
+  # Every "shmrpc/..." an installed header includes is installed, in one of
+  # the package's include directories (include/, and include/shmrpc/proto
+  # for the generated code of the protos the server serves itself).
   while IFS= read -r inc; do
-    if [ ! -f "$prefix/include/$inc" ]; then
+    if [ ! -f "$prefix/include/$inc" ] &&
+        [ ! -f "$prefix/include/shmrpc/proto/$inc" ]; then
       echo "installed headers include $inc, which is not installed"
       missing=1
     fi
@@ -86,6 +89,9 @@ check_install() {
     [ -f "$prefix/include/shmrpc/$f" ] || { echo "no include/shmrpc/$f"; return 1; }
   done
   [ -x "$prefix/bin/protoc-gen-shmrpc" ] || { echo "no bin/protoc-gen-shmrpc"; return 1; }
+  # The shmrpc tool runs from the install (docs/operations.md).
+  "$prefix/bin/shmrpc" --help | grep -q '^usage: shmrpc' ||
+    { echo "bin/shmrpc --help does not print its usage"; return 1; }
   [ -f "$prefix/lib/cmake/shmrpc/shmrpcConfig.cmake" ] ||
     { echo "no lib/cmake/shmrpc/shmrpcConfig.cmake"; return 1; }
   # Nothing installed refers to the source or build tree.
