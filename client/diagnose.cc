@@ -207,8 +207,8 @@ PathDiagnosis DiagnoseTarget(const std::string& target,
             "), nor in another endpoint directory of this user: no shmrpc "
             "server listens for ",
             Quoted(target),
-            " (is it running, and does it serve shared memory for this "
-            "address: shmrpc::ServerBuilder::AddListeningAddress?)"),
+            " (is it running, and built with shmrpc::ServerBuilder for "
+            "this address?)"),
         absl::NotFoundError("no endpoint"));
   }
   if (!S_ISSOCK(st.st_mode)) {

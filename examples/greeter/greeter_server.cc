@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   }
 
   GreeterServiceImpl service;
+  // As in gRPC's example: gRPC's health checking service, which shmrpc's
+  // server answers over shared memory too (`shmrpc health localhost:PORT`).
+  grpc::EnableDefaultHealthCheckService(true);
 
   // shmrpc: shmrpc::ServerBuilder instead of grpc::ServerBuilder; the calls
   // are gRPC's. It builds the gRPC server, for clients on other hosts (and

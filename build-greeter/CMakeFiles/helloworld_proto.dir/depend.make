@@ -1,0 +1,2 @@
+# Empty dependencies file for helloworld_proto.
+# This may be replaced when dependencies are built.
