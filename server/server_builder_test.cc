@@ -47,6 +47,13 @@ class PlainProbe final : public testing::Probe::Service {
 class ServerBuilderTest : public ::testing::Test {
  protected:
   void SetUp() override {
+#if defined(__SANITIZE_THREAD__)
+    // Every case runs gRPC end to end, and Debian's gRPC is not built with
+    // TSan, which then cannot see gRPC hand a call's data between its
+    // threads and reports races inside it (tools/test.sh says the same of
+    // tests/rpc). ASan and UBSan run these cases.
+    GTEST_SKIP() << "gRPC end to end, which TSan cannot follow";
+#endif
     ::setenv("SHMRPC_DIR", dir_.File("endpoints").c_str(), 1);
   }
   void TearDown() override {

@@ -5,13 +5,15 @@
 # from another Bazel workspace); then each fuzz target under libFuzzer with
 # ASan and UBSan for a bounded time (tools/fuzz.sh, FUZZ_SECONDS per target,
 # default 12); then the CMake build, install and a find_package consumer
-# (tools/cmake_test.sh). Prints one final line "N passed, N failed" counted
+# (tools/cmake_test.sh); then what the docs show (tools/docs_test.py: the
+# quick start's commands, run as written, and every Bazel label the docs
+# quote). Each phase says how long it took. Prints one final line "N passed, N failed" counted
 # from Bazel's per-target test results and the fuzzer's and CMake test's
 # per-step lines, and exits non-zero on any failure (including a build
 # failure).
 #
 #   bash tools/test.sh            # everything
-#   bash tools/test.sh --quick    # the whole tree once, no sanitizers, no fuzzing, no CMake
+#   bash tools/test.sh --quick    # the whole tree once: no sanitizers, fuzzing, CMake, docs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ trap 'rm -f "$log"' EXIT
 # run LABEL DIR BAZEL_ARGS...: one `bazel test` invocation in workspace DIR,
 # tallied.
 run() {
+  local t0=$SECONDS
   local label=$1 dir=$2
   shift 2
   echo "=== $label: (cd $dir && bazel test $*)"
@@ -40,7 +43,7 @@ run() {
     # error that kept tests from running): count the invocation as failed.
     f=1
   fi
-  echo "=== $label: $p passed, $f failed"
+  echo "=== $label: $p passed, $f failed ($((SECONDS - t0)) s)"
   passed=$((passed + p))
   failed=$((failed + f))
 }
@@ -48,6 +51,7 @@ run() {
 # fuzz: every fuzz target under libFuzzer for FUZZ_SECONDS, tallied from
 # tools/fuzz.sh's "fuzz //pkg:target: PASSED|FAILED" lines.
 fuzz() {
+  local t0=$SECONDS
   local seconds=${FUZZ_SECONDS:-12}
   echo "=== fuzz: bash tools/fuzz.sh $seconds"
   bash tools/fuzz.sh "$seconds" 2>&1 | tee "$log"
@@ -56,7 +60,7 @@ fuzz() {
   p=$(grep -cE '^fuzz //[^ ]+: PASSED' "$log")
   f=$(grep -cE '^fuzz //[^ ]+: FAILED' "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  echo "=== fuzz: $p passed, $f failed"
+  echo "=== fuzz: $p passed, $f failed ($((SECONDS - t0)) s)"
   passed=$((passed + p))
   failed=$((failed + f))
 }
@@ -64,6 +68,7 @@ fuzz() {
 # cmake_tests: the CMake build, install and consumer, tallied from
 # tools/cmake_test.sh's "cmake <step>: PASSED|FAILED" lines.
 cmake_tests() {
+  local t0=$SECONDS
   echo "=== cmake: bash tools/cmake_test.sh"
   bash tools/cmake_test.sh 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
@@ -71,7 +76,23 @@ cmake_tests() {
   p=$(grep -cE '^cmake [^:]+: PASSED' "$log")
   f=$(grep -cE '^cmake [^:]+: FAILED' "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  echo "=== cmake: $p passed, $f failed"
+  echo "=== cmake: $p passed, $f failed ($((SECONDS - t0)) s)"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# docs_tests: what the docs show, run (tools/docs_test.py), tallied from its
+# "docs WHAT: PASSED|FAILED" lines.
+docs_tests() {
+  local t0=$SECONDS
+  echo "=== docs: python3 tools/docs_test.py"
+  python3 tools/docs_test.py 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -cE '^docs [^:]+(:[0-9]+)?: PASSED' "$log")
+  f=$(grep -cE '^docs [^:]+(:[0-9]+)?: FAILED' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "=== docs: $p passed, $f failed ($((SECONDS - t0)) s)"
   passed=$((passed + p))
   failed=$((failed + f))
 }
@@ -106,6 +127,7 @@ if [ "$quick" -eq 0 ]; then
   run "external workspace" examples/external_workspace //...
   fuzz
   cmake_tests
+  docs_tests
 fi
 
 echo "$passed passed, $failed failed"
