@@ -4,6 +4,10 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/interceptor.h>
 
+#include <string>
+#include <unordered_map>
+#include <utility>
+
 #include "shmrpc/client/generated_stub.h"
 
 namespace shmrpc {
@@ -28,9 +32,11 @@ bool IsGeneric(ServerRpcInfo* info) {
 // for one call one at a time (never concurrently).
 class StatsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  StatsInterceptor(MethodRecorder* recorder, bool generic,
+  StatsInterceptor(std::shared_ptr<StatsRegistry> registry,
+                   MethodRecorder* recorder, bool generic,
                    const internal::MethodCodec* codec)
-      : recorder_(recorder),
+      : registry_(std::move(registry)),
+        recorder_(recorder),
         generic_(generic),
         codec_(codec),
         start_(recorder->Start()) {}
@@ -88,6 +94,7 @@ class StatsInterceptor final : public grpc::experimental::Interceptor {
     }
   }
 
+  const std::shared_ptr<StatsRegistry> registry_;  // keeps recorder_ alive
   MethodRecorder* const recorder_;
   const bool generic_;
   const internal::MethodCodec* const codec_;  // null: sizes unknown
@@ -100,8 +107,24 @@ class StatsInterceptor final : public grpc::experimental::Interceptor {
 class StatsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit StatsInterceptorFactory(StatsRegistry* registry)
-      : registry_(registry) {}
+  StatsInterceptorFactory(
+      std::shared_ptr<StatsRegistry> registry,
+      const std::vector<internal::ShmService*>& typed_services)
+      : registry_(std::move(registry)) {
+    // Fixed from here on: looked up without a lock for every call.
+    for (internal::ShmService* service : typed_services) {
+      for (const auto& method : service->shm_methods()) {
+        typed_.emplace(
+            method.name,
+            Typed{registry_->Recorder(method.name, kTransportGrpc,
+                                      method.handler->kind() ==
+                                          internal::ShmMethodKind::kUnary),
+                  internal::FindMethodCodec(method.name)});
+      }
+    }
+    overflow_ = registry_->Recorder(StatsRegistry::kOverflowMethod,
+                                    kTransportGrpc, /*unary=*/false);
+  }
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       ServerRpcInfo* info) override {
@@ -109,36 +132,48 @@ class StatsInterceptorFactory final
     // gRPC calls a method the server does not have "unknown" (a real name
     // starts with '/'); they share one recorder.
     if (method[0] != '/') {
-      return new StatsInterceptor(
-          registry_->Recorder(StatsRegistry::kOverflowMethod, kTransportGrpc,
-                              /*unary=*/false),
-          /*generic=*/false, nullptr);
+      return new StatsInterceptor(registry_, overflow_, /*generic=*/false,
+                                  nullptr);
     }
     if (IsGeneric(info)) {
       // Any name a client sends ends up here: only names already recorded
       // keep their own recorder.
       MethodRecorder* recorder = registry_->Find(method, kTransportGrpc);
-      if (recorder == nullptr || recorder->unary()) {
-        recorder = registry_->Recorder(StatsRegistry::kOverflowMethod,
-                                       kTransportGrpc, /*unary=*/false);
-      }
-      return new StatsInterceptor(recorder, /*generic=*/true, nullptr);
+      if (recorder == nullptr || recorder->unary()) recorder = overflow_;
+      return new StatsInterceptor(registry_, recorder, /*generic=*/true,
+                                  nullptr);
     }
+    if (auto it = typed_.find(method); it != typed_.end()) {
+      return new StatsInterceptor(registry_, it->second.recorder,
+                                  /*generic=*/false, it->second.codec);
+    }
+    // A method of a service registered with gRPC only: its name is one the
+    // server registered (so the registry stays bounded), its messages of a
+    // type unknown here.
     MethodRecorder* recorder = registry_->Recorder(
         method, kTransportGrpc, info->type() == ServerRpcInfo::Type::UNARY);
-    return new StatsInterceptor(recorder, /*generic=*/false,
-                                internal::FindMethodCodec(method));
+    return new StatsInterceptor(registry_, recorder, /*generic=*/false,
+                                nullptr);
   }
 
  private:
-  StatsRegistry* const registry_;
+  struct Typed {
+    MethodRecorder* recorder;
+    const internal::MethodCodec* codec;  // null: sizes unknown
+  };
+  const std::shared_ptr<StatsRegistry> registry_;
+  std::unordered_map<std::string, Typed> typed_;
+  MethodRecorder* overflow_ = nullptr;
 };
 
 }  // namespace
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-NewGrpcStatsInterceptorFactory(StatsRegistry* registry) {
-  return std::make_unique<StatsInterceptorFactory>(registry);
+NewGrpcStatsInterceptorFactory(
+    std::shared_ptr<StatsRegistry> registry,
+    const std::vector<internal::ShmService*>& typed_services) {
+  return std::make_unique<StatsInterceptorFactory>(std::move(registry),
+                                                   typed_services);
 }
 
 }  // namespace shmrpc

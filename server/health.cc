@@ -1,6 +1,7 @@
 #include "shmrpc/server/health.h"
 
 #include <chrono>
+#include <string>
 
 namespace shmrpc {
 namespace {
@@ -22,8 +23,9 @@ void HealthService::SetServingStatus(const std::string& service_name,
                                      bool serving) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;  // as gRPC's: NOT_SERVING for good
-    serving_[service_name] = serving;
+    // As gRPC's: after Shutdown, NOT_SERVING for good (also for a name set
+    // for the first time).
+    serving_[service_name] = serving && !shutdown_;
   }
   changed_.notify_all();
 }
@@ -47,6 +49,14 @@ void HealthService::Shutdown() {
   changed_.notify_all();
 }
 
+void HealthService::EndWatches() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ending_ = true;
+  }
+  changed_.notify_all();
+}
+
 HealthCheckResponse::ServingStatus HealthService::StatusLocked(
     const std::string& name) const {
   auto it = serving_.find(name);
@@ -64,6 +74,10 @@ HealthCheckResponse::ServingStatus HealthService::GetServingStatus(
 grpc::Status HealthService::Check(ServerContext* context,
                                   const HealthCheckRequest* request,
                                   HealthCheckResponse* response) {
+  if (request->service().size() > kMaxServiceNameLength) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "could not parse request");
+  }
   const HealthCheckResponse::ServingStatus status =
       GetServingStatus(request->service());
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
@@ -77,27 +91,44 @@ grpc::Status HealthService::Watch(
     ServerContext* context, const HealthCheckRequest* request,
     grpc::ServerWriterInterface<HealthCheckResponse>* writer) {
   const std::string& name = request->service();
+  if (name.size() > kMaxServiceNameLength) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "could not parse request");
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  if (watches_ >= kMaxWatches) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many health Watch calls at once (at most " +
+                            std::to_string(kMaxWatches) + ")");
+  }
+  ++watches_;
+  struct Release {
+    HealthService* self;
+    ~Release() ABSL_NO_THREAD_SAFETY_ANALYSIS { --self->watches_; }
+  } release{this};  // runs with mu_ held: declared after `lock`
   bool sent_any = false;
   HealthCheckResponse::ServingStatus sent = HealthCheckResponse::UNKNOWN;
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    if (shutdown_) {
-      return grpc::Status(grpc::StatusCode::CANCELLED,
-                          "not writing due to shutdown");
-    }
+    // A change first, so that a Watch open at shutdown sees NOT_SERVING
+    // before it ends.
     const HealthCheckResponse::ServingStatus now = StatusLocked(name);
     if (!sent_any || now != sent) {
       lock.unlock();
       HealthCheckResponse response;
       response.set_status(now);
-      if (!writer->Write(response)) {
+      const bool written = writer->Write(response);
+      lock.lock();
+      if (!written) {
         return grpc::Status(grpc::StatusCode::CANCELLED,
                             "the client went away");
       }
       sent_any = true;
       sent = now;
-      lock.lock();
       continue;
+    }
+    if (ending_) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "not writing due to shutdown");
     }
     if (context->IsCancelled()) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");

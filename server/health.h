@@ -8,14 +8,21 @@
 // It behaves as gRPC 1.51's default health service:
 //   * The overall service "" is SERVING from the start; other names are
 //     unknown until SetServingStatus(name, ...) names them.
-//   * Check of an unknown name: NOT_FOUND "service name unknown".
+//   * Check of an unknown name: NOT_FOUND "service name unknown"; a name
+//     longer than 200 bytes: INVALID_ARGUMENT "could not parse request".
 //   * Watch sends the status at once (SERVICE_UNKNOWN for an unknown name)
 //     and again each time it changes, until the client cancels.
 //   * SetServingStatus(serving) sets every known name.
-//   * Shutdown() makes every name NOT_SERVING for good (later
-//     SetServingStatus calls are ignored) and ends each Watch with
-//     CANCELLED "not writing due to shutdown". Server::Shutdown() calls it
-//     first, before either transport stops.
+//   * Shutdown() makes every name NOT_SERVING for good: Watch calls get
+//     NOT_SERVING and stay open, and a later SetServingStatus(name, ...)
+//     sets `name` NOT_SERVING whatever it asks.
+// When the server itself shuts down (Server::Shutdown() calls Shutdown()
+// and then EndWatches(), before either transport stops), every Watch ends
+// with CANCELLED "not writing due to shutdown", as gRPC's reactors do.
+//
+// Unlike gRPC's (callback reactors), a Watch holds a serving thread while it
+// runs, so at most kMaxWatches run at once; the next one fails with
+// RESOURCE_EXHAUSTED.
 #ifndef SHMRPC_SERVER_HEALTH_H_
 #define SHMRPC_SERVER_HEALTH_H_
 
@@ -50,6 +57,12 @@ class HealthService final : public grpc::health::v1::ShmHealth::Service,
   void SetServingStatus(bool serving) override;
   void Shutdown() override;
 
+  // Ends every Watch, now and from now on (the server is shutting down).
+  void EndWatches();
+
+  static constexpr int kMaxWatches = 256;
+  static constexpr size_t kMaxServiceNameLength = 200;  // as gRPC's
+
   // The status Check would answer for `service_name`; SERVICE_UNKNOWN if the
   // name is unknown.
   Response::ServingStatus GetServingStatus(
@@ -72,6 +85,8 @@ class HealthService final : public grpc::health::v1::ShmHealth::Service,
   std::condition_variable changed_;  // a status changed, or shutdown
   std::map<std::string, bool> serving_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  int watches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace shmrpc

@@ -679,7 +679,6 @@ size_t Server::Impl::Respond(
     const std::multimap<std::string, std::string>* trailing,
     SysClock::time_point deadline, CallRecord* record) {
   Connection& c = *s.conn;
-  if (record != nullptr) record->code = static_cast<int>(status.error_code());
   if (!c.ok()) return 0;
   // Answers with `error` alone instead (no message, no metadata).
   auto respond_error = [&](grpc::StatusCode code, std::string text) {
@@ -687,10 +686,14 @@ size_t Server::Impl::Respond(
                    nullptr, {}, nullptr, nullptr, deadline, record);
   };
   size_t message_size = 0;
-  // The response went out: its message is counted.
+  // The response went out: its status and message are counted (a call
+  // whose answer never went out stays CANCELLED, as gRPC counts it).
   auto sent = [&](size_t total) {
-    if (record != nullptr && (message != nullptr || !raw_message.empty())) {
-      record->CountResponse(message_size);
+    if (record != nullptr) {
+      record->code = static_cast<int>(status.error_code());
+      if (message != nullptr || !raw_message.empty()) {
+        record->CountResponse(message_size);
+      }
     }
     return total;
   };
@@ -804,7 +807,6 @@ size_t Server::Impl::RespondInPlace(
     const std::multimap<std::string, std::string>* trailing,
     SysClock::time_point deadline, CallRecord* record) {
   Connection& c = *s.conn;
-  if (record != nullptr) record->code = 0;
   auto fail = [&](grpc::StatusCode code, std::string text) {
     c.DiscardChunk(built);
     return Respond(s, stream, generation, grpc::Status(code, std::move(text)),
@@ -865,7 +867,10 @@ size_t Server::Impl::RespondInPlace(
     c.DiscardChunk(chunk);
     return 0;
   }
-  if (record != nullptr) record->CountResponse(used);
+  if (record != nullptr) {
+    record->code = 0;  // OK, sent
+    record->CountResponse(used);
+  }
   return total;
 }
 

@@ -64,7 +64,10 @@ void Server::Shutdown(SysClock::time_point deadline) { ShutdownAll(deadline); }
 void Server::ShutdownAll(SysClock::time_point deadline) {
   // 1. Health: NOT_SERVING on both transports, Watch calls end (so that
   //    neither server waits for them below).
-  if (health_ != nullptr) health_->Shutdown();
+  if (health_ != nullptr) {
+    health_->Shutdown();
+    health_->EndWatches();
+  }
   // 2. Shared memory: clients see the connection closing and send new calls
   //    through gRPC, which still serves them; calls in flight finish.
   impl_->ShutdownImpl(deadline);
@@ -239,7 +242,7 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
   // Health checking, as grpc::ServerBuilder decides it: gRPC's global
   // switch, unless the application serves the protocol itself.
   std::unique_ptr<HealthService> health;
-  if (grpc::DefaultHealthCheckServiceEnabled() &&
+  if (grpc::DefaultHealthCheckServiceEnabled() && !user_health_ &&
       !ServesMethod(services_, kHealthCheckMethod)) {
     health = std::make_unique<HealthService>();
     spec.services.push_back(health.get());
@@ -252,8 +255,12 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
     if (spec.options.stats_registry == nullptr) {
       spec.options.stats_registry = std::make_shared<StatsRegistry>();
     }
-    interceptors_.push_back(
-        NewGrpcStatsInterceptorFactory(spec.options.stats_registry.get()));
+    // Its sizes of received messages come from the generated code of the
+    // services registered with both (their gRPC handlers take protobuf
+    // messages of those types).
+    interceptors_.insert(interceptors_.begin(),
+                         NewGrpcStatsInterceptorFactory(
+                             spec.options.stats_registry, spec.services));
     grpc_.experimental().SetInterceptorCreators(std::move(interceptors_));
     if (health != nullptr) {
       // gRPC's server takes it over as its health service (instead of its
@@ -265,10 +272,10 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
                   std::move(health))));
     }
     grpc_server = grpc_.BuildAndStart();
-    for (Port& port : ports_) {
-      if (port.user_selected != nullptr) *port.user_selected = port.selected;
-    }
     if (grpc_server == nullptr) {
+      for (Port& port : ports_) {
+        if (port.user_selected != nullptr) *port.user_selected = 0;
+      }
       return fail("gRPC's server did not start (see gRPC's log)");
     }
     for (const Port& port : ports_) {
@@ -282,11 +289,18 @@ std::unique_ptr<Server> ServerBuilder::BuildAndStart(std::string* error) {
       Server::Impl::Start(spec);
   if (!impl.ok()) {
     if (grpc_server != nullptr) {
-      if (health_raw != nullptr) health_raw->Shutdown();  // ends any Watch
+      if (health_raw != nullptr) health_raw->EndWatches();
       grpc_server->Shutdown();
       grpc_server->Wait();
     }
+    for (Port& port : ports_) {
+      if (port.user_selected != nullptr) *port.user_selected = 0;
+    }
     return fail(std::string(impl.status().message()));
+  }
+  // Only now: a port nothing serves is never handed out.
+  for (Port& port : ports_) {
+    if (port.user_selected != nullptr) *port.user_selected = port.selected;
   }
   std::unique_ptr<Server> server(new Server(std::move(*impl)));
   server->grpc_ = std::move(grpc_server);

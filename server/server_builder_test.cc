@@ -386,6 +386,9 @@ TEST_F(ServerBuilderTest, HealthWatchSeesChangesAndEndsAtShutdown) {
   ASSERT_TRUE(reader->Read(&r));
   EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
   server->Shutdown();
+  // As gRPC's: the Watch sees NOT_SERVING, then ends.
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
   while (reader->Read(&r)) {
   }
   grpc::Status end = reader->Finish();
@@ -420,6 +423,29 @@ TEST_F(ServerBuilderTest, HealthIsNotServingDuringShutdown) {
   EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
   EXPECT_TRUE(slow.get().ok());
   shutdown.get();
+}
+
+TEST(HealthServiceTest, FollowsGrpcDefaultServiceSemantics) {
+  HealthService health;
+  EXPECT_EQ(health.GetServingStatus(""), HealthCheckResponse::SERVING);
+  EXPECT_EQ(health.GetServingStatus("a"), HealthCheckResponse::SERVICE_UNKNOWN);
+  health.SetServingStatus("a", true);
+  health.SetServingStatus(false);  // every known name
+  EXPECT_EQ(health.GetServingStatus(""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(health.GetServingStatus("a"), HealthCheckResponse::NOT_SERVING);
+  health.SetServingStatus(true);
+  health.Shutdown();
+  EXPECT_EQ(health.GetServingStatus("a"), HealthCheckResponse::NOT_SERVING);
+  // After shutdown a name can be added, but only NOT_SERVING.
+  health.SetServingStatus("b", true);
+  EXPECT_EQ(health.GetServingStatus("b"), HealthCheckResponse::NOT_SERVING);
+  HealthCheckRequest request;
+  request.set_service(
+      std::string(HealthService::kMaxServiceNameLength + 1, 'x'));
+  HealthCheckResponse response;
+  grpc::Status status = health.Check(nullptr, &request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "could not parse request");
 }
 
 // The two-builder form keeps working, with health over shared memory.

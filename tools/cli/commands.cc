@@ -96,15 +96,17 @@ struct Args {
 // One line on stderr; the usage is for --help.
 int Usage(const std::string& error) {
   std::fprintf(stderr, "shmrpc: %s (shmrpc --help shows the usage)\n",
-               error.c_str());
+               Printable(error).c_str());
   return kExitUsage;
 }
 
 // One line on stderr.
 int Fail(const std::string& command, const std::string& what,
          const std::string& why) {
-  std::fprintf(stderr, "shmrpc %s: %s: %s\n", command.c_str(), what.c_str(),
-               why.c_str());
+  // `why` often quotes the peer (a status message, a refusal): escaped, so
+  // that it stays one line and cannot drive the terminal.
+  std::fprintf(stderr, "shmrpc %s: %s: %s\n", Printable(command).c_str(),
+               Printable(what).c_str(), Printable(why).c_str());
   return kExitFailed;
 }
 
@@ -125,7 +127,7 @@ absl::StatusOr<Args> Parse(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-h" || a == "--help" || a == "help") {
+    if (a == "-h" || a == "--help" || (a == "help" && args.command.empty())) {
       args.flags["help"] = "";
       continue;
     }
@@ -354,7 +356,7 @@ int List(const Args& args, milliseconds timeout) {
     }
     listed.push_back(std::move(e));
   }
-  std::fputs(ListTable(dir, listed).c_str(), stdout);
+  std::fputs(Printable(ListTable(dir, listed), true).c_str(), stdout);
   return kExitOk;
 }
 
@@ -409,8 +411,12 @@ int Stats(const Args& args, milliseconds timeout) {
     if (!stats.ok()) {
       return Fail("stats", arg, std::string(stats.status().message()));
     }
-    std::string text = format == "table" ? StatsTable(*stats, server.endpoint)
-                                         : Prometheus(*stats, server.endpoint);
+    // Names in it come from the server: escaped (Prometheus's own escapes
+    // of label values are backslashes, which this leaves alone).
+    std::string text =
+        Printable(format == "table" ? StatsTable(*stats, server.endpoint)
+                                    : Prometheus(*stats, server.endpoint),
+                  /*keep_newlines=*/true);
     if (watch > 0) {
       if (terminal) {
         text = "\033[H\033[2J" + text;  // clear the screen
@@ -463,7 +469,7 @@ int Health(const Args& args, milliseconds timeout) {
   const std::string name =
       grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
           response.status());
-  std::printf("%s\n", name.empty() ? "UNKNOWN" : name.c_str());
+  std::printf("%s\n", name.empty() ? "UNKNOWN" : Printable(name).c_str());
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
              ? kExitOk
              : kExitNotServing;
@@ -488,7 +494,7 @@ int Why(const Args& args, milliseconds timeout) {
     diagnose.other_directories.emplace_back(dir);
   }
   const PathDiagnosis d = DiagnoseTarget(target, options, diagnose);
-  std::fputs(WhyReport(target, d).c_str(), stdout);
+  std::fputs(Printable(WhyReport(target, d), true).c_str(), stdout);
   return d.path == ChannelPath::kSharedMemory ? kExitOk : kExitFailed;
 }
 

@@ -13,6 +13,23 @@
 #include "absl/strings/str_join.h"
 
 namespace shmrpc::cli {
+
+std::string Printable(const std::string& text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto b = static_cast<unsigned char>(ch);
+    if ((b < 0x20 && !(keep_newlines && ch == '\n')) || b == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
 namespace {
 
 constexpr const char* kCodeNames[] = {

@@ -17,6 +17,11 @@ namespace shmrpc::cli {
 // The widest line the tables print.
 inline constexpr int kMaxWidth = 100;
 
+// `text` (which may come from a peer) safe for a terminal: control bytes
+// (below 0x20, and 0x7f) become \xNN escapes, except newlines when
+// `keep_newlines` (a table's own line breaks).
+std::string Printable(const std::string& text, bool keep_newlines = false);
+
 // "OK", "CANCELLED", ... for grpc::StatusCode values; "CODE_<n>" otherwise.
 std::string CodeName(int code);
 

@@ -189,3 +189,15 @@ TEST(WhyReportTest, WrapsTheExplanation) {
 
 }  // namespace
 }  // namespace shmrpc::cli
+
+namespace shmrpc::cli {
+namespace {
+
+TEST(PrintableTest, EscapesControlBytesFromPeers) {
+  EXPECT_EQ(Printable("plain text, ünïcode"), "plain text, ünïcode");
+  EXPECT_EQ(Printable("a\nb\x1b[2Jc\x7f"), "a\\x0ab\\x1b[2Jc\\x7f");
+  EXPECT_EQ(Printable("a\nb\tc", /*keep_newlines=*/true), "a\nb\\x09c");
+}
+
+}  // namespace
+}  // namespace shmrpc::cli
