@@ -1,2 +1,0 @@
-# Empty dependencies file for greeter_client.
-# This may be replaced when dependencies are built.

@@ -1,2 +1,0 @@
-# Empty dependencies file for helloworld_proto.
-# This may be replaced when dependencies are built.
