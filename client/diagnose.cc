@@ -1,11 +1,15 @@
 #include "shmrpc/client/diagnose.h"
 
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,10 +58,44 @@ bool IsSocket(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-// Whether a server listens at `path` (connects, and hangs up at once: the
-// server drops a client that says nothing).
+// Whether a server listens at the socket `path`: connects without ever
+// blocking (a hung server's full backlog must not hang the diagnosis), and
+// hangs up at once (the server drops a client that says nothing).
+enum class Probe { kListening, kBusy, kNobody, kError };
+// `error`, if not null, gets connect's errno for kError.
+Probe ProbeSocket(const std::string& path, int* error = nullptr) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    if (error != nullptr) *error = ENAMETOOLONG;
+    return Probe::kError;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int fd =
+      ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    if (error != nullptr) *error = errno;
+    return Probe::kError;
+  }
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  if (rc == 0) return Probe::kListening;
+  // Its backlog is full: somebody listens, but does not accept.
+  if (err == EAGAIN || err == EINPROGRESS) return Probe::kBusy;
+  // A stale socket (its server is gone), or none at all.
+  if (err == ECONNREFUSED || err == ENOENT) return Probe::kNobody;
+  if (error != nullptr) *error = err;
+  return Probe::kError;  // e.g. no permission to the socket
+}
+
 bool Listening(const std::string& path) {
-  return IsSocket(path) && transport::ConnectSeqpacket(path).ok();
+  if (!IsSocket(path)) return false;
+  const Probe p = ProbeSocket(path);
+  return p == Probe::kListening || p == Probe::kBusy;
 }
 
 // A socket named like `endpoint` that a server listens on, in one of the
@@ -224,9 +262,9 @@ PathDiagnosis DiagnoseTarget(const std::string& target,
   if (!opened.ok()) {
     const absl::Status& st = opened.status();
     absl::string_view why = st.message();
-    absl::StatusOr<transport::UniqueFd> probe =
-        transport::ConnectSeqpacket(d.endpoint);
-    if (!probe.ok() && absl::IsUnavailable(probe.status())) {
+    int probe_error = 0;
+    const Probe probe = ProbeSocket(d.endpoint, &probe_error);
+    if (probe == Probe::kNobody) {
       // Nobody listens: a server elsewhere is the better lead.
       d.found_endpoint = FindElsewhere(d.endpoint, diagnose.other_directories);
       if (!d.found_endpoint.empty()) {
@@ -250,11 +288,21 @@ PathDiagnosis DiagnoseTarget(const std::string& target,
                        why, ")"),
           st);
     }
-    if (!probe.ok()) {  // e.g. no permission to the socket
+    if (probe == Probe::kError) {  // e.g. no permission to the socket
+      const absl::Status failed = absl::UnavailableError(absl::StrCat(
+          "connect(", d.endpoint, "): ", std::strerror(probe_error)));
       return verdict(PathReason::kConnectFailed,
                      absl::StrCat("cannot connect to ", d.endpoint, ": ",
-                                  probe.status().message()),
-                     probe.status());
+                                  failed.message()),
+                     failed);
+    }
+    if (probe == Probe::kBusy) {
+      return verdict(PathReason::kConnectFailed,
+                     absl::StrCat("the server at ", d.endpoint,
+                                  " is not accepting connections (its "
+                                  "backlog is full: hung or overloaded; ",
+                                  why, ")"),
+                     st);
     }
     // It accepts connections: the handshake or what followed failed.
     if (absl::StartsWith(why, transport::kHandshakeRefusedPrefix)) {
