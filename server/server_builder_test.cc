@@ -96,6 +96,19 @@ class ServerBuilderTest : public ::testing::Test {
     return Health::NewStub(channel)->Check(&context, request, response);
   }
 
+  // A one-builder server of echo_ on a loopback port that gRPC picks, whose
+  // "127.0.0.1:PORT" goes to *target; null if it did not start.
+  std::unique_ptr<Server> StartEcho(std::string* target) {
+    int port = 0;
+    ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(&echo_);
+    std::unique_ptr<Server> server = builder.BuildAndStart();
+    *target = "127.0.0.1:" + std::to_string(port);
+    return server;
+  }
+
   testing::TempDir dir_;
   EchoServiceImpl echo_;
   PlainProbe plain_;
@@ -217,20 +230,15 @@ TEST_F(ServerBuilderTest, SizeLimitsApplyToBothTransports) {
 }
 
 TEST_F(ServerBuilderTest, FailsWholeWhenEitherSideCannotStart) {
-  int port = 0;
-  ServerBuilder first;
-  first.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                         &port);
-  first.RegisterService(&echo_);
-  std::unique_ptr<Server> server = first.BuildAndStart();
+  std::string target;
+  std::unique_ptr<Server> server = StartEcho(&target);
   ASSERT_NE(server, nullptr);
 
   // gRPC binds the same port again (it sets SO_REUSEPORT), but the
   // shared-memory endpoint is taken: the second server does not start.
   EchoServiceImpl other;
   ServerBuilder second;
-  second.AddListeningPort("127.0.0.1:" + std::to_string(port),
-                          grpc::InsecureServerCredentials());
+  second.AddListeningPort(target, grpc::InsecureServerCredentials());
   second.RegisterService(&other);
   std::string error;
   EXPECT_EQ(second.BuildAndStart(&error), nullptr);
@@ -258,14 +266,9 @@ TEST_F(ServerBuilderTest, FailsWholeWhenEitherSideCannotStart) {
 // Shutdown: local clients move to gRPC while the shared-memory side drains,
 // and gRPC keeps serving them until it stops last.
 TEST_F(ServerBuilderTest, ShutdownMovesLocalClientsToGrpcBeforeStoppingIt) {
-  int port = 0;
-  ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo_);
-  std::unique_ptr<Server> server = builder.BuildAndStart();
+  std::string target;
+  std::unique_ptr<Server> server = StartEcho(&target);
   ASSERT_NE(server, nullptr);
-  const std::string target = "127.0.0.1:" + std::to_string(port);
   auto shm = ShmChannel(target);
   EchoResponse warm;
   ASSERT_TRUE(Echo(shm, &warm).ok());
@@ -306,19 +309,14 @@ TEST_F(ServerBuilderTest, ShutdownMovesLocalClientsToGrpcBeforeStoppingIt) {
 
 TEST_F(ServerBuilderTest, HealthIsAnsweredOverBothTransportsFromOneState) {
   grpc::EnableDefaultHealthCheckService(true);
-  int port = 0;
-  ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo_);
-  std::unique_ptr<Server> server = builder.BuildAndStart();
+  std::string target;
+  std::unique_ptr<Server> server = StartEcho(&target);
   ASSERT_NE(server, nullptr);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   ASSERT_NE(health, nullptr);
   // gRPC's server uses the same object as its own health service.
   EXPECT_EQ(server->grpc_server()->GetHealthCheckService(), health);
 
-  const std::string target = "127.0.0.1:" + std::to_string(port);
   auto shm = ShmChannel(target, /*required=*/true);
   auto tcp = GrpcChannel(target);
   health->SetServingStatus("shmrpc.testing.EchoService", true);
@@ -344,14 +342,9 @@ TEST_F(ServerBuilderTest, HealthIsAnsweredOverBothTransportsFromOneState) {
 
 TEST_F(ServerBuilderTest, HealthWatchSeesChangesAndEndsAtShutdown) {
   grpc::EnableDefaultHealthCheckService(true);
-  int port = 0;
-  ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo_);
-  std::unique_ptr<Server> server = builder.BuildAndStart();
+  std::string target;
+  std::unique_ptr<Server> server = StartEcho(&target);
   ASSERT_NE(server, nullptr);
-  const std::string target = "127.0.0.1:" + std::to_string(port);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
 
   for (bool local : {true, false}) {
@@ -398,14 +391,9 @@ TEST_F(ServerBuilderTest, HealthWatchSeesChangesAndEndsAtShutdown) {
 
 TEST_F(ServerBuilderTest, HealthIsNotServingDuringShutdown) {
   grpc::EnableDefaultHealthCheckService(true);
-  int port = 0;
-  ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo_);
-  std::unique_ptr<Server> server = builder.BuildAndStart();
+  std::string target;
+  std::unique_ptr<Server> server = StartEcho(&target);
   ASSERT_NE(server, nullptr);
-  const std::string target = "127.0.0.1:" + std::to_string(port);
   auto shm = ShmChannel(target);
   EchoResponse warm;
   ASSERT_TRUE(Echo(shm, &warm).ok());

@@ -50,51 +50,20 @@ run() {
   failed=$((failed + f))
 }
 
-# fuzz: every fuzz target under libFuzzer for FUZZ_SECONDS, tallied from
-# tools/fuzz.sh's "fuzz //pkg:target: PASSED|FAILED" lines.
-fuzz() {
-  local t0=$SECONDS
-  local seconds=${FUZZ_SECONDS:-12}
-  echo "=== fuzz: bash tools/fuzz.sh $seconds"
-  bash tools/fuzz.sh "$seconds" 2>&1 | tee "$log"
+# steps LABEL COMMAND...: runs a script that prints one line per step,
+# "LABEL <step>: PASSED ..." or "LABEL <step>: FAILED ...", and tallies them;
+# a non-zero exit without a FAILED line counts as one failure.
+steps() {
+  local t0=$SECONDS label=$1
+  shift
+  echo "=== $label: $*"
+  "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local p f
-  p=$(grep -cE '^fuzz //[^ ]+: PASSED' "$log")
-  f=$(grep -cE '^fuzz //[^ ]+: FAILED' "$log")
+  p=$(grep -cE "^$label .+: PASSED" "$log")
+  f=$(grep -cE "^$label .+: FAILED" "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  echo "=== fuzz: $p passed, $f failed ($((SECONDS - t0)) s)"
-  passed=$((passed + p))
-  failed=$((failed + f))
-}
-
-# cmake_tests: the CMake build, install and consumer, tallied from
-# tools/cmake_test.sh's "cmake <step>: PASSED|FAILED" lines.
-cmake_tests() {
-  local t0=$SECONDS
-  echo "=== cmake: bash tools/cmake_test.sh"
-  bash tools/cmake_test.sh 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  local p f
-  p=$(grep -cE '^cmake [^:]+: PASSED' "$log")
-  f=$(grep -cE '^cmake [^:]+: FAILED' "$log")
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  echo "=== cmake: $p passed, $f failed ($((SECONDS - t0)) s)"
-  passed=$((passed + p))
-  failed=$((failed + f))
-}
-
-# docs_tests: what the docs show, run (tools/docs_test.py), tallied from its
-# "docs WHAT: PASSED|FAILED" lines.
-docs_tests() {
-  local t0=$SECONDS
-  echo "=== docs: python3 tools/docs_test.py"
-  python3 tools/docs_test.py 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  local p f
-  p=$(grep -cE '^docs [^:]+(:[0-9]+)?: PASSED' "$log")
-  f=$(grep -cE '^docs [^:]+(:[0-9]+)?: FAILED' "$log")
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  echo "=== docs: $p passed, $f failed ($((SECONDS - t0)) s)"
+  echo "=== $label: $p passed, $f failed ($((SECONDS - t0)) s)"
   passed=$((passed + p))
   failed=$((failed + f))
 }
@@ -130,9 +99,12 @@ if [ "$quick" -eq 0 ]; then
     "--test_arg=--gtest_filter=*FullDuplex*:*Held*:*Hoarding*:*AboveTheReceiveLimit*:*Corrupt*:*Concurrent*"
   # shmrpc used from a separate workspace, as a user's project would.
   run "external workspace" examples/external_workspace //...
-  fuzz
-  cmake_tests
-  docs_tests
+  # Every fuzz target under libFuzzer for FUZZ_SECONDS ("fuzz //pkg:target:
+  # PASSED|FAILED"); the CMake build, install and consumer ("cmake <step>:
+  # ..."); what the docs show, run ("docs <file:line>|labels: ...").
+  steps fuzz bash tools/fuzz.sh "${FUZZ_SECONDS:-12}"
+  steps cmake bash tools/cmake_test.sh
+  steps docs python3 tools/docs_test.py
 fi
 
 echo "$passed passed, $failed failed"
