@@ -15,6 +15,7 @@
 
 #include "shmrpc/client/generated_stub.h"
 #include "shmrpc/client/internal/channel_registry.h"
+#include "shmrpc/client/internal/client_context_access.h"
 #include "shmrpc/client/internal/shm_channel.h"
 #include "shmrpc/client/internal/stream_interceptor.h"
 #include "shmrpc/rpc/limits.h"
@@ -73,6 +74,11 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
                      std::shared_ptr<ClientConnection> conn, uint32_t method,
                      const internal::MethodCodec* codec)
       : info_(info), conn_(std::move(conn)), method_(method), codec_(codec) {}
+  // Last of the call's objects: ClientContext's destructor destroys its
+  // interceptors.
+  ~ShmCallInterceptor() override {
+    if (grpc_call_ != nullptr) grpc_call_unref(grpc_call_);
+  }
 
   void Intercept(InterceptorBatchMethods* m) override;
 
@@ -110,6 +116,9 @@ class ShmCallInterceptor final : public grpc::experimental::Interceptor,
   std::shared_ptr<ClientConnection> conn_;
   const uint32_t method_;
   const internal::MethodCodec* const codec_;
+  // The core call gRPC made for the call, which its call objects keep
+  // using; the context names the server instead (ReplaceCallWithPeer).
+  grpc_call* grpc_call_ = nullptr;
 
   bool hijacked_ = false;
   bool started_ = false;
@@ -216,6 +225,8 @@ void ShmCallInterceptor::Intercept(InterceptorBatchMethods* m) {
     if (auto* md = m->GetSendInitialMetadata()) metadata_ = *md;
     CaptureMessage(m);
     hijacked_ = true;
+    grpc_call_ = internal::ReplaceCallWithPeer(*info_->client_context(),
+                                               conn_->server_peer());
     m->Hijack();
     return;
   }

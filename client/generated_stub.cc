@@ -42,6 +42,7 @@ class AsyncContextUnaryIo final : public AsyncUnaryIo {
   void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
     io_.SetTrailingMetadata(md);
   }
+  void SetPeer(const ServerPeer& peer) override { io_.SetPeer(peer); }
   // The last use: the call is over.
   void Done(const grpc::Status& status) override {
     done_(status);

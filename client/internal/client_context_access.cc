@@ -39,6 +39,7 @@ SHMRPC_PRIVATE_MEMBER(TrailingTag, grpc::internal::MetadataMap,
 SHMRPC_PRIVATE_MEMBER(InitialReceivedTag, bool, initial_metadata_received_);
 SHMRPC_PRIVATE_MEMBER(MutexTag, grpc::internal::Mutex, mu_);
 SHMRPC_PRIVATE_MEMBER(CanceledTag, bool, call_canceled_);
+SHMRPC_PRIVATE_MEMBER(CallTag, grpc_call*, call_);
 
 #undef SHMRPC_PRIVATE_MEMBER
 
@@ -94,6 +95,23 @@ void SetServerInitialMetadata(grpc::ClientContext& context,
 void SetServerTrailingMetadata(grpc::ClientContext& context,
                                const rpc::DecodedMetadata& entries) {
   Fill(context.*Get(TrailingTag{}), entries);
+}
+
+void NamePeerOnce(grpc::ClientContext& context, const ServerPeer& peer) {
+  grpc::internal::MutexLock lock(&(context.*Get(MutexTag{})));
+  grpc_call*& call = context.*Get(CallTag{});
+  if (call == nullptr) call = peer.NewCallReference();
+}
+
+grpc_call* ReplaceCallWithPeer(grpc::ClientContext& context,
+                               const ServerPeer& peer) {
+  grpc_call* named = peer.NewCallReference();
+  if (named == nullptr) return nullptr;
+  grpc::internal::MutexLock lock(&(context.*Get(MutexTag{})));
+  grpc_call*& call = context.*Get(CallTag{});
+  grpc_call* const former = call;
+  call = named;
+  return former;
 }
 
 }  // namespace shmrpc::internal

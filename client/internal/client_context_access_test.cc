@@ -4,10 +4,13 @@
 // version).
 #include "shmrpc/client/internal/client_context_access.h"
 
+#include <grpc/support/alloc.h>
 #include <grpcpp/client_context.h>
 
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -77,6 +80,76 @@ TEST(ClientContextAccessTest, EmptyMetadataAndRepeatedDelivery) {
   const auto& tr = context.GetServerTrailingMetadata();
   ASSERT_EQ(tr.size(), 1u);
   EXPECT_EQ(Str(tr.begin()->first), "b");
+}
+
+transport::PeerCredentials Creds(pid_t pid, uid_t uid) {
+  transport::PeerCredentials c;
+  c.pid = pid;
+  c.uid = uid;
+  return c;
+}
+
+TEST(ClientContextAccessTest, NamesThePeerOfACallWithoutACoreCall) {
+  grpc::ClientContext context;
+  EXPECT_EQ(context.peer(), "");
+  {
+    ServerPeer peer(Creds(1234, 1000));
+    EXPECT_EQ(peer.name(), "shmrpc:pid=1234,uid=1000");
+    NamePeerOnce(context, peer);
+    // Named once: a second server does not rename it.
+    ServerPeer other(Creds(99, 98));
+    NamePeerOnce(context, other);
+  }
+  // The context holds its own reference: the name outlives the ServerPeer.
+  EXPECT_EQ(context.peer(), "shmrpc:pid=1234,uid=1000");
+  // Cancelling afterwards reaches the shared object and changes nothing.
+  context.TryCancel();
+  EXPECT_EQ(context.peer(), "shmrpc:pid=1234,uid=1000");
+}
+
+TEST(ClientContextAccessTest, ReplacesACoreCallAndHandsItBack) {
+  ServerPeer first(Creds(7, 8));
+  ServerPeer second(Creds(70, 80));
+  grpc::ClientContext context;
+  // No core call yet: nothing handed back.
+  EXPECT_EQ(ReplaceCallWithPeer(context, first), nullptr);
+  EXPECT_EQ(context.peer(), "shmrpc:pid=7,uid=8");
+  grpc_call* former = ReplaceCallWithPeer(context, second);
+  ASSERT_NE(former, nullptr);
+  char* name = grpc_call_get_peer(former);
+  EXPECT_STREQ(name, "shmrpc:pid=7,uid=8");
+  gpr_free(name);
+  grpc_call_unref(former);
+  EXPECT_EQ(context.peer(), "shmrpc:pid=70,uid=80");
+}
+
+// Many threads naming many contexts from one ServerPeer (the shared objects'
+// reference counts), and contexts that outlive it.
+TEST(ClientContextAccessTest, OneServerPeerNamesContextsOnManyThreads) {
+  auto peer = std::make_unique<ServerPeer>(Creds(4321, 0));
+  constexpr int kThreads = 8;
+  constexpr int kEach = 200;
+  std::vector<std::vector<std::unique_ptr<grpc::ClientContext>>> kept(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto context = std::make_unique<grpc::ClientContext>();
+        NamePeerOnce(*context, *peer);
+        if (context->peer() != "shmrpc:pid=4321,uid=0") {
+          ADD_FAILURE() << context->peer();
+        }
+        if (i % 2 == 0) kept[t].push_back(std::move(context));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  peer.reset();
+  for (auto& contexts : kept) {
+    for (auto& context : contexts) {
+      EXPECT_EQ(context->peer(), "shmrpc:pid=4321,uid=0");
+    }
+  }
 }
 
 }  // namespace

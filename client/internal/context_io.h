@@ -61,6 +61,11 @@ class ContextIo : public UnaryIo {
   void SetTrailingMetadata(const rpc::DecodedMetadata& md) override {
     SetServerTrailingMetadata(*context_, md);
   }
+  // gRPC's context names the peer through a core call, which TryCancel()
+  // would then cancel instead of telling us: only once the call ended.
+  void SetPeer(const ServerPeer& peer) override {
+    NamePeerOnce(*context_, peer);
+  }
 
  private:
   grpc::ClientContext* const context_;

@@ -350,7 +350,8 @@ size_t StatusTrailerSize(uint32_t code, absl::string_view message,
 // Turns the server's response frame into the call's outcome. Sizes are
 // checked against `limits` before anything is copied or parsed.
 grpc::Status Complete(InboundMessage& m, UnaryIo& io,
-                      const rpc::MessageLimits& limits) {
+                      const ClientConnection& conn) {
+  const rpc::MessageLimits& limits = conn.limits();
   const transport::Descriptor d = m.descriptor();
   if (d.kind != static_cast<uint16_t>(rpc::FrameKind::kResponse)) {
     return grpc::Status(grpc::StatusCode::INTERNAL,
@@ -388,6 +389,7 @@ grpc::Status Complete(InboundMessage& m, UnaryIo& io,
       !s.ok()) {
     return ToGrpc(s);
   }
+  io.SetPeer(conn.server_peer());
   io.SetInitialMetadata(f->metadata);
   io.SetTrailingMetadata(f->trailing);
   if (code > static_cast<uint32_t>(grpc::StatusCode::UNAUTHENTICATED)) {
@@ -678,6 +680,7 @@ ClientConnection::ClientConnection(
     absl::flat_hash_map<std::string, uint32_t> methods, uint64_t epoch,
     transport::WaitPolicy wait, rpc::MessageLimits limits)
     : transport_(std::move(transport)),
+      server_peer_(transport_->peer()),
       methods_(std::move(methods)),
       epoch_(epoch),
       wait_(wait),
@@ -839,7 +842,7 @@ void ClientConnection::Finish(uint32_t stream, Pending p,
                               const grpc::Status& status, InboundMessage* m) {
   grpc::Status result = status;
   if (m != nullptr) {
-    result = Complete(*m, *p.io, limits_);
+    result = Complete(*m, *p.io, *this);
     m->Release();
   } else if (status.error_code() == grpc::StatusCode::CANCELLED ||
              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -1038,7 +1041,7 @@ grpc::Status RunUnary(ClientConnection& conn, uint32_t method,
       }
     }
   }
-  grpc::Status status = Complete(m, io, conn.limits());
+  grpc::Status status = Complete(m, io, conn);
   m.Release();
   t.CloseStream(*stream);
   return status;
@@ -1147,7 +1150,7 @@ void RunUnaryOrDefer(const std::shared_ptr<ClientConnection>& conn,
     }
   }
   if (got) {
-    grpc::Status status = Complete(m, *io, conn->limits());
+    grpc::Status status = Complete(m, *io, *conn);
     m.Release();
     t.CloseStream(sent->stream);
     io->Done(status);

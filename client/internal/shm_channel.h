@@ -31,6 +31,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "shmrpc/client/internal/server_peer.h"
 #include "shmrpc/client/options.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/rpc/limits.h"
@@ -64,6 +65,10 @@ class UnaryIo {
   // The server's metadata, delivered before the call ends.
   virtual void SetInitialMetadata(const rpc::DecodedMetadata& md) = 0;
   virtual void SetTrailingMetadata(const rpc::DecodedMetadata& md) = 0;
+  // The server that answered, once its status came (after the last
+  // CancelRequested() of the call); before SetInitialMetadata. Default:
+  // nothing (the interceptors name the peer when they take the call over).
+  virtual void SetPeer(const ServerPeer& peer) {}
 
   // Requests built in place (flat messages): the chunk of `t` that already
   // holds the RequestSize() bytes of the request at its start, with `extra`
@@ -216,6 +221,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     return woke_server ? yield_after_wake_ : yield_;
   }
   const rpc::MessageLimits& limits() const { return limits_; }
+  // The server, as ClientContext::peer() names it.
+  const ServerPeer& server_peer() const { return server_peer_; }
 
   // The channel no longer uses this connection: the completion thread exits
   // as soon as it has no calls (instead of lingering), so that the
@@ -265,6 +272,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
               transport::InboundMessage* m);
 
   const std::shared_ptr<transport::Connection> transport_;
+  const ServerPeer server_peer_;
   const absl::flat_hash_map<std::string, uint32_t> methods_;
   const uint64_t epoch_;
   const transport::WaitPolicy wait_;

@@ -436,6 +436,7 @@ bool StreamCall::HandlePending() {
     Cancel(ToGrpcStatus(st));
     return false;
   }
+  io_.SetPeer(conn_->server_peer());
   io_.SetTrailingMetadata(frame.trailing);
   grpc::Status status;
   if (code > static_cast<uint32_t>(grpc::StatusCode::UNAUTHENTICATED)) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "shmrpc/client/internal/client_context_access.h"
 #include "shmrpc/client/internal/stream_driver.h"
 #include "shmrpc/transport/peer_copy.h"
 
@@ -238,13 +239,19 @@ class StreamInterceptor final : public grpc::experimental::Interceptor {
  public:
   StreamInterceptor(ClientRpcInfo* info, std::shared_ptr<ClientConnection> conn,
                     uint32_t method, const MethodCodec* codec, StreamKind kind)
-      : method_(method),
+      : context_(info->client_context()),
+        conn_(conn),
+        method_(method),
         kind_(kind),
         io_(std::make_shared<InterceptorIo>(codec)),
-        driver_(std::make_shared<StreamDriver>(
-            std::move(conn), kind, info->client_context()->deadline(), io_)) {}
+        driver_(std::make_shared<StreamDriver>(std::move(conn), kind,
+                                               context_->deadline(), io_)) {}
 
-  ~StreamInterceptor() override { driver_->Stop(); }
+  // ClientContext's destructor destroys its interceptors: the call is over.
+  ~StreamInterceptor() override {
+    driver_->Stop();
+    if (grpc_call_ != nullptr) grpc_call_unref(grpc_call_);
+  }
 
   void Intercept(InterceptorBatchMethods* m) override {
     if (m->QueryInterceptionHookPoint(H::PRE_SEND_CANCEL)) {
@@ -263,10 +270,13 @@ class StreamInterceptor final : public grpc::experimental::Interceptor {
         // (never the case with gRPC's stream objects): leave it to gRPC.
         passthrough_ = true;
         driver_->Stop();
+        conn_.reset();
         m->Proceed();
         return;
       }
       hijacked_ = true;
+      grpc_call_ = ReplaceCallWithPeer(*context_, conn_->server_peer());
+      conn_.reset();  // the driver holds it while the call runs
       io_->TakeStart(m, kind_);
       const bool writes = kind_ != StreamKind::kServer &&
                           (m->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE) ||
@@ -295,6 +305,12 @@ class StreamInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  grpc::ClientContext* const context_;
+  // Until the call is taken over (or left to gRPC).
+  std::shared_ptr<ClientConnection> conn_;
+  // The core call gRPC made for the call, which its call objects keep
+  // using; the context names the server instead (ReplaceCallWithPeer).
+  grpc_call* grpc_call_ = nullptr;
   const uint32_t method_;
   const StreamKind kind_;
   const std::shared_ptr<InterceptorIo> io_;

@@ -33,7 +33,8 @@ struct Outcome {
   std::vector<float> weights;
   std::string note;
   bool shared_memory = false;
-  std::string tag;  // the trailing x-tag
+  std::string tag;   // the trailing x-tag
+  std::string peer;  // ClientContext::peer() after the call
 };
 
 // Echo through the generated stub's flat form.
@@ -52,6 +53,7 @@ Outcome FlatEcho(ShmBlobs::Stub& stub, size_t bytes, uint64_t seed,
   Outcome o;
   o.status = stub.Echo(context.get(), std::move(request), &response);
   o.tag = Tag(*context);
+  o.peer = context->peer();
   if (!o.status.ok()) return o;
   const absl::string_view out = response->data();
   o.size = out.size();
@@ -81,6 +83,7 @@ Outcome ProtoEcho(Stub& stub, size_t bytes, uint64_t seed,
   Outcome o;
   o.status = stub.Echo(context.get(), request, &response);
   o.tag = Tag(*context);
+  o.peer = context->peer();
   if (!o.status.ok()) return o;
   o.size = response.data().size();
   o.data_ok =
@@ -100,6 +103,10 @@ void ExpectEchoed(const Outcome& o, size_t bytes, bool shared_memory) {
   EXPECT_EQ(o.weights, (std::vector<float>{3, -4}));
   EXPECT_EQ(o.shared_memory, shared_memory);
   EXPECT_EQ(o.tag, "tagged");
+  // gRPC's peer() names the server: over shared memory as shmrpc does.
+  EXPECT_EQ(o.peer.rfind(shared_memory ? "shmrpc:pid=" : "ipv4:127.0.0.1:", 0),
+            0u)
+      << o.peer;
 }
 
 // Up to gRPC's default receive limit (4 MiB, the frame included).

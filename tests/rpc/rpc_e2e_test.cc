@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -331,6 +332,46 @@ TEST_P(StyleTest, ServerCancellation) {
             grpc::StatusCode::CANCELLED);
 }
 
+// gRPC's ClientContext::peer() names the server over shared memory, on
+// every client path, as the server's ServerContext::peer() names the client;
+// a later TryCancel() (which then reaches the object that names it) changes
+// nothing for this or other calls.
+TEST_P(StyleTest, ClientPeerNamesTheServer) {
+  Client client(Target());
+  const std::string expected = "shmrpc:pid=" + std::to_string(server_->pid()) +
+                               ",uid=" + std::to_string(::getuid());
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext context;
+    EchoResponse response;
+    ASSERT_TRUE(
+        client.Call(GetParam(), &context, Payload(10, 30 + i), &response).ok());
+    ASSERT_TRUE(response.shared_memory());
+    EXPECT_EQ(context.peer(), expected) << i;
+    context.TryCancel();
+    EXPECT_EQ(context.peer(), expected) << i;
+  }
+  // A call that the server fails still names it.
+  grpc::ClientContext context;
+  EchoResponse response;
+  EXPECT_EQ(client
+                .Call(GetParam(), &context, Payload(10, 33), &response,
+                      /*unimplemented=*/true)
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(context.peer(), expected);
+  // And cancellation still works after all that.
+  EchoRequest slow = Payload(10, 34);
+  slow.set_sleep_ms(5000);
+  grpc::ClientContext cancelled;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    cancelled.TryCancel();
+  });
+  EXPECT_EQ(client.Call(GetParam(), &cancelled, slow, &response).error_code(),
+            grpc::StatusCode::CANCELLED);
+  canceller.join();
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStyles, StyleTest,
                          ::testing::Values(Style::kStub, Style::kStubAsync,
                                            Style::kCreds, Style::kCredsCallback,
@@ -423,6 +464,23 @@ TEST_F(RpcTest, ServerWithoutSharedMemoryIsServedOverGrpc) {
     EXPECT_FALSE(response.shared_memory());
   }
   EXPECT_EQ(GetChannelPath(client.channel()), ChannelPath::kGrpc);
+}
+
+// Over gRPC, peer() is gRPC's own (the server's address), on both paths.
+TEST_F(RpcTest, ClientPeerOverGrpcIsGrpcs) {
+  std::unique_ptr<Subprocess> plain;
+  const int port = StartServer(&plain, {"--no-shm"});
+  Client client("localhost:" + std::to_string(port));
+  for (Style style : {Style::kStub, Style::kCreds}) {
+    grpc::ClientContext context;
+    EchoResponse response;
+    ASSERT_TRUE(client.Call(style, &context, Payload(10, 35), &response).ok());
+    EXPECT_FALSE(response.shared_memory());
+    const std::string peer = context.peer();
+    EXPECT_TRUE(peer.rfind("ipv4:", 0) == 0 || peer.rfind("ipv6:", 0) == 0)
+        << peer;
+    EXPECT_NE(peer.find(":" + std::to_string(port)), std::string::npos) << peer;
+  }
 }
 
 TEST_F(RpcTest, SharedMemoryCanBeDisabled) {

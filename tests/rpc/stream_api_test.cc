@@ -9,6 +9,7 @@
 // API is stream_test's.)
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -472,6 +473,14 @@ TEST_P(StreamApiTest, CallbackBidiPingPongInOrder) {
   EXPECT_EQ(chat.count(), 300);
   EXPECT_EQ(chat.bad(), 0);
   EXPECT_EQ(Finished("cb-chat").reads(), 300);
+  // gRPC's peer() names the server on every path.
+  const std::string peer = context.peer();
+  if (GetParam() == Transport::kGrpc) {
+    EXPECT_EQ(peer.rfind("ipv4:127.0.0.1:", 0), 0u) << peer;
+  } else {
+    EXPECT_EQ(peer, "shmrpc:pid=" + std::to_string(server_->pid()) +
+                        ",uid=" + std::to_string(::getuid()));
+  }
 }
 
 TEST_P(StreamApiTest, CallbackBidiTryCancelEndsBothSides) {

@@ -568,6 +568,35 @@ TEST_P(StreamTest, BidiPingPongInOrder) {
   EXPECT_EQ(report.writes(), 100);
 }
 
+// ClientContext::peer() names the server as gRPC's does: over shared memory
+// "shmrpc:pid=N,uid=U" once the stream has ended on every path, and while it
+// runs on gRPC's stub (the generated stub's context gets it with the
+// status: until then TryCancel() needs the context without a core call).
+TEST_P(StreamTest, ClientPeerNamesTheServer) {
+  const std::string shm_name = "shmrpc:pid=" + std::to_string(server_->pid()) +
+                               ",uid=" + std::to_string(::getuid());
+  grpc::ClientContext context;
+  WithDeadline(&context);
+  context.AddMetadata("x-tag", "peer");
+  auto stream = Chat(&context);
+  StreamMessage m;
+  ASSERT_TRUE(stream->Write(Numbered(0, 10)));
+  ASSERT_TRUE(stream->Read(&m));
+  if (GetParam() == Transport::kShmCreds) {
+    EXPECT_EQ(context.peer(), shm_name);
+  }
+  EXPECT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_TRUE(stream->Finish().ok());
+  const std::string peer = context.peer();
+  if (GetParam() == Transport::kGrpc) {
+    EXPECT_EQ(peer.rfind("ipv4:127.0.0.1:", 0), 0u) << peer;
+  } else {
+    EXPECT_EQ(peer, shm_name);
+  }
+  ExpectTransport(Finished("peer"));
+}
+
 TEST_P(StreamTest, BidiBothSidesWritingLargeMessagesAtOnce) {
   constexpr int kMessages = 120;
   constexpr int32_t kSize = 256 << 10;
