@@ -170,6 +170,9 @@ std::vector<MethodStatistics> StatsRegistry::Snapshot() const {
   out.reserve(recorders_.size());
   // The map's order is (method, transport).
   for (const auto& [key, recorder] : recorders_) {
+    // The overflow pseudo-method (made up front by gRPC's interceptor) only
+    // once some call landed there.
+    if (key.first == kOverflowMethod && recorder->started() == 0) continue;
     out.push_back(recorder->Snapshot(nanos_per_tick));
   }
   return out;

@@ -339,7 +339,8 @@ class StatsRegistry {
   MethodRecorder* Find(absl::string_view method,
                        absl::string_view transport) const;
 
-  // Every recorder's snapshot, sorted by method, then transport.
+  // Every recorder's snapshot, sorted by method, then transport; that of
+  // kOverflowMethod only once it recorded a call.
   std::vector<MethodStatistics> Snapshot() const;
 
  private:

@@ -248,7 +248,13 @@ TEST(StatsRegistryTest, BoundedByMaxRecorders) {
   EXPECT_FALSE(extra->unary());
   EXPECT_EQ(registry.Recorder("/m/another", kTransportGrpc, true), extra);
   EXPECT_EQ(registry.Recorder("/m/7", kTransportGrpc, true)->method(), "/m/7");
-  EXPECT_EQ(registry.Snapshot().size(), StatsRegistry::kMaxRecorders + 1);
+  // The overflow pseudo-method shows only once it holds a call.
+  EXPECT_EQ(registry.Snapshot().size(), StatsRegistry::kMaxRecorders);
+  extra->FinishUnary(extra->Start(), 12, 0, 0);
+  const std::vector<MethodStatistics> s = registry.Snapshot();
+  ASSERT_EQ(s.size(), StatsRegistry::kMaxRecorders + 1);
+  EXPECT_EQ(s.front().method, StatsRegistry::kOverflowMethod);
+  EXPECT_EQ(s.front().calls_by_code[12], 1u);
 }
 
 }  // namespace

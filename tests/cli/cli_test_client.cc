@@ -16,29 +16,15 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "proto/echo.shmrpc.h"
 #include "shmrpc/shmrpc.h"
 #include "tests/rpc/echo_service.h"
+#include "tests/util/flags.h"
 
 namespace shmrpc::testing {
 namespace {
-
-const char* Flag(int argc, char** argv, const char* name,
-                 bool* present = nullptr) {
-  const size_t n = std::strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--", 2) != 0 ||
-        std::strncmp(argv[i] + 2, name, n) != 0) {
-      continue;
-    }
-    if (argv[i][2 + n] == '=') return argv[i] + 3 + n;
-    if (argv[i][2 + n] == '\0' && present != nullptr) *present = true;
-  }
-  return nullptr;
-}
 
 int Main(int argc, char** argv) {
   const char* target = Flag(argc, argv, "target");

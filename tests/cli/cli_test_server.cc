@@ -14,13 +14,13 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 
 #include "grpc/health/v1/health.shmrpc.h"
 #include "shmrpc/shmrpc.h"
 #include "tests/rpc/echo_service.h"
+#include "tests/util/flags.h"
 
 namespace shmrpc::testing {
 namespace {
@@ -48,20 +48,6 @@ class TestHealth final : public grpc::health::v1::ShmHealth::Service {
 };
 
 // The value of --name=VALUE, or nullptr; `present` for a bare --name.
-const char* Flag(int argc, char** argv, const char* name,
-                 bool* present = nullptr) {
-  const size_t n = std::strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--", 2) != 0 ||
-        std::strncmp(argv[i] + 2, name, n) != 0) {
-      continue;
-    }
-    if (argv[i][2 + n] == '=') return argv[i] + 3 + n;
-    if (argv[i][2 + n] == '\0' && present != nullptr) *present = true;
-  }
-  return nullptr;
-}
-
 int Main(int argc, char** argv) {
   // Block SIGTERM before any thread starts; we wait for it below.
   sigset_t set;
