@@ -41,7 +41,7 @@ struct StreamFloor;
 // shmrpc's default stream window (ServerOptions::stream_window_bytes and the
 // handshake's stream_capacity), which the floor's ring copies.
 inline constexpr uint64_t kStreamFloorWindowBytes = uint64_t{4} << 20;
-inline constexpr uint32_t kStreamFloorWindowMessages = 8;
+inline constexpr uint32_t kStreamFloorWindowMessages = 32;
 
 // Slots in flight for messages of `bytes`: as many as the window holds,
 // at least one, at most kStreamFloorWindowMessages.

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "bench/latency_service.h"
+#include "shmrpc/transport/handshake.h"
 
 namespace shmrpc::bench {
 namespace {
@@ -30,8 +31,10 @@ absl::Status Stream(StreamFloor* floor, uint64_t count, uint32_t bytes,
 }
 
 TEST(StreamFloorTest, WindowCopiesShmrpcsDefaultStream) {
-  EXPECT_EQ(StreamFloorSlots(64), 8u);
-  EXPECT_EQ(StreamFloorSlots(64 << 10), 8u);
+  EXPECT_EQ(kStreamFloorWindowMessages,
+            transport::ClientHandshakeOptions().stream_capacity);
+  EXPECT_EQ(StreamFloorSlots(64), 32u);
+  EXPECT_EQ(StreamFloorSlots(64 << 10), 32u);
   EXPECT_EQ(StreamFloorSlots(1 << 20), 4u);
   EXPECT_EQ(StreamFloorSlots(16 << 20), 1u);
 }

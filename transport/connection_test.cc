@@ -539,6 +539,7 @@ class HostileClientTest : public ::testing::Test {
     ClientHandshakeOptions co;
     co.pool = PoolConfig{{{256, 16}}};
     co.stream_count = 4;
+    co.stream_capacity = 8;  // a stream ring the tests fill quickly
     auto e = ClientHandshake(std::move(*fd), co, In(milliseconds(5000)));
     ASSERT_TRUE(e.ok()) << e.status();
     raw_ = std::move(*e);

@@ -64,8 +64,13 @@ inline constexpr uint32_t kDefaultStreamCount = 256;
 // capacities are rounded up to a power of two (within [kMinRingCapacity,
 // the server's limit]) and the stream count is capped. Plain value.
 struct ClientHandshakeOptions : HandshakeOptions {
-  uint32_t stream_count = 256;   // concurrent streams (0: kDefaultStreamCount)
-  uint32_t stream_capacity = 8;  // messages queued per stream
+  uint32_t stream_count = 256;  // concurrent streams (0: kDefaultStreamCount)
+  // Messages queued per stream (the server-to-client window in messages;
+  // the byte window applies too). 32 and not fewer: with 8, a stream of
+  // small messages kept its two ends within a few entries of each other,
+  // and every message cost both sides a cache-line exchange (64 B server
+  // streaming: 2.0 M against 5-9 M messages/s on the 2-core VM).
+  uint32_t stream_capacity = 32;
   uint32_t request_capacity = 1024;
 };
 

@@ -50,6 +50,7 @@ ClientHandshakeOptions ClientOptions() {
   ClientHandshakeOptions o;
   o.pool = SmallPool();
   o.stream_count = 8;
+  o.stream_capacity = 8;
   return o;
 }
 

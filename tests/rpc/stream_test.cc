@@ -32,6 +32,7 @@
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/shmrpc.h"
 #include "shmrpc/transport/connection.h"
+#include "shmrpc/transport/handshake.h"
 #include "tests/rpc/probe_service.h"
 #include "tests/rpc/probe_testing.h"
 #include "tests/util/subprocess.h"
@@ -778,6 +779,10 @@ INSTANTIATE_TEST_SUITE_P(BothTransports, StreamReceiveLimitTest,
                          TransportName);
 
 TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
+  // The window: the stream ring's capacity, shmrpc's default.
+  const int kWindow =
+      static_cast<int>(transport::ClientHandshakeOptions().stream_capacity);
+  const int kMessages = 2 * kWindow;
   grpc::ClientContext context;
   WithDeadline(&context);
   context.AddMetadata("x-read-delay-ms", "100");
@@ -785,7 +790,7 @@ TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
   auto writer = Upload(&context, &summary);
   std::atomic<int> written{0};
   std::thread thread([&] {
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < kMessages; ++i) {
       if (!writer->Write(Numbered(i, 10))) return;
       written = i + 1;
     }
@@ -793,12 +798,12 @@ TEST_P(StreamFlowControlTest, ASlowServerBoundsWhatTheClientSendsAhead) {
   });
   std::this_thread::sleep_for(milliseconds(350));
   // The server read about 3 (one per 100 ms); the client may have the
-  // stream ring's capacity (8 by default) unconsumed beyond them.
-  EXPECT_LE(written.load(), 8 + 5);
-  EXPECT_GE(written.load(), 8);
+  // stream ring's capacity (its window) unconsumed beyond them.
+  EXPECT_LE(written.load(), kWindow + 5);
+  EXPECT_GE(written.load(), kWindow);
   thread.join();
   EXPECT_TRUE(writer->Finish().ok());
-  EXPECT_EQ(summary.messages(), 16);
+  EXPECT_EQ(summary.messages(), kMessages);
   EXPECT_TRUE(summary.intact());
 }
 
