@@ -323,4 +323,8 @@ absl::StatusOr<std::string> ServerEndpoint(absl::string_view address) {
   return EndpointPath(*dir, *a);
 }
 
+std::string PeerName(pid_t pid, uid_t uid) {
+  return absl::StrCat("shmrpc:pid=", pid, ",uid=", uid);
+}
+
 }  // namespace shmrpc::rpc

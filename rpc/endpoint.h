@@ -15,6 +15,8 @@
 #ifndef SHMRPC_RPC_ENDPOINT_H_
 #define SHMRPC_RPC_ENDPOINT_H_
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -68,6 +70,12 @@ absl::StatusOr<std::string> ClientEndpoint(absl::string_view target);
 // Server side: the endpoint for listening address `address` (creates the
 // directory).
 absl::StatusOr<std::string> ServerEndpoint(absl::string_view address);
+
+// How the process at the other end of an endpoint's connection is named in
+// gRPC's peer() on either side (ServerContext::peer() names the client,
+// ClientContext::peer() the server): "shmrpc:pid=N,uid=U", from the
+// credentials the kernel recorded for the socket.
+std::string PeerName(pid_t pid, uid_t uid);
 
 }  // namespace shmrpc::rpc
 

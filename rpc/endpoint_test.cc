@@ -108,5 +108,10 @@ TEST(EndpointTest, DirectoryIsPrivate) {
   ::unsetenv("SHMRPC_DIR");
 }
 
+TEST(EndpointTest, NamesThePeerAsGrpcsPeerStringsDo) {
+  EXPECT_EQ(PeerName(1234, 1000), "shmrpc:pid=1234,uid=1000");
+  EXPECT_EQ(PeerName(1, 0), "shmrpc:pid=1,uid=0");
+}
+
 }  // namespace
 }  // namespace shmrpc::rpc

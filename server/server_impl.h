@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-#include "absl/strings/str_cat.h"
+#include "shmrpc/rpc/endpoint.h"
 #include "shmrpc/rpc/frame.h"
 #include "shmrpc/server/server.h"
 #include "shmrpc/server/stats.h"
@@ -263,8 +263,7 @@ struct Served : std::enable_shared_from_this<Served> {
         slot_count(max_threads + max_streams),
         slots(std::make_unique<CallSlot[]>(max_threads + max_streams)),
         slot_used(max_threads + max_streams, false),
-        peer(absl::StrCat("shmrpc:pid=", conn->peer().pid,
-                          ",uid=", conn->peer().uid)),
+        peer(rpc::PeerName(conn->peer().pid, conn->peer().uid)),
         since(Clock::now()) {}
 
   Server::Impl* const server;

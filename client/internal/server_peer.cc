@@ -5,16 +5,12 @@
 
 #include <atomic>
 
-#include "absl/strings/str_cat.h"
+#include "shmrpc/rpc/endpoint.h"
 
 namespace shmrpc::internal {
 
-std::string PeerName(const transport::PeerCredentials& peer) {
-  return absl::StrCat("shmrpc:pid=", peer.pid, ",uid=", peer.uid);
-}
-
 ServerPeer::ServerPeer(const transport::PeerCredentials& peer)
-    : name_(PeerName(peer)) {
+    : name_(rpc::PeerName(peer.pid, peer.uid)) {
   grpc_init();
   // Every call on a lame channel fails at once without going anywhere; these
   // are never started. Each holds its own reference to the channel.

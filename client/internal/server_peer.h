@@ -23,10 +23,6 @@
 
 namespace shmrpc::internal {
 
-// "shmrpc:pid=N,uid=U": the name the server's side gives a shared-memory
-// client in ServerContext::peer(), used the other way round.
-std::string PeerName(const transport::PeerCredentials& peer);
-
 // One connection's server, named for ClientContext::peer(). Immutable after
 // construction; thread-safe. Holds a gRPC library reference (grpc_init) for
 // its lifetime.
@@ -37,7 +33,7 @@ class ServerPeer {
   ServerPeer(const ServerPeer&) = delete;
   ServerPeer& operator=(const ServerPeer&) = delete;
 
-  // "shmrpc:pid=N,uid=U".
+  // "shmrpc:pid=N,uid=U" (rpc::PeerName).
   const std::string& name() const { return name_; }
 
   // A new reference to a core call object whose grpc_call_get_peer() is
