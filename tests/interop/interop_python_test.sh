@@ -44,5 +44,8 @@ if [ -z "$port" ]; then
   exit 1
 fi
 
-# Each case is bounded by its own deadlines; the whole run by this.
-timeout 120 "$python" "$client" --port="$port" --pb2_root="$pb2_root"
+# Each case is bounded by its own deadlines; the whole run by this, well
+# within the test's own limit: a client still running after 40 s is stopped
+# with SIGABRT, and faulthandler prints where every thread of it was.
+timeout -s ABRT 40 "$python" -X faulthandler "$client" --port="$port" \
+  --pb2_root="$pb2_root"
